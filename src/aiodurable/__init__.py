@@ -1,0 +1,61 @@
+"""aiodurable: an asyncio-native runtime for AWS Lambda durable functions."""
+
+from aiodurable.context import DurableContext, LoggingConfig
+from aiodurable.errors import (
+    BatchCompletionError,
+    CallbackError,
+    CallbackFailedError,
+    CallbackHeartbeatTimeoutError,
+    CallbackSubmitterError,
+    CallbackTimeoutError,
+    CheckpointError,
+    ChildContextError,
+    DurableError,
+    DurableOperationError,
+    InvalidInvocationError,
+    InvokeError,
+    NonDeterministicError,
+    SerializationError,
+    StepError,
+    StepInterruptedError,
+    ValidationError,
+    WaitForConditionError,
+)
+from aiodurable.handler import DurableHandler, durable_execution
+from aiodurable.operations.step import StepContext
+from aiodurable.retry import Jitter, RetryDecision, RetryStrategy, StepSemantics
+from aiodurable.serdes import JsonSerdes, PassthroughSerdes, Serdes, SerdesContext
+
+__all__ = [
+    "BatchCompletionError",
+    "CallbackError",
+    "CallbackFailedError",
+    "CallbackHeartbeatTimeoutError",
+    "CallbackSubmitterError",
+    "CallbackTimeoutError",
+    "CheckpointError",
+    "ChildContextError",
+    "DurableContext",
+    "DurableError",
+    "DurableHandler",
+    "DurableOperationError",
+    "InvalidInvocationError",
+    "InvokeError",
+    "Jitter",
+    "JsonSerdes",
+    "LoggingConfig",
+    "NonDeterministicError",
+    "PassthroughSerdes",
+    "RetryDecision",
+    "RetryStrategy",
+    "SerializationError",
+    "Serdes",
+    "SerdesContext",
+    "StepContext",
+    "StepError",
+    "StepInterruptedError",
+    "StepSemantics",
+    "ValidationError",
+    "WaitForConditionError",
+    "durable_execution",
+]

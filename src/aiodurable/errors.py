@@ -1,0 +1,270 @@
+"""The exceptions aiodurable raises.
+
+Operation errors (``StepError``, ``ChildContextError`` …) are rebuilt from the
+``ErrorObject`` stored in the checkpoint, so the first run and every replay raise the
+same exception with the same ``error_type`` and message.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import ClassVar
+
+from aiodurable.wire import ErrorObject
+
+__all__ = [
+    "BatchCompletionError",
+    "CallbackError",
+    "CallbackFailedError",
+    "CallbackHeartbeatTimeoutError",
+    "CallbackSubmitterError",
+    "CallbackTimeoutError",
+    "CheckpointError",
+    "ChildContextError",
+    "DurableError",
+    "DurableOperationError",
+    "ExecutionStoppedError",
+    "InvalidInvocationError",
+    "InvokeError",
+    "NonDeterministicError",
+    "ResultTooLargeError",
+    "SerializationError",
+    "StepError",
+    "StepInterruptedError",
+    "ValidationError",
+    "WaitForConditionError",
+    "error_object_from_exception",
+    "qualified_type_name",
+]
+
+# The service rejects an ErrorObject whose JSON exceeds 32,768 characters (PROTOCOL §2.5).
+_MAX_MESSAGE_CHARS = 16_384
+_MAX_STACK_CHARS = 12_000
+
+
+def qualified_type_name(cls: type[BaseException]) -> str:
+    """``ValueError`` for builtins, ``package.module.Class`` otherwise (PROTOCOL §7.2)."""
+    module = cls.__module__
+    if module == builtins.__name__:
+        return cls.__qualname__
+    return f"{module}.{cls.__qualname__}"
+
+
+
+class DurableError(Exception):
+    """Base class of every exception aiodurable raises."""
+
+
+class ValidationError(DurableError, ValueError):
+    """An argument to a durable operation is invalid; nothing was checkpointed."""
+
+
+class InvalidInvocationError(DurableError):
+    """The Lambda event is not a durable-execution invocation envelope."""
+
+
+class SerializationError(DurableError):
+    """A value could not be serialized or deserialized for a checkpoint."""
+
+
+class ResultTooLargeError(DurableError):
+    """A payload is over a service limit."""
+
+
+class NonDeterministicError(DurableError):
+    """The workflow did not replay the operations its checkpoints record.
+
+    This fails the execution: the code changed under a running execution, or it branches
+    on something that is not replay-safe (wall clock, randomness, unordered iteration).
+    """
+
+
+class ExecutionStoppedError(DurableError):
+    """The execution completed or was stopped; no further checkpoint is accepted."""
+
+
+class CheckpointError(DurableError):
+    """A call to the durable execution service failed.
+
+    ``retryable`` errors (throttling, 5xx, network, a stale checkpoint token) make the
+    invocation raise so that Lambda invokes the function again; the others fail the
+    execution.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        operation: str = "CheckpointDurableExecution",
+        execution_arn: str | None = None,
+        error_code: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.operation = operation
+        self.execution_arn = execution_arn
+        self.error_code = error_code
+        self.status_code = status_code
+
+
+class DurableOperationError(DurableError):
+    """A durable operation failed; carries the original error's type and message."""
+
+    #: Subclasses registered by the ``ErrorType`` they checkpoint as.
+    _registry: ClassVar[dict[str, type[DurableOperationError]]] = {}
+    default_message: ClassVar[str] = "Operation failed"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        error_type: str | None = None,
+        error_data: str | None = None,
+        stack_trace: list[str] | None = None,
+    ) -> None:
+        self.message = message if message is not None else self.default_message
+        super().__init__(self.message)
+        self.error_type = error_type
+        self.error_data = error_data
+        self.stack_trace = stack_trace
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        DurableOperationError._registry[qualified_type_name(cls)] = cls
+
+    def __str__(self) -> str:
+        if self.error_type and self.error_type != qualified_type_name(type(self)):
+            return f"{self.message} ({self.error_type})"
+        return self.message
+
+    @classmethod
+    def from_error_object(cls, error: ErrorObject | None) -> DurableOperationError:
+        """Rebuild the exception a checkpointed failure stands for."""
+        error = error or ErrorObject()
+        return cls(
+            error.error_message,
+            error_type=error.error_type,
+            error_data=error.error_data,
+            stack_trace=error.stack_trace,
+        )
+
+    def to_error_object(self) -> ErrorObject:
+        return ErrorObject(
+            error_type=qualified_type_name(type(self)),
+            error_message=self.message,
+            error_data=self.error_data,
+            stack_trace=self.stack_trace,
+        )
+
+
+class StepError(DurableOperationError):
+    """A step failed after its retries; ``error_type`` names the original exception."""
+
+    default_message = "Step failed"
+
+
+class StepInterruptedError(DurableError):
+    """An at-most-once step attempt started but its outcome was never recorded."""
+
+
+class ChildContextError(DurableOperationError):
+    """A child context (or a map/parallel branch) failed."""
+
+    default_message = "Child context failed"
+
+
+class InvokeError(DurableOperationError):
+    """A chained invoke failed, timed out or was stopped; ``error_type`` is the target's."""
+
+    default_message = "Invoke failed"
+
+
+class WaitForConditionError(DurableOperationError):
+    """The check of a wait-for-condition raised, or the wait strategy gave up."""
+
+    default_message = "Wait for condition failed"
+
+
+class CallbackError(DurableOperationError):
+    """Base class of callback failures."""
+
+    default_message = "Callback failed"
+
+
+class CallbackFailedError(CallbackError):
+    """The callback was completed with a failure (or cancelled / stopped)."""
+
+    default_message = "Callback failed"
+
+
+class CallbackTimeoutError(CallbackError):
+    """No result arrived before the callback's timeout."""
+
+    default_message = "Callback timed out"
+
+
+class CallbackHeartbeatTimeoutError(CallbackTimeoutError):
+    """No heartbeat arrived within the callback's heartbeat timeout."""
+
+    default_message = "Callback timed out on heartbeat"
+
+
+class CallbackSubmitterError(CallbackError):
+    """The submitter of a wait_for_callback failed after its retries."""
+
+    default_message = "Callback submitter failed"
+
+
+class BatchCompletionError(DurableOperationError):
+    """A map or parallel finished with a failed custom completion."""
+
+    default_message = "Batch completed with failure"
+
+
+def error_object_from_exception(error: BaseException) -> ErrorObject:
+    """The ``ErrorObject`` checkpointed for an exception that escaped user code."""
+    if isinstance(error, DurableOperationError):
+        obj = error.to_error_object()
+    else:
+        obj = ErrorObject(error_type=qualified_type_name(type(error)), error_message=str(error))
+    message = obj.error_message
+    if message is not None and len(message) > _MAX_MESSAGE_CHARS:
+        message = message[:_MAX_MESSAGE_CHARS] + "… (truncated)"
+    stack = obj.stack_trace
+    if stack is not None and sum(len(line) for line in stack) > _MAX_STACK_CHARS:
+        kept: list[str] = []
+        total = 0
+        for line in stack:
+            total += len(line)
+            if total > _MAX_STACK_CHARS:
+                break
+            kept.append(line)
+        stack = kept
+    if message is obj.error_message and stack is obj.stack_trace:
+        return obj
+    return ErrorObject(
+        error_type=obj.error_type,
+        error_message=message,
+        error_data=obj.error_data,
+        stack_trace=stack,
+    )
+
+
+def rebuild_operation_error(
+    wrapper: type[DurableOperationError], error: ErrorObject | None
+) -> DurableOperationError:
+    """Rebuild a stored failure, keeping an SDK error class when the type names one.
+
+    A child context that failed because an inner ``StepError`` escaped it stores
+    ``ErrorType = aiodurable.errors.StepError``; its replay raises ``ChildContextError``
+    whose ``error_type`` says so.
+    """
+    return wrapper.from_error_object(error)
+
+
+def registered_error_class(error_type: str | None) -> type[DurableOperationError] | None:
+    if error_type is None:
+        return None
+    return DurableOperationError._registry.get(error_type)

@@ -1,0 +1,154 @@
+"""``@durable_execution``: turn an ``async def`` workflow into a Lambda handler."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar, overload
+
+import msgspec
+
+from aiodurable.context import DurableContext, LoggingConfig
+from aiodurable.errors import ValidationError
+from aiodurable.runtime.invocation import run_invocation
+from aiodurable.service.base import DurableServiceClient
+
+__all__ = ["DurableHandler", "durable_execution"]
+
+I = TypeVar("I")  # noqa: E741
+R = TypeVar("R")
+
+Workflow = Callable[[I, DurableContext], Awaitable[R]]
+
+_runner: asyncio.Runner | None = None
+
+
+def _shared_runner() -> asyncio.Runner:
+    """One event loop for every warm invocation of this Lambda process."""
+    global _runner
+    if _runner is None:
+        _runner = asyncio.Runner()
+    return _runner
+
+
+def _input_type(workflow: Callable[..., Any]) -> Any:
+    try:
+        hints = typing.get_type_hints(workflow)
+    except Exception:
+        return Any
+    params = list(inspect.signature(workflow).parameters)
+    if not params:
+        return Any
+    return hints.get(params[0], Any)
+
+
+class DurableHandler(Generic[I, R]):
+    """A durable workflow as a Lambda handler.
+
+    * ``handler(event, lambda_context)`` — the plain Lambda entry point; it keeps one
+      event loop and one Lambda client alive across warm invocations.
+    * ``await handler.run(event, lambda_context)`` — the same from code that already runs
+      an event loop.
+
+    Both accept ``client=``: any :class:`~aiodurable.service.DurableServiceClient`
+    (the local backend, a test fake, or a ``LambdaServiceClient`` around your own
+    aiobotocore/aioboto3 client).
+    """
+
+    def __init__(
+        self,
+        workflow: Workflow[I, R],
+        *,
+        client: DurableServiceClient | None = None,
+        logging: LoggingConfig | None = None,
+    ) -> None:
+        if not inspect.iscoroutinefunction(workflow):
+            raise ValidationError(
+                f"{getattr(workflow, '__qualname__', workflow)!r} must be an async function: "
+                "declare it with 'async def'"
+            )
+        self.workflow = workflow
+        self.logging = logging
+        self._client = client
+        self._input_type = _input_type(workflow)
+        functools.update_wrapper(self, workflow)  # type: ignore[arg-type]
+
+    def decode_input(self, payload: str | None) -> Any:
+        """The workflow's input from the EXECUTION operation's payload (PROTOCOL §1.4)."""
+        if payload is None or not payload.strip():
+            data: Any = {}
+        else:
+            try:
+                data = msgspec.json.decode(payload)
+            except msgspec.DecodeError as exc:
+                raise ValidationError(f"the execution input is not JSON: {exc}") from exc
+        if self._input_type is Any:
+            return data
+        try:
+            return msgspec.convert(data, self._input_type)
+        except msgspec.ValidationError as exc:
+            raise ValidationError(
+                f"the execution input does not match {self._input_type!r}: {exc}"
+            ) from exc
+
+    async def _default_client(self) -> DurableServiceClient:
+        if self._client is None:
+            from aiodurable.service.lambda_client import LambdaServiceClient
+
+            self._client = await LambdaServiceClient.create()
+        return self._client
+
+    async def run(
+        self,
+        event: Any,
+        lambda_context: Any = None,
+        *,
+        client: DurableServiceClient | None = None,
+    ) -> dict[str, Any]:
+        """Run one invocation on the current event loop; returns the output envelope."""
+        service = client if client is not None else await self._default_client()
+        return await run_invocation(
+            self.workflow,  # type: ignore[arg-type]
+            event,
+            service,
+            decode_input=self.decode_input,
+            logging=self.logging,
+        )
+
+    def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
+        return _shared_runner().run(self.run(event, lambda_context))
+
+
+@overload
+def durable_execution(workflow: Workflow[I, R], /) -> DurableHandler[I, R]: ...
+
+
+@overload
+def durable_execution(
+    *, client: DurableServiceClient | None = None, logging: LoggingConfig | None = None
+) -> Callable[[Workflow[I, R]], DurableHandler[I, R]]: ...
+
+
+def durable_execution(
+    workflow: Workflow[I, R] | None = None,
+    /,
+    *,
+    client: DurableServiceClient | None = None,
+    logging: LoggingConfig | None = None,
+) -> DurableHandler[I, R] | Callable[[Workflow[I, R]], DurableHandler[I, R]]:
+    """Make ``async def workflow(input, ctx)`` a durable Lambda handler.
+
+    >>> @durable_execution
+    ... async def handler(order: dict, ctx: DurableContext) -> str:
+    ...     return await ctx.step(lambda: "done", name="finish")
+    """
+
+    def wrap(fn: Workflow[I, R]) -> DurableHandler[I, R]:
+        return DurableHandler(fn, client=client, logging=logging)
+
+    if workflow is not None:
+        return wrap(workflow)
+    return wrap

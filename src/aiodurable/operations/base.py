@@ -1,0 +1,43 @@
+"""Pieces every operation shares: its identity and the updates it writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiodurable.runtime.execution import Execution
+from aiodurable.serdes import SerdesContext
+from aiodurable.wire import Operation, OperationAction, OperationType, OperationUpdate
+
+__all__ = ["OperationIdentity"]
+
+
+@dataclass(frozen=True, slots=True)
+class OperationIdentity:
+    """Id, type, sub-type, name and parent: repeated on every update (PROTOCOL §2.2)."""
+
+    id: str
+    type: OperationType
+    sub_type: str | None
+    name: str | None
+    parent_id: str | None
+
+    def update(self, action: OperationAction, **fields: Any) -> OperationUpdate:
+        return OperationUpdate(
+            id=self.id,
+            type=self.type,
+            action=action,
+            parent_id=self.parent_id,
+            name=self.name,
+            sub_type=self.sub_type,
+            **fields,
+        )
+
+    def read(self, execution: Execution) -> Operation | None:
+        """The stored checkpoint of this operation, identity-checked."""
+        return execution.checkpoint_for(
+            self.id, self.type, self.sub_type, self.name, self.parent_id
+        )
+
+    def serdes_context(self, execution: Execution) -> SerdesContext:
+        return SerdesContext(operation_id=self.id, durable_execution_arn=execution.arn)

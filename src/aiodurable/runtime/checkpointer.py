@@ -1,0 +1,266 @@
+"""The checkpointer: one flusher task sends queued updates in batches (PROTOCOL §5).
+
+Operations enqueue :class:`OperationUpdate` objects. Updates whose caller waits for them
+(``blocking``) are sent at once, together with everything queued before them; updates
+nobody waits for (an at-least-once step START, a context START) wait up to
+``idle_flush_delay`` for a blocking update to travel with, so a sequential step costs a
+single round trip. Batches are bounded by bytes and by count, the checkpoint token is
+chained from each response to the next request, and the operations a response carries
+are merged into the execution before any waiter of that batch resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections import deque
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+
+import msgspec
+
+from aiodurable.errors import CheckpointError, ExecutionStoppedError
+from aiodurable.service.base import DurableServiceClient
+from aiodurable.wire import Operation, OperationType, OperationUpdate
+
+__all__ = ["Checkpointer", "CheckpointerStats", "TokenRevoked"]
+
+MAX_BATCH_BYTES = 750 * 1024
+MAX_BATCH_UPDATES = 250
+STATE_PAGE_SIZE = 1000
+
+
+class TokenRevoked(BaseException):  # noqa: N818 - a control-flow signal, not an error
+    """The service revoked this invocation's token; the invocation ends PENDING."""
+
+
+class _Kind(enum.Enum):
+    UPDATE = 0
+    REFRESH = 1  # an empty checkpoint that must be sent: observe timers that fired
+    BARRIER = 2  # resolves once everything queued before it was sent
+
+
+class _Item:
+    __slots__ = ("future", "kind", "size", "update")
+
+    def __init__(
+        self, kind: _Kind, update: OperationUpdate | None, future: asyncio.Future[None] | None
+    ) -> None:
+        self.kind = kind
+        self.update = update
+        self.future = future
+        self.size = len(_encode(update)) if update is not None else 0
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+class CheckpointerStats(msgspec.Struct):
+    calls: int = 0
+    updates: int = 0
+    state_pages: int = 0
+
+
+class Checkpointer:
+    def __init__(
+        self,
+        client: DurableServiceClient,
+        execution_arn: str,
+        checkpoint_token: str,
+        on_operations: Callable[[Sequence[Operation]], None],
+        on_failure: Callable[[BaseException], None],
+        *,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
+        max_batch_updates: int = MAX_BATCH_UPDATES,
+        idle_flush_delay: float = 0.1,
+    ) -> None:
+        self._client = client
+        self._arn = execution_arn
+        self._token = checkpoint_token
+        self._on_operations = on_operations
+        self._on_failure = on_failure
+        self._max_bytes = max_batch_bytes
+        self._max_updates = max_batch_updates
+        self._idle_delay = idle_flush_delay
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._overflow: deque[_Item] = deque()
+        self._urgent = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.failure: BaseException | None = None
+        self.revoked = False
+        self.completed = False
+        self.stats = CheckpointerStats()
+
+    @property
+    def token(self) -> str:
+        return self._token
+
+    # -- producer side -----------------------------------------------------------------
+    def enqueue(self, update: OperationUpdate) -> None:
+        """Queue an update whose caller does not wait for it to be durable."""
+        self._check_open()
+        self._queue.put_nowait(_Item(_Kind.UPDATE, update, None))
+
+    async def checkpoint(self, update: OperationUpdate) -> None:
+        """Queue an update and return once the service accepted it."""
+        await self._submit(_Kind.UPDATE, update)
+
+    async def refresh(self) -> None:
+        """Send an empty checkpoint to learn what changed on the service side."""
+        await self._submit(_Kind.REFRESH, None)
+
+    async def flush(self) -> None:
+        """Return once every update queued so far has been sent."""
+        if self.failure is not None or self.revoked or self.completed:
+            return
+        if self._queue.empty() and not self._overflow and not self._busy:
+            return
+        with suppress(TokenRevoked, CheckpointError, ExecutionStoppedError):
+            await self._submit(_Kind.BARRIER, None)
+
+    async def _submit(self, kind: _Kind, update: OperationUpdate | None) -> None:
+        self._check_open()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Item(kind, update, future))
+        self._urgent.set()
+        await future
+
+    def _check_open(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+        if self.revoked:
+            raise TokenRevoked
+        if self.completed or self._closing:
+            raise ExecutionStoppedError(
+                "the execution already completed; no further checkpoint is accepted"
+            )
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._busy = False
+        self._task = asyncio.create_task(self._run(), name=f"aiodurable-checkpointer {self._arn}")
+
+    async def close(self) -> None:
+        """Send what is queued, then stop the flusher task."""
+        await self.flush()
+        self._closing = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        self._fail_pending(ExecutionStoppedError("the invocation ended"))
+
+    # -- flusher -----------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            batch = await self._collect()
+            self._busy = True
+            try:
+                await self._send(batch)
+            finally:
+                self._busy = False
+            if self.failure is not None or self.revoked or self.completed:
+                self._fail_pending(self.failure or TokenRevoked())
+                return
+
+    async def _collect(self) -> list[_Item]:
+        first = self._overflow.popleft() if self._overflow else await self._queue.get()
+        if first.future is None and not self._urgent.is_set():
+            # Nobody waits for this update: give a blocking one a moment to join it.
+            with suppress(TimeoutError):
+                async with asyncio.timeout(self._idle_delay):
+                    await self._urgent.wait()
+        # Let tasks that are ready to run enqueue their updates into this batch.
+        await asyncio.sleep(0)
+        self._urgent.clear()
+        batch = [first]
+        count = 0 if first.update is None else 1
+        size = first.size
+        while count < self._max_updates:
+            if self._overflow:
+                item = self._overflow.popleft()
+            else:
+                try:
+                    item = self._queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+            if item.update is not None and size + item.size > self._max_bytes:
+                self._overflow.appendleft(item)
+                break
+            batch.append(item)
+            size += item.size
+            count += item.update is not None
+        if self._overflow or not self._queue.empty():
+            self._urgent.set()  # more is queued: do not idle before the next batch
+        return batch
+
+    async def _send(self, batch: list[_Item]) -> None:
+        updates = [item.update for item in batch if item.update is not None]
+        if not updates and all(item.kind is _Kind.BARRIER for item in batch):
+            self._resolve(batch, None)
+            return
+        try:
+            response = await self._client.checkpoint(self._arn, self._token, updates)
+        except CheckpointError as exc:
+            self._fail(batch, exc)
+            return
+        except Exception as exc:  # a client that does not classify its errors
+            self._fail(batch, CheckpointError(
+                f"CheckpointDurableExecution failed for {self._arn}: {exc!r}",
+                retryable=True, execution_arn=self._arn,
+            ))
+            return
+        self.stats.calls += 1
+        self.stats.updates += len(updates)
+        state = response.new_execution_state
+        operations: list[Operation] = list(state.operations)
+        if response.checkpoint_token:
+            self._token = response.checkpoint_token
+            marker = state.next_marker
+            try:
+                while marker:
+                    page = await self._client.get_state(
+                        self._arn, self._token, marker=marker, max_items=STATE_PAGE_SIZE
+                    )
+                    self.stats.state_pages += 1
+                    operations.extend(page.operations)
+                    marker = page.next_marker
+            except CheckpointError as exc:
+                self._fail(batch, exc)
+                return
+        elif any(update.type is OperationType.EXECUTION for update in updates):
+            self.completed = True
+        else:
+            self.revoked = True
+        if operations:
+            self._on_operations(operations)
+        if self.revoked:
+            self._on_failure(TokenRevoked())
+            self._resolve(batch, TokenRevoked())
+        else:
+            self._resolve(batch, None)
+
+    def _fail(self, batch: list[_Item], error: BaseException) -> None:
+        self.failure = error
+        self._on_failure(error)
+        self._resolve(batch, error)
+
+    @staticmethod
+    def _resolve(batch: list[_Item], error: BaseException | None) -> None:
+        for item in batch:
+            future = item.future
+            if future is None or future.done():
+                continue
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+
+    def _fail_pending(self, error: BaseException) -> None:
+        pending = list(self._overflow)
+        self._overflow.clear()
+        while not self._queue.empty():
+            pending.append(self._queue.get_nowait())
+        self._resolve(pending, error)

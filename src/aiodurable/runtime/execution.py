@@ -1,0 +1,149 @@
+"""State of one invocation: the operations, replay identity checks and suspension.
+
+Suspension (PROTOCOL §5.10) is tracked by counting the workflow's *running* tasks. A task
+that cannot progress in this invocation (a wait that has not elapsed, a callback without
+result, a pending retry …) parks; a parked task may be woken in-process at a resume time.
+When no task is running the termination event is set, the invocation stops the workflow
+and returns PENDING.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from aiodurable.errors import NonDeterministicError
+from aiodurable.runtime.checkpointer import Checkpointer
+from aiodurable.wire import Operation, OperationType
+
+__all__ = ["Execution"]
+
+
+class Execution:
+    """Everything one invocation knows about its execution."""
+
+    def __init__(self, execution_arn: str, operations: dict[str, Operation]) -> None:
+        self.arn = execution_arn
+        self.operations = operations
+        self.replaying = any(op.type is not OperationType.EXECUTION for op in operations.values())
+        self.terminated = asyncio.Event()
+        #: An error that fails the execution whatever user code does with it.
+        self.fatal: BaseException | None = None
+        self._running = 1  # the root workflow task
+        self._checkpointer: Checkpointer | None = None
+
+    # -- wiring ------------------------------------------------------------------------
+    @property
+    def checkpointer(self) -> Checkpointer:
+        assert self._checkpointer is not None, "the checkpointer starts with the invocation"
+        return self._checkpointer
+
+    def attach(self, checkpointer: Checkpointer) -> None:
+        self._checkpointer = checkpointer
+
+    def merge(self, operations: Iterable[Operation]) -> None:
+        """Apply a delta of operations from the service (replace by id)."""
+        ops = self.operations
+        for op in operations:
+            ops[op.id] = op
+
+    def fail(self, error: BaseException) -> None:
+        """Record an execution-level failure and end the invocation."""
+        if self.fatal is None:
+            self.fatal = error
+        self.terminated.set()
+
+    # -- identity ----------------------------------------------------------------------
+    def checkpoint_for(
+        self,
+        op_id: str,
+        type_: OperationType,
+        sub_type: str | None,
+        name: str | None,
+        parent_id: str | None,
+    ) -> Operation | None:
+        """The stored operation at ``op_id``, checked against what the code does now."""
+        op = self.operations.get(op_id)
+        if op is None:
+            return None
+        mismatches: list[str] = []
+        if op.type is not type_:
+            mismatches.append(f"type {op.type.value} != {type_.value}")
+        if (op.sub_type or None) != (sub_type or None):
+            mismatches.append(f"sub-type {op.sub_type!r} != {sub_type!r}")
+        if (op.name or None) != (name or None):
+            mismatches.append(f"name {op.name!r} != {name!r}")
+        if (op.parent_id or None) != (parent_id or None):
+            mismatches.append(f"parent {op.parent_id!r} != {parent_id!r}")
+        if mismatches:
+            self.nondeterminism(
+                f"operation {op_id} was recorded as {_describe(op)} but the code now runs "
+                f"{type_.value} {sub_type or ''} named {name!r} ({'; '.join(mismatches)}). "
+                "Workflow code must call the same operations in the same order on every "
+                "replay; deploy changes as a new function version."
+            )
+        return op
+
+    def nondeterminism(self, message: str) -> None:
+        error = NonDeterministicError(message)
+        self.fail(error)
+        raise error
+
+    # -- suspension --------------------------------------------------------------------
+    def task_started(self) -> None:
+        self._running += 1
+
+    def task_finished(self) -> None:
+        self._running -= 1
+        self._check_idle()
+
+    async def park(
+        self, resume_at: datetime | float | None = None, wake: asyncio.Future[None] | None = None
+    ) -> None:
+        """Suspend this task until ``resume_at`` (epoch seconds or datetime) or ``wake``.
+
+        Without either the task stays parked until the invocation ends.
+        """
+        loop = asyncio.get_running_loop()
+        future = wake if wake is not None else loop.create_future()
+        timer: asyncio.TimerHandle | None = None
+        if resume_at is not None:
+            when = resume_at.timestamp() if isinstance(resume_at, datetime) else resume_at
+            delay = max(0.0, when - time.time())
+            timer = loop.call_later(delay, self.wake, future)
+        self._running -= 1
+        self._check_idle()
+        try:
+            await future
+        except asyncio.CancelledError:
+            if not future.done() or future.cancelled():
+                self._running += 1  # the task unwinds as a running task
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def wake(self, future: asyncio.Future[None]) -> None:
+        """Resume a parked task; counted as running from this moment."""
+        if not future.done():
+            self._running += 1
+            future.set_result(None)
+
+    def _check_idle(self) -> None:
+        if self._running <= 0:
+            self.terminated.set()
+
+
+def _describe(op: Operation) -> str:
+    parts = [op.type.value]
+    if op.sub_type:
+        parts.append(op.sub_type)
+    if op.name:
+        parts.append(f"named {op.name!r}")
+    if op.parent_id:
+        parts.append(f"under {op.parent_id}")
+    return " ".join(parts)
+
+

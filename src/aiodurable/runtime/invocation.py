@@ -1,0 +1,265 @@
+"""One Lambda invocation of a durable workflow (PROTOCOL §1.7, §1.8, §5.11)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
+from typing import Any
+
+import msgspec
+
+from aiodurable.context import DurableContext, LoggingConfig
+from aiodurable.errors import (
+    CheckpointError,
+    InvalidInvocationError,
+    error_object_from_exception,
+)
+from aiodurable.runtime.checkpointer import Checkpointer, TokenRevoked
+from aiodurable.runtime.execution import Execution
+from aiodurable.serdes import encode_json
+from aiodurable.service.base import DurableServiceClient
+from aiodurable.wire import (
+    ErrorObject,
+    InvocationInput,
+    InvocationOutput,
+    InvocationStatus,
+    Operation,
+    OperationAction,
+    OperationType,
+    OperationUpdate,
+)
+
+__all__ = ["MAX_OUTPUT_CHARS", "decode_invocation", "run_invocation"]
+
+#: Lambda's 6 MiB response limit less a margin, compared with the JSON text's length.
+MAX_OUTPUT_CHARS = 6 * 1024 * 1024 - 50
+
+_EVENT_TIMESTAMP_FIELDS = ("StartTimestamp", "EndTimestamp")
+_EVENT_DETAIL_TIMESTAMPS = (
+    ("StepDetails", "NextAttemptTimestamp"),
+    ("WaitDetails", "ScheduledEndTimestamp"),
+)
+
+
+def _millis_to_seconds(operations: list[Any]) -> None:
+    """Event timestamps are epoch milliseconds, API ones epoch seconds (PROTOCOL §1.3)."""
+    for op in operations:
+        if not isinstance(op, dict):
+            continue
+        for key in _EVENT_TIMESTAMP_FIELDS:
+            value = op.get(key)
+            if type(value) in (int, float):
+                op[key] = value / 1000
+        for details_key, key in _EVENT_DETAIL_TIMESTAMPS:
+            details = op.get(details_key)
+            if isinstance(details, dict):
+                value = details.get(key)
+                if type(value) in (int, float):
+                    details[key] = value / 1000
+
+
+def decode_invocation(event: Any) -> InvocationInput:
+    """Decode the Lambda event into an :class:`InvocationInput`, or explain what is wrong."""
+    if isinstance(event, (bytes, str)):
+        try:
+            event = msgspec.json.decode(event)
+        except msgspec.DecodeError as exc:
+            raise InvalidInvocationError(f"the invocation event is not JSON: {exc}") from exc
+    if not isinstance(event, Mapping) or "DurableExecutionArn" not in event or (
+        "CheckpointToken" not in event
+    ):
+        raise InvalidInvocationError(
+            "the event is not a durable execution invocation (no DurableExecutionArn / "
+            "CheckpointToken). Configure the function with DurableConfig and start it "
+            "through Lambda, or run it locally with aiodurable.testing.LocalRunner."
+        )
+    state = event.get("InitialExecutionState")
+    if isinstance(state, Mapping) and isinstance(state.get("Operations"), list):
+        # Copy before normalising timestamps: the caller's event stays untouched.
+        operations = [dict(op) if isinstance(op, Mapping) else op for op in state["Operations"]]
+        for op in operations:
+            if isinstance(op, dict):
+                for details_key, _ in _EVENT_DETAIL_TIMESTAMPS:
+                    if isinstance(op.get(details_key), Mapping):
+                        op[details_key] = dict(op[details_key])
+        _millis_to_seconds(operations)
+        event = {**event, "InitialExecutionState": {**state, "Operations": operations}}
+    try:
+        return msgspec.convert(event, InvocationInput, strict=False)
+    except msgspec.ValidationError as exc:
+        raise InvalidInvocationError(f"malformed invocation envelope: {exc}") from exc
+
+
+async def _load_operations(
+    client: DurableServiceClient, envelope: InvocationInput
+) -> dict[str, Operation]:
+    state = envelope.initial_execution_state
+    operations = {op.id: op for op in state.operations}
+    marker = state.next_marker
+    while marker:
+        page = await client.get_state(
+            envelope.durable_execution_arn, envelope.checkpoint_token, marker=marker
+        )
+        for op in page.operations:
+            operations[op.id] = op
+        marker = page.next_marker
+    return operations
+
+
+def _input_payload(execution_id: str, operations: dict[str, Operation]) -> str | None:
+    op = operations.get(execution_id)
+    if op is None:
+        return None
+    if op.type is not OperationType.EXECUTION:
+        raise InvalidInvocationError(
+            f"operation {execution_id} named by the execution ARN is a {op.type.value}, "
+            "not the EXECUTION operation"
+        )
+    return op.execution_details.input_payload if op.execution_details else None
+
+
+def _checkpoint_failure_output(error: CheckpointError) -> dict[str, Any]:
+    return _output(InvocationOutput(
+        status=InvocationStatus.FAILED,
+        error=ErrorObject(error_type="aiodurable.errors.CheckpointError",
+                          error_message=str(error)),
+    ))
+
+
+def _output(output: InvocationOutput) -> dict[str, Any]:
+    return msgspec.to_builtins(output)  # type: ignore[no-any-return]
+
+
+async def run_invocation(
+    workflow: Callable[[Any, DurableContext], Awaitable[Any]],
+    event: Any,
+    client: DurableServiceClient,
+    *,
+    decode_input: Callable[[str | None], Any],
+    logging: LoggingConfig | None = None,
+    idle_flush_delay: float = 0.1,
+) -> dict[str, Any]:
+    """Run the workflow for one invocation and build the output envelope."""
+    envelope = decode_invocation(event)
+    arn = envelope.durable_execution_arn
+    try:
+        operations = await _load_operations(client, envelope)
+    except CheckpointError as exc:
+        if exc.retryable:
+            raise
+        return _checkpoint_failure_output(exc)
+    execution = Execution(arn, operations)
+    payload = _input_payload(arn.rsplit("/", 1)[-1], operations)
+    checkpointer = Checkpointer(
+        client, arn, envelope.checkpoint_token, execution.merge, execution.fail,
+        idle_flush_delay=idle_flush_delay,
+    )
+    execution.attach(checkpointer)
+    checkpointer.start()
+    try:
+        return await _drive(workflow, execution, checkpointer, payload, decode_input, logging)
+    finally:
+        await checkpointer.close()
+
+
+async def _drive(
+    workflow: Callable[[Any, DurableContext], Awaitable[Any]],
+    execution: Execution,
+    checkpointer: Checkpointer,
+    payload: str | None,
+    decode_input: Callable[[str | None], Any],
+    logging: LoggingConfig | None,
+) -> dict[str, Any]:
+    context = DurableContext(execution, logging=logging)
+
+    async def run_workflow() -> Any:
+        return await workflow(decode_input(payload), context)
+
+    work = asyncio.create_task(run_workflow(), name=f"aiodurable-workflow {execution.arn}")
+    stop = asyncio.create_task(execution.terminated.wait(), name="aiodurable-termination")
+    try:
+        await asyncio.wait((work, stop), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not work.done():
+            work.cancel()
+        with suppress(asyncio.CancelledError, Exception, TokenRevoked):
+            await work
+        with suppress(asyncio.CancelledError):
+            await stop
+
+    outcome: BaseException | None = None
+    value: Any = None
+    finished = work.done() and not work.cancelled()
+    if finished:
+        outcome = work.exception()
+        if outcome is None:
+            value = work.result()
+    if execution.fatal is None:
+        await checkpointer.flush()
+    return await _build_output(execution, checkpointer, finished, value, outcome)
+
+
+async def _build_output(
+    execution: Execution,
+    checkpointer: Checkpointer,
+    finished: bool,
+    value: Any,
+    outcome: BaseException | None,
+) -> dict[str, Any]:
+    fatal = execution.fatal
+    if checkpointer.revoked or isinstance(fatal, TokenRevoked):
+        return _output(InvocationOutput(status=InvocationStatus.PENDING))
+    if isinstance(fatal, CheckpointError):
+        if fatal.retryable:
+            raise fatal
+        return _checkpoint_failure_output(fatal)
+    if fatal is not None:
+        return await _failed(checkpointer, fatal)
+    if not finished:
+        return _output(InvocationOutput(status=InvocationStatus.PENDING))
+    if outcome is not None:
+        if isinstance(outcome, TokenRevoked):
+            return _output(InvocationOutput(status=InvocationStatus.PENDING))
+        return await _failed(checkpointer, outcome)
+    try:
+        text = encode_json(value)
+    except Exception as exc:
+        return await _failed(checkpointer, exc)
+    if len(text) + 40 <= MAX_OUTPUT_CHARS:
+        return _output(InvocationOutput(status=InvocationStatus.SUCCEEDED, result=text))
+    # Too large for the Lambda response: complete the execution through a checkpoint.
+    await _complete_by_checkpoint(
+        checkpointer, OperationUpdate(
+            id=f"execution-result-{int(time.time() * 1000)}",
+            type=OperationType.EXECUTION, action=OperationAction.SUCCEED, payload=text,
+        )
+    )
+    if checkpointer.revoked:
+        return _output(InvocationOutput(status=InvocationStatus.PENDING))
+    return _output(InvocationOutput(status=InvocationStatus.SUCCEEDED, result=""))
+
+
+async def _failed(checkpointer: Checkpointer, error: BaseException) -> dict[str, Any]:
+    error_object = error_object_from_exception(error)
+    output = InvocationOutput(status=InvocationStatus.FAILED, error=error_object)
+    if len(msgspec.json.encode(output)) <= MAX_OUTPUT_CHARS:
+        return _output(output)
+    await _complete_by_checkpoint(
+        checkpointer, OperationUpdate(
+            id=f"execution-result-{int(time.time() * 1000)}",
+            type=OperationType.EXECUTION, action=OperationAction.FAIL, error=error_object,
+        )
+    )
+    if checkpointer.revoked:
+        return _output(InvocationOutput(status=InvocationStatus.PENDING))
+    return _output(InvocationOutput(status=InvocationStatus.FAILED))
+
+
+async def _complete_by_checkpoint(checkpointer: Checkpointer, update: OperationUpdate) -> None:
+    try:
+        await checkpointer.checkpoint(update)
+    except TokenRevoked:
+        return
