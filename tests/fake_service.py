@@ -66,8 +66,11 @@ class FakeService:
         exec_id = f"{name}-{len(self.executions) + 1}"
         arn = f"arn:aws:lambda:us-east-1:123456789012:function:wf:$LATEST/durable-execution/{name}/{exec_id}"
         op = Operation(
-            id=exec_id, type=OperationType.EXECUTION, status=OperationStatus.STARTED,
-            start_timestamp=self.now, name=name,
+            id=exec_id,
+            type=OperationType.EXECUTION,
+            status=OperationStatus.STARTED,
+            start_timestamp=self.now,
+            name=name,
             execution_details=ExecutionDetails(input_payload=payload),
         )
         self.executions[arn] = FakeExecution(arn, {exec_id: op}, self._new_token())
@@ -83,8 +86,11 @@ class FakeService:
         state: dict[str, Any] = {"Operations": raw}
         if limit < len(ops):
             state["NextMarker"] = str(limit)
-        return {"DurableExecutionArn": arn, "CheckpointToken": ex.token,
-                "InitialExecutionState": state}
+        return {
+            "DurableExecutionArn": arn,
+            "CheckpointToken": ex.token,
+            "InitialExecutionState": state,
+        }
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
@@ -94,46 +100,76 @@ class FakeService:
     def operations(self, arn: str) -> list[Operation]:
         return list(self.executions[arn].operations.values())
 
-    def complete_callback(self, arn: str, callback_id: str, result: str | None = None,
-                          error: ErrorObject | None = None) -> None:
+    def complete_callback(
+        self,
+        arn: str,
+        callback_id: str,
+        result: str | None = None,
+        error: ErrorObject | None = None,
+    ) -> None:
         ex = self.executions[arn]
         for op in ex.operations.values():
             if op.callback_details and op.callback_details.callback_id == callback_id:
                 status = OperationStatus.FAILED if error else OperationStatus.SUCCEEDED
-                self._put(ex, msgspec.structs.replace(
-                    op, status=status, end_timestamp=self.now,
-                    callback_details=CallbackDetails(callback_id=callback_id, result=result,
-                                                     error=error)))
+                self._put(
+                    ex,
+                    msgspec.structs.replace(
+                        op,
+                        status=status,
+                        end_timestamp=self.now,
+                        callback_details=CallbackDetails(
+                            callback_id=callback_id, result=result, error=error
+                        ),
+                    ),
+                )
                 return
         raise KeyError(callback_id)
 
-    def complete_invoke(self, arn: str, op_id: str, result: str | None = None,
-                        error: ErrorObject | None = None) -> None:
+    def complete_invoke(
+        self, arn: str, op_id: str, result: str | None = None, error: ErrorObject | None = None
+    ) -> None:
         ex = self.executions[arn]
         op = ex.operations[op_id]
         status = OperationStatus.FAILED if error else OperationStatus.SUCCEEDED
-        self._put(ex, msgspec.structs.replace(
-            op, status=status, end_timestamp=self.now,
-            chained_invoke_details=ChainedInvokeDetails(result=result, error=error)))
+        self._put(
+            ex,
+            msgspec.structs.replace(
+                op,
+                status=status,
+                end_timestamp=self.now,
+                chained_invoke_details=ChainedInvokeDetails(result=result, error=error),
+            ),
+        )
 
     # -- DurableServiceClient ------------------------------------------------------------
-    async def checkpoint(self, execution_arn: str, checkpoint_token: str,
-                         updates: Sequence[OperationUpdate], *,
-                         client_token: str | None = None) -> CheckpointResponse:
+    async def checkpoint(
+        self,
+        execution_arn: str,
+        checkpoint_token: str,
+        updates: Sequence[OperationUpdate],
+        *,
+        client_token: str | None = None,
+    ) -> CheckpointResponse:
         ex = self.executions[execution_arn]
         self.calls.append(Call(checkpoint_token, list(updates)))
         if self.fail_next:
             raise self.fail_next.pop(0)
         if checkpoint_token != ex.token:
-            raise CheckpointError("Invalid checkpoint token", retryable=True,
-                                  error_code="InvalidParameterValueException", status_code=400)
+            raise CheckpointError(
+                "Invalid checkpoint token",
+                retryable=True,
+                error_code="InvalidParameterValueException",
+                status_code=400,
+            )
         self._fire_timers(ex)
         completed = False
         for update in updates:
             if update.type is OperationType.EXECUTION:
                 completed = True
                 ex.done = True
-                ex.result = update.payload if update.action is OperationAction.SUCCEED else update.error
+                ex.result = (
+                    update.payload if update.action is OperationAction.SUCCEED else update.error
+                )
                 continue
             self._apply(ex, update)
         delta = [ex.operations[i] for i in sorted(ex.pending_delta)]
@@ -144,19 +180,22 @@ class FakeService:
             self.revoke_next = False
             return CheckpointResponse(new_execution_state=ExecutionState(operations=delta))
         ex.token = self._new_token()
-        return CheckpointResponse(checkpoint_token=ex.token,
-                                  new_execution_state=ExecutionState(operations=delta))
+        return CheckpointResponse(
+            checkpoint_token=ex.token, new_execution_state=ExecutionState(operations=delta)
+        )
 
-    async def get_state(self, execution_arn: str, checkpoint_token: str, *, marker: str,
-                        max_items: int = 1000) -> ExecutionState:
+    async def get_state(
+        self, execution_arn: str, checkpoint_token: str, *, marker: str, max_items: int = 1000
+    ) -> ExecutionState:
         self.state_calls += 1
         ex = self.executions[execution_arn]
         ops = list(ex.operations.values())
         start = int(marker)
         size = min(max_items, self.page_size)
         end = start + size
-        return ExecutionState(operations=ops[start:end],
-                              next_marker=str(end) if end < len(ops) else None)
+        return ExecutionState(
+            operations=ops[start:end], next_marker=str(end) if end < len(ops) else None
+        )
 
     # -- service logic -------------------------------------------------------------------
     def _new_token(self) -> str:
@@ -171,21 +210,35 @@ class FakeService:
             if op.type is OperationType.WAIT and op.status is OperationStatus.STARTED:
                 end = op.wait_details.scheduled_end_timestamp if op.wait_details else None
                 if end is not None and end <= self.now:
-                    self._put(ex, msgspec.structs.replace(
-                        op, status=OperationStatus.SUCCEEDED, end_timestamp=self.now))
+                    self._put(
+                        ex,
+                        msgspec.structs.replace(
+                            op, status=OperationStatus.SUCCEEDED, end_timestamp=self.now
+                        ),
+                    )
             elif op.type is OperationType.STEP and op.status is OperationStatus.PENDING:
                 due = op.step_details.next_attempt_timestamp if op.step_details else None
                 if due is not None and due <= self.now:
                     details = msgspec.structs.replace(op.step_details, next_attempt_timestamp=None)
-                    self._put(ex, msgspec.structs.replace(
-                        op, status=OperationStatus.READY, step_details=details))
+                    self._put(
+                        ex,
+                        msgspec.structs.replace(
+                            op, status=OperationStatus.READY, step_details=details
+                        ),
+                    )
 
     def _apply(self, ex: FakeExecution, u: OperationUpdate) -> None:
         old = ex.operations.get(u.id)
         now = self.now
-        base = old or Operation(id=u.id, type=u.type, status=OperationStatus.STARTED,
-                                start_timestamp=now, parent_id=u.parent_id, name=u.name,
-                                sub_type=u.sub_type)
+        base = old or Operation(
+            id=u.id,
+            type=u.type,
+            status=OperationStatus.STARTED,
+            start_timestamp=now,
+            parent_id=u.parent_id,
+            name=u.name,
+            sub_type=u.sub_type,
+        )
         replace = msgspec.structs.replace
         action = u.action
         if u.type is OperationType.STEP:
@@ -196,14 +249,28 @@ class FakeService:
             elif action is OperationAction.RETRY:
                 assert u.step_options is not None
                 due = now + timedelta(seconds=u.step_options.next_attempt_delay_seconds)
-                op = replace(base, status=OperationStatus.PENDING, step_details=StepDetails(
-                    attempt=attempt + 1, next_attempt_timestamp=due, result=u.payload,
-                    error=u.error))
+                op = replace(
+                    base,
+                    status=OperationStatus.PENDING,
+                    step_details=StepDetails(
+                        attempt=attempt + 1,
+                        next_attempt_timestamp=due,
+                        result=u.payload,
+                        error=u.error,
+                    ),
+                )
             else:
-                status = (OperationStatus.SUCCEEDED if action is OperationAction.SUCCEED
-                          else OperationStatus.FAILED)
-                op = replace(base, status=status, end_timestamp=now, step_details=StepDetails(
-                    attempt=attempt + 1, result=u.payload, error=u.error))
+                status = (
+                    OperationStatus.SUCCEEDED
+                    if action is OperationAction.SUCCEED
+                    else OperationStatus.FAILED
+                )
+                op = replace(
+                    base,
+                    status=status,
+                    end_timestamp=now,
+                    step_details=StepDetails(attempt=attempt + 1, result=u.payload, error=u.error),
+                )
         elif u.type is OperationType.WAIT:
             if action is OperationAction.START:
                 assert u.wait_options is not None
@@ -215,14 +282,24 @@ class FakeService:
             if action is OperationAction.START:
                 op = base
             else:
-                status = (OperationStatus.SUCCEEDED if action is OperationAction.SUCCEED
-                          else OperationStatus.FAILED)
+                status = (
+                    OperationStatus.SUCCEEDED
+                    if action is OperationAction.SUCCEED
+                    else OperationStatus.FAILED
+                )
                 replay = u.context_options.replay_children if u.context_options else None
-                op = replace(base, status=status, end_timestamp=now, context_details=ContextDetails(
-                    replay_children=replay, result=u.payload, error=u.error))
+                op = replace(
+                    base,
+                    status=status,
+                    end_timestamp=now,
+                    context_details=ContextDetails(
+                        replay_children=replay, result=u.payload, error=u.error
+                    ),
+                )
         elif u.type is OperationType.CALLBACK:
-            op = replace(base, callback_details=CallbackDetails(
-                callback_id=f"cb-{next(self._callbacks)}"))
+            op = replace(
+                base, callback_details=CallbackDetails(callback_id=f"cb-{next(self._callbacks)}")
+            )
         elif u.type is OperationType.CHAINED_INVOKE:
             op = replace(base, chained_invoke_details=ChainedInvokeDetails())
         else:  # pragma: no cover
@@ -239,15 +316,22 @@ def _millis(op: dict[str, Any]) -> dict[str, Any]:
     for key in ("StartTimestamp", "EndTimestamp"):
         if key in op:
             op[key] = ms(op[key])
-    for details, key in (("StepDetails", "NextAttemptTimestamp"),
-                         ("WaitDetails", "ScheduledEndTimestamp")):
+    for details, key in (
+        ("StepDetails", "NextAttemptTimestamp"),
+        ("WaitDetails", "ScheduledEndTimestamp"),
+    ):
         if details in op and key in op[details]:
             op[details][key] = ms(op[details][key])
     return op
 
 
-async def drive(handler: Any, service: FakeService, arn: str, *, max_invocations: int = 50,
-                ) -> list[dict[str, Any]]:
+async def drive(
+    handler: Any,
+    service: FakeService,
+    arn: str,
+    *,
+    max_invocations: int = 50,
+) -> list[dict[str, Any]]:
     """Invoke until the execution ends, jumping time to the next timer between invocations."""
     outputs: list[dict[str, Any]] = []
     for _ in range(max_invocations):
@@ -262,9 +346,17 @@ async def drive(handler: Any, service: FakeService, arn: str, *, max_invocations
 def _next_timer(service: FakeService, arn: str) -> float:
     due: list[datetime] = []
     for op in service.operations(arn):
-        if op.status is OperationStatus.STARTED and op.wait_details and op.wait_details.scheduled_end_timestamp:
+        if (
+            op.status is OperationStatus.STARTED
+            and op.wait_details
+            and op.wait_details.scheduled_end_timestamp
+        ):
             due.append(op.wait_details.scheduled_end_timestamp)
-        if op.status is OperationStatus.PENDING and op.step_details and op.step_details.next_attempt_timestamp:
+        if (
+            op.status is OperationStatus.PENDING
+            and op.step_details
+            and op.step_details.next_attempt_timestamp
+        ):
             due.append(op.step_details.next_attempt_timestamp)
     if not due:
         return 0.0

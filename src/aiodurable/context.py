@@ -20,7 +20,7 @@ from aiodurable.retry import RetryPolicy, StepSemantics
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.operation_ids import step_id
 from aiodurable.serdes import JsonSerdes, Serdes
-from aiodurable.wire import OperationType, TERMINAL_STATUSES
+from aiodurable.wire import TERMINAL_STATUSES, OperationType
 
 __all__ = ["DurableContext", "LoggingConfig"]
 
@@ -137,10 +137,9 @@ class DurableContext:
         try:
             return await work
         finally:
-            if flip_after:
-                self._replaying = False
-            elif self._replaying and (
-                step_id(self.id_prefix, self._counter + 1) not in self._execution.operations
+            if flip_after or (
+                self._replaying
+                and (step_id(self.id_prefix, self._counter + 1) not in self._execution.operations)
             ):
                 self._replaying = False
 

@@ -50,7 +50,6 @@ def qualified_type_name(cls: type[BaseException]) -> str:
     return f"{module}.{cls.__qualname__}"
 
 
-
 class DurableError(Exception):
     """Base class of every exception aiodurable raises."""
 

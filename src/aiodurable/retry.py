@@ -6,7 +6,7 @@ import enum
 import math
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -93,19 +93,36 @@ class RetryStrategy:
 
     @classmethod
     def critical(cls) -> RetryStrategy:
-        return cls(max_attempts=10, initial_delay=1, max_delay=60, backoff_rate=1.5,
-                   jitter=Jitter.NONE)
+        return cls(
+            max_attempts=10, initial_delay=1, max_delay=60, backoff_rate=1.5, jitter=Jitter.NONE
+        )
 
     @classmethod
-    def linear(cls, *, max_attempts: int = 6, initial_delay: float = 1,
-               increment: float = 1, max_delay: float = 300) -> RetryStrategy:
-        return cls(max_attempts=max_attempts, initial_delay=initial_delay, max_delay=max_delay,
-                   increment=increment, jitter=Jitter.NONE)
+    def linear(
+        cls,
+        *,
+        max_attempts: int = 6,
+        initial_delay: float = 1,
+        increment: float = 1,
+        max_delay: float = 300,
+    ) -> RetryStrategy:
+        return cls(
+            max_attempts=max_attempts,
+            initial_delay=initial_delay,
+            max_delay=max_delay,
+            increment=increment,
+            jitter=Jitter.NONE,
+        )
 
     @classmethod
     def fixed(cls, interval: float | timedelta = 5, *, max_attempts: int = 5) -> RetryStrategy:
-        return cls(max_attempts=max_attempts, initial_delay=interval, max_delay=interval,
-                   backoff_rate=1, jitter=Jitter.NONE)
+        return cls(
+            max_attempts=max_attempts,
+            initial_delay=interval,
+            max_delay=interval,
+            backoff_rate=1,
+            jitter=Jitter.NONE,
+        )
 
     # -- decisions ---------------------------------------------------------------------
     def is_retryable(self, error: BaseException) -> bool:
@@ -150,5 +167,3 @@ class RetryStrategy:
 #: Anything that decides retries: a ``RetryStrategy`` or a function of
 #: ``(error, attempts_made)``.
 RetryPolicy = RetryStrategy | Callable[[BaseException, int], RetryDecision]
-
-

@@ -45,7 +45,7 @@ class StepContext:
             step.logger.info("charging", attempt=step.attempt)
     """
 
-    __slots__ = ("_logger_factory", "_logger", "attempt", "name", "operation_id")
+    __slots__ = ("_logger", "_logger_factory", "attempt", "name", "operation_id")
 
     def __init__(
         self,
@@ -157,10 +157,12 @@ async def run_step(
                 await checkpointer.checkpoint(start)
                 op = identity.read(execution)
                 if op is None or op.status is not OperationStatus.STARTED:
-                    execution.fail(DurableError(
-                        f"the service did not report step {identity.id} as STARTED after "
-                        "its START checkpoint"
-                    ))
+                    execution.fail(
+                        DurableError(
+                            f"the service did not report step {identity.id} as STARTED after "
+                            "its START checkpoint"
+                        )
+                    )
                     raise execution.fatal  # type: ignore[misc]
             else:
                 checkpointer.enqueue(start)

@@ -30,7 +30,7 @@ MAX_BATCH_UPDATES = 250
 STATE_PAGE_SIZE = 1000
 
 
-class TokenRevoked(BaseException):  # noqa: N818 - a control-flow signal, not an error
+class TokenRevoked(BaseException):
     """The service revoked this invocation's token; the invocation ends PENDING."""
 
 
@@ -207,10 +207,14 @@ class Checkpointer:
             self._fail(batch, exc)
             return
         except Exception as exc:  # a client that does not classify its errors
-            self._fail(batch, CheckpointError(
-                f"CheckpointDurableExecution failed for {self._arn}: {exc!r}",
-                retryable=True, execution_arn=self._arn,
-            ))
+            self._fail(
+                batch,
+                CheckpointError(
+                    f"CheckpointDurableExecution failed for {self._arn}: {exc!r}",
+                    retryable=True,
+                    execution_arn=self._arn,
+                ),
+            )
             return
         self.stats.calls += 1
         self.stats.updates += len(updates)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 
 from aiodurable.errors import NonDeterministicError
@@ -145,5 +145,3 @@ def _describe(op: Operation) -> str:
     if op.parent_id:
         parts.append(f"under {op.parent_id}")
     return " ".join(parts)
-
-

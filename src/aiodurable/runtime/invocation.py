@@ -67,8 +67,10 @@ def decode_invocation(event: Any) -> InvocationInput:
             event = msgspec.json.decode(event)
         except msgspec.DecodeError as exc:
             raise InvalidInvocationError(f"the invocation event is not JSON: {exc}") from exc
-    if not isinstance(event, Mapping) or "DurableExecutionArn" not in event or (
-        "CheckpointToken" not in event
+    if (
+        not isinstance(event, Mapping)
+        or "DurableExecutionArn" not in event
+        or ("CheckpointToken" not in event)
     ):
         raise InvalidInvocationError(
             "the event is not a durable execution invocation (no DurableExecutionArn / "
@@ -121,11 +123,14 @@ def _input_payload(execution_id: str, operations: dict[str, Operation]) -> str |
 
 
 def _checkpoint_failure_output(error: CheckpointError) -> dict[str, Any]:
-    return _output(InvocationOutput(
-        status=InvocationStatus.FAILED,
-        error=ErrorObject(error_type="aiodurable.errors.CheckpointError",
-                          error_message=str(error)),
-    ))
+    return _output(
+        InvocationOutput(
+            status=InvocationStatus.FAILED,
+            error=ErrorObject(
+                error_type="aiodurable.errors.CheckpointError", error_message=str(error)
+            ),
+        )
+    )
 
 
 def _output(output: InvocationOutput) -> dict[str, Any]:
@@ -153,7 +158,11 @@ async def run_invocation(
     execution = Execution(arn, operations)
     payload = _input_payload(arn.rsplit("/", 1)[-1], operations)
     checkpointer = Checkpointer(
-        client, arn, envelope.checkpoint_token, execution.merge, execution.fail,
+        client,
+        arn,
+        envelope.checkpoint_token,
+        execution.merge,
+        execution.fail,
         idle_flush_delay=idle_flush_delay,
     )
     execution.attach(checkpointer)
@@ -232,10 +241,13 @@ async def _build_output(
         return _output(InvocationOutput(status=InvocationStatus.SUCCEEDED, result=text))
     # Too large for the Lambda response: complete the execution through a checkpoint.
     await _complete_by_checkpoint(
-        checkpointer, OperationUpdate(
+        checkpointer,
+        OperationUpdate(
             id=f"execution-result-{int(time.time() * 1000)}",
-            type=OperationType.EXECUTION, action=OperationAction.SUCCEED, payload=text,
-        )
+            type=OperationType.EXECUTION,
+            action=OperationAction.SUCCEED,
+            payload=text,
+        ),
     )
     if checkpointer.revoked:
         return _output(InvocationOutput(status=InvocationStatus.PENDING))
@@ -248,10 +260,13 @@ async def _failed(checkpointer: Checkpointer, error: BaseException) -> dict[str,
     if len(msgspec.json.encode(output)) <= MAX_OUTPUT_CHARS:
         return _output(output)
     await _complete_by_checkpoint(
-        checkpointer, OperationUpdate(
+        checkpointer,
+        OperationUpdate(
             id=f"execution-result-{int(time.time() * 1000)}",
-            type=OperationType.EXECUTION, action=OperationAction.FAIL, error=error_object,
-        )
+            type=OperationType.EXECUTION,
+            action=OperationAction.FAIL,
+            error=error_object,
+        ),
     )
     if checkpointer.revoked:
         return _output(InvocationOutput(status=InvocationStatus.PENDING))
