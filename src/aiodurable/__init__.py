@@ -22,11 +22,28 @@ from aiodurable.errors import (
     WaitForConditionError,
 )
 from aiodurable.handler import DurableHandler, durable_execution
+from aiodurable.operations.batch import (
+    BatchItem,
+    BatchResult,
+    CompletionConfig,
+    NamedBranch,
+    Nesting,
+)
+from aiodurable.operations.callback import Callback
 from aiodurable.operations.step import StepContext
+from aiodurable.operations.wait_for_condition import WaitDecision, WaitStrategy
 from aiodurable.retry import Jitter, RetryDecision, RetryStrategy, StepSemantics
 from aiodurable.serdes import JsonSerdes, PassthroughSerdes, Serdes, SerdesContext
 
 __all__ = [
+    "BatchItem",
+    "BatchResult",
+    "Callback",
+    "CompletionConfig",
+    "NamedBranch",
+    "Nesting",
+    "WaitDecision",
+    "WaitStrategy",
     "BatchCompletionError",
     "CallbackError",
     "CallbackFailedError",

@@ -3,28 +3,61 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, overload
 
 import structlog
 from structlog.typing import Processor
 
-from aiodurable.errors import ValidationError
+from aiodurable.errors import (
+    CallbackError,
+    CallbackSubmitterError,
+    ChildContextError,
+    StepError,
+    ValidationError,
+    registered_error_class,
+)
 from aiodurable.operations.base import OperationIdentity
+from aiodurable.operations.batch import (
+    BatchResult,
+    BranchSpec,
+    CompletionConfig,
+    NamedBranch,
+    Nesting,
+    run_batch,
+    validate_batch,
+)
+from aiodurable.operations.callback import (
+    Callback,
+    callback_result_serdes,
+    callback_timeout_seconds,
+    start_callback,
+)
+from aiodurable.operations.child import run_child
+from aiodurable.operations.invoke import run_invoke
 from aiodurable.operations.step import run_step, serdes_for_function
 from aiodurable.operations.wait import run_wait, wait_seconds
+from aiodurable.operations.wait_for_condition import (
+    WaitDecision,
+    WaitStrategy,
+    run_wait_for_condition,
+)
 from aiodurable.replay_logging import make_logger
 from aiodurable.retry import RetryPolicy, StepSemantics
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.operation_ids import step_id
-from aiodurable.serdes import JsonSerdes, Serdes
+from aiodurable.serdes import ANY_JSON, JsonSerdes, Serdes
 from aiodurable.wire import TERMINAL_STATUSES, OperationType
 
 __all__ = ["DurableContext", "LoggingConfig"]
 
 T = TypeVar("T")
+S = TypeVar("S")
+I = TypeVar("I")  # noqa: E741
 
 _SUB_TYPE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _NAME = re.compile(r"[\x20-\x7e]{1,256}")
@@ -247,3 +280,352 @@ class DurableContext:
         seconds = wait_seconds(duration)  # validated before an id is allocated
         identity = self._identity(OperationType.WAIT, "Wait", _check_name(name))
         return self._tracked(identity, run_wait(self._execution, identity, seconds))
+
+    # -- child contexts ------------------------------------------------------------------
+    def _child(self, parent_id: str | None, id_prefix: str, replaying: bool) -> DurableContext:
+        return DurableContext(
+            self._execution,
+            parent_id=parent_id,
+            id_prefix=id_prefix,
+            replaying=self._replaying and replaying,
+            logging=self._logging,
+        )
+
+    def run_in_child_context(
+        self,
+        fn: Callable[[DurableContext], Awaitable[T]],
+        *,
+        name: str | None = None,
+        sub_type: str | None = None,
+        result_type: type[T] | None = None,
+        serdes: Serdes[T] | None = None,
+        summary: Callable[[T], str] | None = None,
+    ) -> Awaitable[T]:
+        """Run ``fn(child_ctx)`` as one checkpointed unit and return its result.
+
+        Its operations are recorded under the child; once it succeeded, replay returns
+        the stored result without running ``fn`` again (results over 256 KiB are rebuilt
+        by replaying the child's operations instead). A failure raises
+        ``ChildContextError`` whose ``error_type`` names what escaped ``fn``.
+        """
+        identity = self._identity(
+            OperationType.CONTEXT,
+            _check_sub_type(sub_type, "RunInChildContext"),
+            _check_name(name) if name is not None else _default_name(fn),
+        )
+        op_id = identity.id
+        return self._tracked(
+            identity,
+            run_child(
+                self._execution,
+                identity,
+                fn,
+                lambda replaying: self._child(op_id, op_id, replaying),
+                serdes=serdes or (JsonSerdes(result_type) if result_type else ANY_JSON),
+                summary=summary,
+            ),
+        )
+
+    # -- callbacks -----------------------------------------------------------------------
+    def create_callback(
+        self,
+        *,
+        name: str | None = None,
+        timeout: float | timedelta | None = None,
+        heartbeat_timeout: float | timedelta | None = None,
+        result_type: type[T] | None = None,
+        serdes: Serdes[T] | None = None,
+        sub_type: str | None = None,
+    ) -> Awaitable[Callback[Any]]:
+        """Create a callback an external system completes by its ``callback_id``.
+
+        >>> callback = await ctx.create_callback(name="approval", timeout=3600)  # doctest: +SKIP
+        >>> await notify_approver(callback.callback_id)                          # doctest: +SKIP
+        >>> decision = await callback.result()                                   # doctest: +SKIP
+        """
+        timeout_s = callback_timeout_seconds(timeout, "timeout")
+        heartbeat_s = callback_timeout_seconds(heartbeat_timeout, "heartbeat_timeout")
+        identity = self._identity(
+            OperationType.CALLBACK, _check_sub_type(sub_type, "Callback"), _check_name(name)
+        )
+        return self._tracked(
+            identity,
+            start_callback(
+                self._execution,
+                identity,
+                timeout_s,
+                heartbeat_s,
+                callback_result_serdes(result_type, serdes),
+            ),
+        )
+
+    def wait_for_callback(
+        self,
+        submitter: Callable[[str], Any],
+        *,
+        name: str | None = None,
+        timeout: float | timedelta | None = None,
+        heartbeat_timeout: float | timedelta | None = None,
+        retry: RetryPolicy | None = None,
+        result_type: type[T] | None = None,
+        serdes: Serdes[T] | None = None,
+    ) -> Awaitable[Any]:
+        """Create a callback, hand its id to ``submitter`` (run as a step), and wait for
+        the result. Raises the callback's own error, or ``CallbackSubmitterError`` when
+        the submitter failed after its retries."""
+        name = _check_name(name) if name is not None else _default_name(submitter)
+        callback_timeout_seconds(timeout, "timeout")
+        callback_timeout_seconds(heartbeat_timeout, "heartbeat_timeout")
+        result_serdes = callback_result_serdes(result_type, serdes)
+
+        async def body(child: DurableContext) -> Any:
+            callback = await child.create_callback(
+                name=f"{name} create callback id" if name else "create callback id",
+                timeout=timeout,
+                heartbeat_timeout=heartbeat_timeout,
+                serdes=result_serdes,
+            )
+            await child.step(
+                submitter,
+                callback.callback_id,
+                name=f"{name} submitter" if name else "submitter",
+                retry=retry,
+                serdes=ANY_JSON,
+            )
+            return await callback.result()
+
+        identity = self._identity(OperationType.CONTEXT, "WaitForCallback", name)
+        op_id = identity.id
+        return self._tracked(
+            identity,
+            self._unwrap_callback_error(
+                run_child(
+                    self._execution,
+                    identity,
+                    body,
+                    lambda replaying: self._child(op_id, op_id, replaying),
+                    serdes=JsonSerdes(result_type) if result_type else ANY_JSON,
+                    summary=None,
+                )
+            ),
+        )
+
+    @staticmethod
+    async def _unwrap_callback_error(work: Awaitable[T]) -> T:
+        try:
+            return await work
+        except ChildContextError as exc:
+            cls = registered_error_class(exc.error_type)
+            if cls is not None and issubclass(cls, CallbackError):
+                raise cls(
+                    exc.message,
+                    error_type=exc.error_type,
+                    error_data=exc.error_data,
+                    stack_trace=exc.stack_trace,
+                ) from None
+            if cls is StepError:
+                raise CallbackSubmitterError(
+                    exc.message,
+                    error_type=exc.error_type,
+                    error_data=exc.error_data,
+                    stack_trace=exc.stack_trace,
+                ) from exc
+            raise
+
+    # -- invoke --------------------------------------------------------------------------
+    def invoke(
+        self,
+        function_name: str,
+        payload: Any = None,
+        *,
+        name: str | None = None,
+        tenant_id: str | None = None,
+        result_type: type[T] | None = None,
+        payload_serdes: Serdes[Any] | None = None,
+        result_serdes: Serdes[T] | None = None,
+    ) -> Awaitable[Any]:
+        """Invoke another Lambda function (durable or not) and return its result.
+
+        The workflow suspends while the target runs; a failure of the target raises
+        ``InvokeError`` whose ``error_type`` is the target's.
+        """
+        if not function_name:
+            raise ValidationError("invoke needs a function name, alias or ARN")
+        identity = self._identity(OperationType.CHAINED_INVOKE, "ChainedInvoke", _check_name(name))
+        return self._tracked(
+            identity,
+            run_invoke(
+                self._execution,
+                identity,
+                function_name,
+                payload,
+                tenant_id=tenant_id,
+                payload_serdes=payload_serdes or ANY_JSON,
+                result_serdes=result_serdes
+                or (JsonSerdes(result_type) if result_type else ANY_JSON),
+            ),
+        )
+
+    # -- wait for condition --------------------------------------------------------------
+    def wait_for_condition(
+        self,
+        check: Callable[[S], Awaitable[S]] | Callable[[S], S],
+        *,
+        initial_state: S,
+        wait_strategy: WaitStrategy[S] | Callable[[S, int], WaitDecision],
+        name: str | None = None,
+        result_type: type[S] | None = None,
+        serdes: Serdes[S] | None = None,
+    ) -> Awaitable[S]:
+        """Poll ``check(state) -> new_state`` until ``wait_strategy`` says stop.
+
+        Between polls the workflow is suspended (the service owns the timer). An
+        exception from ``check`` fails the operation at once with
+        ``WaitForConditionError``; it is not retried.
+        """
+        if check is None or wait_strategy is None:
+            raise ValidationError("wait_for_condition needs a check and a wait_strategy")
+        identity = self._identity(OperationType.STEP, "WaitForCondition", _check_name(name))
+        return self._tracked(
+            identity,
+            run_wait_for_condition(
+                self._execution,
+                identity,
+                check,
+                initial_state,
+                wait_strategy,
+                serdes or (JsonSerdes(result_type) if result_type else ANY_JSON),
+                self._make_logger,
+            ),
+        )
+
+    # -- map and parallel ----------------------------------------------------------------
+    def parallel(
+        self,
+        branches: Sequence[Callable[[DurableContext], Awaitable[T]] | NamedBranch[T]],
+        *,
+        name: str | None = None,
+        max_concurrency: int | None = None,
+        completion: CompletionConfig | None = None,
+        nesting: Nesting = Nesting.NESTED,
+        result_type: type[T] | None = None,
+        serdes: Serdes[BatchResult[T]] | None = None,
+        item_serdes: Serdes[T] | None = None,
+    ) -> Awaitable[BatchResult[T]]:
+        """Run branches concurrently; by default every branch must succeed."""
+        completion = completion or CompletionConfig.all_successful()
+        validate_batch(len(branches), max_concurrency, completion)
+        specs = [
+            BranchSpec(b.name, b.fn)
+            if isinstance(b, NamedBranch)
+            else BranchSpec(f"parallel-branch-{i}", b)
+            for i, b in enumerate(branches)
+        ]
+        return self._batch(
+            "Parallel",
+            specs,
+            name,
+            max_concurrency,
+            completion,
+            nesting,
+            result_type,
+            serdes,
+            item_serdes,
+        )
+
+    def map(
+        self,
+        items: Sequence[I],
+        fn: Callable[[DurableContext, I, int], Awaitable[T]],
+        *,
+        name: str | None = None,
+        max_concurrency: int | None = None,
+        completion: CompletionConfig | None = None,
+        item_namer: Callable[[I, int], str] | None = None,
+        nesting: Nesting = Nesting.NESTED,
+        result_type: type[T] | None = None,
+        serdes: Serdes[BatchResult[T]] | None = None,
+        item_serdes: Serdes[T] | None = None,
+    ) -> Awaitable[BatchResult[T]]:
+        """Run ``fn(child_ctx, item, index)`` for every item, at most ``max_concurrency``
+        at a time; by default the first failure ends the map."""
+        completion = completion or CompletionConfig()
+        items = list(items)
+        validate_batch(len(items), max_concurrency, completion)
+
+        def runner(item: I, index: int) -> Callable[[DurableContext], Awaitable[T]]:
+            return lambda child: fn(child, item, index)
+
+        specs = [
+            BranchSpec(item_namer(item, i) if item_namer else f"map-item-{i}", runner(item, i))
+            for i, item in enumerate(items)
+        ]
+        return self._batch(
+            "Map",
+            specs,
+            name or _default_name(fn),
+            max_concurrency,
+            completion,
+            nesting,
+            result_type,
+            serdes,
+            item_serdes,
+        )
+
+    def _batch(
+        self,
+        kind: Any,
+        specs: list[BranchSpec],
+        name: str | None,
+        max_concurrency: int | None,
+        completion: CompletionConfig,
+        nesting: Nesting,
+        result_type: Any,
+        serdes: Serdes[Any] | None,
+        item_serdes: Serdes[Any] | None,
+    ) -> Awaitable[BatchResult[Any]]:
+        identity = self._identity(OperationType.CONTEXT, kind, _check_name(name))
+        return self._tracked(
+            identity,
+            run_batch(
+                self._execution,
+                identity,
+                specs,
+                self._child,
+                kind=kind,
+                max_concurrency=max_concurrency,
+                completion=completion,
+                nesting=nesting,
+                serdes=serdes,
+                item_serdes=item_serdes or (JsonSerdes(result_type) if result_type else ANY_JSON),
+                result_type=result_type or Any,
+            ),
+        )
+
+    # -- replay-safe values --------------------------------------------------------------
+    async def now(self) -> datetime:
+        """The current time, recorded on first run and identical on every replay."""
+        stamp = await self.step(_wall_clock, name="now")
+        return datetime.fromtimestamp(stamp, UTC)
+
+    async def random(self) -> float:
+        """A random float in [0, 1), recorded once."""
+        return await self.step(_random_float, name="random")
+
+    async def uuid4(self) -> uuid.UUID:
+        """A random UUID, recorded once."""
+        return await self.step(_new_uuid, name="uuid4")
+
+
+async def _wall_clock() -> float:
+    return time.time()
+
+
+async def _random_float() -> float:
+    import random
+
+    return random.random()
+
+
+async def _new_uuid() -> uuid.UUID:
+    return uuid.uuid4()

@@ -8,7 +8,7 @@ same exception with the same ``error_type`` and message.
 from __future__ import annotations
 
 import builtins
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from aiodurable.wire import ErrorObject
 
@@ -139,7 +139,7 @@ class DurableOperationError(DurableError):
         return self.message
 
     @classmethod
-    def from_error_object(cls, error: ErrorObject | None) -> DurableOperationError:
+    def from_error_object(cls, error: ErrorObject | None) -> Self:
         """Rebuild the exception a checkpointed failure stands for."""
         error = error or ErrorObject()
         return cls(

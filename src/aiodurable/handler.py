@@ -74,7 +74,7 @@ class DurableHandler(Generic[I, R]):
         self.logging = logging
         self._client = client
         self._input_type = _input_type(workflow)
-        functools.update_wrapper(self, workflow)  # type: ignore[arg-type]
+        functools.update_wrapper(self, workflow)
 
     def decode_input(self, payload: str | None) -> Any:
         """The workflow's input from the EXECUTION operation's payload (PROTOCOL §1.4)."""
@@ -111,7 +111,7 @@ class DurableHandler(Generic[I, R]):
         """Run one invocation on the current event loop; returns the output envelope."""
         service = client if client is not None else await self._default_client()
         return await run_invocation(
-            self.workflow,  # type: ignore[arg-type]
+            self.workflow,
             event,
             service,
             decode_input=self.decode_input,

@@ -239,7 +239,7 @@ async def _wait_for_retry(
             details = op.step_details
             stamp = details.next_attempt_timestamp if details else None
             due = stamp.timestamp() if stamp is not None else time.time()
-        await execution.park(due)
+        await execution.park(due, watch=identity.id)
         await execution.checkpointer.refresh()
         current = identity.read(execution)
         if current is None or current.status is not OperationStatus.PENDING:

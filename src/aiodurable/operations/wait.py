@@ -42,7 +42,7 @@ async def run_wait(execution: Execution, identity: OperationIdentity, seconds: i
         due = time.time() + seconds
         if op is not None and op.wait_details and op.wait_details.scheduled_end_timestamp:
             due = op.wait_details.scheduled_end_timestamp.timestamp()
-        await execution.park(due)
+        await execution.park(due, watch=identity.id)
         await execution.checkpointer.refresh()
         op = identity.read(execution)
         seconds = 1  # the service owns the timer; look again shortly if it has not fired

@@ -33,6 +33,8 @@ class Execution:
         self.fatal: BaseException | None = None
         self._running = 1  # the root workflow task
         self._checkpointer: Checkpointer | None = None
+        #: Parked tasks to wake when the service reports a change of an operation.
+        self._watchers: dict[str, list[asyncio.Future[None]]] = {}
 
     # -- wiring ------------------------------------------------------------------------
     @property
@@ -46,8 +48,12 @@ class Execution:
     def merge(self, operations: Iterable[Operation]) -> None:
         """Apply a delta of operations from the service (replace by id)."""
         ops = self.operations
+        watchers = self._watchers
         for op in operations:
             ops[op.id] = op
+            if watchers and op.id in watchers:
+                for future in watchers.pop(op.id):
+                    self.wake(future)
 
     def fail(self, error: BaseException) -> None:
         """Record an execution-level failure and end the invocation."""
@@ -100,14 +106,21 @@ class Execution:
         self._check_idle()
 
     async def park(
-        self, resume_at: datetime | float | None = None, wake: asyncio.Future[None] | None = None
+        self,
+        resume_at: datetime | float | None = None,
+        wake: asyncio.Future[None] | None = None,
+        watch: str | None = None,
     ) -> None:
-        """Suspend this task until ``resume_at`` (epoch seconds or datetime) or ``wake``.
+        """Suspend this task until ``resume_at`` (epoch seconds or datetime), until
+        ``wake`` is resolved through :meth:`wake`, or until a checkpoint response reports
+        a change of operation ``watch``.
 
-        Without either the task stays parked until the invocation ends.
+        With none of them the task stays parked until the invocation ends.
         """
         loop = asyncio.get_running_loop()
         future = wake if wake is not None else loop.create_future()
+        if watch is not None:
+            self._watchers.setdefault(watch, []).append(future)
         timer: asyncio.TimerHandle | None = None
         if resume_at is not None:
             when = resume_at.timestamp() if isinstance(resume_at, datetime) else resume_at

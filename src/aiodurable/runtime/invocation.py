@@ -50,13 +50,13 @@ def _millis_to_seconds(operations: list[Any]) -> None:
             continue
         for key in _EVENT_TIMESTAMP_FIELDS:
             value = op.get(key)
-            if type(value) in (int, float):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
                 op[key] = value / 1000
         for details_key, key in _EVENT_DETAIL_TIMESTAMPS:
             details = op.get(details_key)
             if isinstance(details, dict):
                 value = details.get(key)
-                if type(value) in (int, float):
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
                     details[key] = value / 1000
 
 

@@ -88,46 +88,46 @@ class _Wire(msgspec.Struct, rename="pascal", omit_defaults=True, frozen=True):
     """Base of every wire Struct."""
 
 
-class ErrorObject(_Wire):
+class ErrorObject(_Wire, frozen=True):
     error_type: str | None = None
     error_message: str | None = None
     error_data: str | None = None
     stack_trace: list[str] | None = None
 
 
-class ExecutionDetails(_Wire):
+class ExecutionDetails(_Wire, frozen=True):
     input_payload: str | None = None
 
 
-class ContextDetails(_Wire):
+class ContextDetails(_Wire, frozen=True):
     replay_children: bool | None = None
     result: str | None = None
     error: ErrorObject | None = None
 
 
-class StepDetails(_Wire):
+class StepDetails(_Wire, frozen=True):
     attempt: int | None = None
     next_attempt_timestamp: datetime | None = None
     result: str | None = None
     error: ErrorObject | None = None
 
 
-class WaitDetails(_Wire):
+class WaitDetails(_Wire, frozen=True):
     scheduled_end_timestamp: datetime | None = None
 
 
-class CallbackDetails(_Wire):
+class CallbackDetails(_Wire, frozen=True):
     callback_id: str | None = None
     result: str | None = None
     error: ErrorObject | None = None
 
 
-class ChainedInvokeDetails(_Wire):
+class ChainedInvokeDetails(_Wire, frozen=True):
     result: str | None = None
     error: ErrorObject | None = None
 
 
-class Operation(_Wire):
+class Operation(_Wire, frozen=True):
     """One operation as the service stores and returns it (PROTOCOL §2.1)."""
 
     id: str
@@ -146,32 +146,32 @@ class Operation(_Wire):
     chained_invoke_details: ChainedInvokeDetails | None = None
 
 
-class ContextOptions(_Wire):
+class ContextOptions(_Wire, frozen=True):
     # No default: the service expects ReplayChildren on every CONTEXT SUCCEED (§2.7).
     replay_children: bool
 
 
-class StepOptions(_Wire):
+class StepOptions(_Wire, frozen=True):
     next_attempt_delay_seconds: int
 
 
-class WaitOptions(_Wire):
+class WaitOptions(_Wire, frozen=True):
     wait_seconds: int
 
 
-class CallbackOptions(_Wire):
+class CallbackOptions(_Wire, frozen=True):
     # Both always sent; 0 means "no timeout" (§2.7).
     timeout_seconds: int
     heartbeat_timeout_seconds: int
 
 
-class ChainedInvokeOptions(_Wire):
+class ChainedInvokeOptions(_Wire, frozen=True):
     function_name: str
     tenant_id: str | None = None
     x_amzn_trace_id: str | None = msgspec.field(default=None, name="XAmznTraceId")
 
 
-class OperationUpdate(_Wire):
+class OperationUpdate(_Wire, frozen=True):
     """One update sent in ``CheckpointDurableExecution`` (PROTOCOL §2.2)."""
 
     id: str
@@ -189,7 +189,7 @@ class OperationUpdate(_Wire):
     chained_invoke_options: ChainedInvokeOptions | None = None
 
 
-class ExecutionState(_Wire):
+class ExecutionState(_Wire, frozen=True):
     """A page of operations: ``InitialExecutionState``, ``NewExecutionState`` or a
     ``GetDurableExecutionState`` response."""
 
@@ -197,12 +197,12 @@ class ExecutionState(_Wire):
     next_marker: str | None = None
 
 
-class CheckpointResponse(_Wire):
+class CheckpointResponse(_Wire, frozen=True):
     new_execution_state: ExecutionState = msgspec.field(default_factory=ExecutionState)
     checkpoint_token: str | None = None
 
 
-class InvocationInput(_Wire):
+class InvocationInput(_Wire, frozen=True):
     """The Lambda event of a durable invocation (PROTOCOL §1.2)."""
 
     durable_execution_arn: str
@@ -211,7 +211,7 @@ class InvocationInput(_Wire):
     updated_operation_ids: list[str] | None = None
 
 
-class InvocationOutput(_Wire):
+class InvocationOutput(_Wire, frozen=True):
     """What the handler returns to Lambda (PROTOCOL §1.5)."""
 
     status: InvocationStatus

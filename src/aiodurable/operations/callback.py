@@ -1,0 +1,132 @@
+"""``ctx.create_callback`` and ``ctx.wait_for_callback`` (PROTOCOL §6.4, §6.5)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Generic, TypeVar
+
+from aiodurable.errors import (
+    CallbackFailedError,
+    CallbackHeartbeatTimeoutError,
+    CallbackTimeoutError,
+    DurableError,
+    ValidationError,
+)
+from aiodurable.operations.base import OperationIdentity
+from aiodurable.runtime.execution import Execution
+from aiodurable.serdes import Serdes, deserialize
+from aiodurable.wire import CallbackOptions, OperationAction, OperationStatus
+
+__all__ = ["Callback", "callback_timeout_seconds", "start_callback"]
+
+T = TypeVar("T")
+
+MAX_CALLBACK_TIMEOUT = 99_999_999
+HEARTBEAT_ERROR_TYPE = "Callback.Heartbeat"
+
+
+def callback_timeout_seconds(value: float | timedelta | None, what: str) -> int:
+    """Whole seconds of a callback timeout; ``None`` or 0 means no timeout."""
+    if value is None:
+        return 0
+    seconds = int(value.total_seconds() if isinstance(value, timedelta) else value)
+    if seconds < 0 or seconds > MAX_CALLBACK_TIMEOUT:
+        raise ValidationError(
+            f"callback {what} must be between 1 and {MAX_CALLBACK_TIMEOUT} seconds "
+            f"(or None for no timeout), got {value!r}"
+        )
+    return seconds
+
+
+class Callback(Generic[T]):
+    """A callback created by ``ctx.create_callback``.
+
+    Hand :attr:`callback_id` to the system that will answer (it calls
+    ``SendDurableExecutionCallbackSuccess`` / ``…Failure`` / ``…Heartbeat``), then
+    ``await callback.result()``. Until the answer arrives the workflow is suspended.
+    """
+
+    __slots__ = ("_execution", "_identity", "_serdes", "callback_id")
+
+    def __init__(
+        self,
+        execution: Execution,
+        identity: OperationIdentity,
+        callback_id: str,
+        serdes: Serdes[T],
+    ) -> None:
+        self._execution = execution
+        self._identity = identity
+        self._serdes = serdes
+        self.callback_id = callback_id
+
+    @property
+    def operation_id(self) -> str:
+        return self._identity.id
+
+    async def result(self) -> T:
+        """The callback's result; raises ``CallbackFailedError`` or ``CallbackTimeoutError``
+        (``CallbackHeartbeatTimeoutError`` for a missed heartbeat)."""
+        execution = self._execution
+        while True:
+            op = execution.operations.get(self._identity.id)
+            status = op.status if op is not None else None
+            details = op.callback_details if op is not None else None
+            if status is OperationStatus.SUCCEEDED:
+                value: T = deserialize(
+                    self._serdes,
+                    details.result if details else None,
+                    self._identity.serdes_context(execution),
+                )
+                return value
+            error = details.error if details else None
+            if status is OperationStatus.TIMED_OUT:
+                if error is not None and error.error_type == HEARTBEAT_ERROR_TYPE:
+                    raise CallbackHeartbeatTimeoutError.from_error_object(error)
+                raise CallbackTimeoutError.from_error_object(error)
+            if status in (
+                OperationStatus.FAILED,
+                OperationStatus.CANCELLED,
+                OperationStatus.STOPPED,
+            ):
+                raise CallbackFailedError.from_error_object(error)
+            await execution.park(watch=self._identity.id)
+
+
+async def start_callback(
+    execution: Execution,
+    identity: OperationIdentity,
+    timeout_seconds: int,
+    heartbeat_timeout_seconds: int,
+    serdes: Serdes[T],
+) -> Callback[T]:
+    op = identity.read(execution)
+    if op is None:
+        await execution.checkpointer.checkpoint(
+            identity.update(
+                OperationAction.START,
+                callback_options=CallbackOptions(
+                    timeout_seconds=timeout_seconds,
+                    heartbeat_timeout_seconds=heartbeat_timeout_seconds,
+                ),
+            )
+        )
+        op = identity.read(execution)
+    callback_id = op.callback_details.callback_id if op and op.callback_details else None
+    if not callback_id:
+        error = DurableError(
+            f"the service returned no CallbackId for callback operation {identity.id}"
+        )
+        execution.fail(error)
+        raise error
+    return Callback(execution, identity, callback_id, serdes)
+
+
+def callback_result_serdes(result_type: Any, serdes: Serdes[Any] | None) -> Serdes[Any]:
+    from aiodurable.serdes import PASSTHROUGH, JsonSerdes
+
+    if serdes is not None:
+        return serdes
+    if result_type is not None:
+        return JsonSerdes(result_type)
+    return PASSTHROUGH

@@ -1,0 +1,134 @@
+"""``ctx.wait_for_condition``: poll a check until a condition holds (PROTOCOL §6.3)."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Generic, TypeVar
+
+import structlog
+
+from aiodurable.errors import WaitForConditionError, error_object_from_exception
+from aiodurable.operations.base import OperationIdentity
+from aiodurable.operations.child import FATAL_ERRORS
+from aiodurable.operations.step import StepContext, _attempt, _call, _current_step, _wait_for_retry
+from aiodurable.retry import Jitter
+from aiodurable.runtime.execution import Execution
+from aiodurable.serdes import Serdes, deserialize, serialize
+from aiodurable.wire import OperationAction, OperationStatus, StepOptions
+
+__all__ = ["WaitDecision", "WaitStrategy", "run_wait_for_condition"]
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True, slots=True)
+class WaitDecision:
+    should_continue: bool
+    delay_seconds: int = 0
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+@dataclass(frozen=True)
+class WaitStrategy(Generic[S]):
+    """Poll while ``should_continue(state)`` is true, backing off between polls.
+
+    Gives up (the operation fails with ``WaitForConditionError``) after
+    ``max_attempts`` polls.
+    """
+
+    should_continue: Callable[[S], bool]
+    max_attempts: int = 60
+    initial_delay: float | timedelta = 5
+    max_delay: float | timedelta = 300
+    backoff_rate: float = 1.5
+    jitter: Jitter = Jitter.FULL
+    _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
+
+    def __call__(self, state: S, attempt: int) -> WaitDecision:
+        if not self.should_continue(state):
+            return WaitDecision(False)
+        if attempt >= self.max_attempts:
+            raise WaitForConditionError(
+                f"the condition was still unmet after {attempt} attempts (max_attempts="
+                f"{self.max_attempts})"
+            )
+        base = min(
+            _seconds(self.initial_delay) * self.backoff_rate ** (attempt - 1),
+            _seconds(self.max_delay),
+        )
+        if self.jitter is Jitter.FULL:
+            delay = self._rng.random() * base
+        elif self.jitter is Jitter.HALF:
+            delay = base / 2 + self._rng.random() * base / 2
+        else:
+            delay = base
+        return WaitDecision(True, max(1, math.ceil(delay)))
+
+
+async def run_wait_for_condition(
+    execution: Execution,
+    identity: OperationIdentity,
+    check: Callable[[Any], Any],
+    initial_state: Any,
+    strategy: Callable[[Any, int], WaitDecision],
+    serdes: Serdes[Any],
+    logger_factory: Callable[..., structlog.BoundLoggerBase],
+) -> Any:
+    context = identity.serdes_context(execution)
+    checkpointer = execution.checkpointer
+    op = identity.read(execution)
+    while True:
+        status = op.status if op is not None else None
+        details = op.step_details if op is not None else None
+        if status is OperationStatus.SUCCEEDED:
+            return deserialize(serdes, details.result if details else None, context)
+        if status is OperationStatus.FAILED:
+            raise WaitForConditionError.from_error_object(details.error if details else None)
+        if status is OperationStatus.PENDING:
+            assert op is not None
+            op = await _wait_for_retry(execution, identity, op)
+            continue
+        if op is None or status is OperationStatus.READY:
+            checkpointer.enqueue(identity.update(OperationAction.START))
+        if details is not None and details.result:
+            state = deserialize(serdes, details.result, context)
+        else:
+            state = deserialize(serdes, serialize(serdes, initial_state, context), context)
+        attempt = _attempt(op) + 1
+        token = _current_step.set(StepContext(identity.id, identity.name, attempt, logger_factory))
+        try:
+            new_state = await _call(check, (state,), {})
+            text = serialize(serdes, new_state, context)
+            state = deserialize(serdes, text, context)
+            decision = strategy(state, attempt)
+        except FATAL_ERRORS:
+            raise
+        except Exception as exc:
+            error = error_object_from_exception(exc)
+            await checkpointer.checkpoint(identity.update(OperationAction.FAIL, error=error))
+            raise WaitForConditionError.from_error_object(error) from exc
+        finally:
+            _current_step.reset(token)
+        if not decision.should_continue:
+            await checkpointer.checkpoint(identity.update(OperationAction.SUCCEED, payload=text))
+            return state
+        delay = max(1, int(decision.delay_seconds))
+        await checkpointer.checkpoint(
+            identity.update(
+                OperationAction.RETRY,
+                payload=text,
+                step_options=StepOptions(next_attempt_delay_seconds=delay),
+            )
+        )
+        op = identity.read(execution)
+        if op is not None and op.status is OperationStatus.PENDING:
+            import time
+
+            op = await _wait_for_retry(execution, identity, op, time.time() + delay)
