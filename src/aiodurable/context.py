@@ -114,6 +114,7 @@ class DurableContext:
         "_execution",
         "_logger",
         "_logging",
+        "_peeked",
         "_replaying",
         "id_prefix",
         "parent_id",
@@ -132,6 +133,7 @@ class DurableContext:
         self.parent_id = parent_id
         self.id_prefix = id_prefix
         self._counter = 0
+        self._peeked: tuple[int, str] | None = None
         self._replaying = execution.replaying if replaying is None else replaying
         self._logging = logging or LoggingConfig()
         self._logger: structlog.BoundLoggerBase | None = None
@@ -147,32 +149,50 @@ class DurableContext:
 
     def _next_id(self) -> str:
         self._counter += 1
+        peeked = self._peeked
+        if peeked is not None and peeked[0] == self._counter:
+            return peeked[1]
         return step_id(self.id_prefix, self._counter)
+
+    def _peek_id(self) -> str:
+        """The id the next operation will get (computed once, reused by ``_next_id``)."""
+        counter = self._counter + 1
+        peeked = self._peeked
+        if peeked is None or peeked[0] != counter:
+            peeked = self._peeked = (counter, step_id(self.id_prefix, counter))
+        return peeked[1]
 
     def _identity(
         self, type_: OperationType, sub_type: str | None, name: str | None
     ) -> OperationIdentity:
         return OperationIdentity(self._next_id(), type_, sub_type, name, self.parent_id)
 
-    async def _tracked(self, identity: OperationIdentity, work: Awaitable[T]) -> T:
-        """Track replay status around an operation (PROTOCOL §4.2)."""
+    def _tracked(self, identity: OperationIdentity, work: Awaitable[T]) -> Awaitable[T]:
+        """Track replay status around an operation (PROTOCOL §4.2).
+
+        New work needs no tracking (the status only moves from REPLAY to NEW), so outside
+        replay the operation's own coroutine is returned as it is.
+        """
+        if not self._replaying:
+            return work
+        return self._replay_tracked(identity, work)
+
+    async def _replay_tracked(self, identity: OperationIdentity, work: Awaitable[T]) -> T:
         flip_after = False
-        if self._replaying:
-            op = self._execution.operations.get(identity.id)
-            if op is None:
+        op = self._execution.operations.get(identity.id)
+        if op is None:
+            self._replaying = False
+        else:
+            terminal = op.status in TERMINAL_STATUSES
+            is_step = op.type is OperationType.STEP
+            if is_step and not terminal:
                 self._replaying = False
-            else:
-                terminal = op.status in TERMINAL_STATUSES
-                is_step = op.type is OperationType.STEP
-                if is_step and not terminal:
-                    self._replaying = False
-                flip_after = not terminal and not is_step
+            flip_after = not terminal and not is_step
         try:
             return await work
         finally:
             if flip_after or (
-                self._replaying
-                and (step_id(self.id_prefix, self._counter + 1) not in self._execution.operations)
+                self._replaying and self._peek_id() not in self._execution.operations
             ):
                 self._replaying = False
 

@@ -49,10 +49,24 @@ class _Item:
         self.kind = kind
         self.update = update
         self.future = future
-        self.size = len(_encode(update)) if update is not None else 0
+        self.size = _update_size(update) if update is not None else 0
 
 
 _encode = msgspec.json.Encoder().encode
+#: Upper bound of the JSON of an update's fixed fields (ids are 64 characters; names up
+#: to 256; options a few numbers).
+_FIXED_FIELDS_BYTES = 1024
+
+
+def _update_size(update: OperationUpdate) -> int:
+    """An upper bound of the update's JSON size, exact for what can be large."""
+    size = _FIXED_FIELDS_BYTES
+    payload = update.payload
+    if payload:
+        size += len(_encode(payload))  # escaped as it will travel
+    if update.error is not None:
+        size += len(_encode(update.error))
+    return size
 
 
 class CheckpointerStats(msgspec.Struct):
@@ -86,6 +100,7 @@ class Checkpointer:
         self._overflow: deque[_Item] = deque()
         self._urgent = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._busy = False
         self._closing = False
         self.failure: BaseException | None = None
         self.revoked = False
@@ -138,7 +153,6 @@ class Checkpointer:
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
-        self._busy = False
         self._task = asyncio.create_task(self._run(), name=f"aiodurable-checkpointer {self._arn}")
 
     async def close(self) -> None:
@@ -172,8 +186,8 @@ class Checkpointer:
             with suppress(TimeoutError):
                 async with asyncio.timeout(self._idle_delay):
                     await self._urgent.wait()
-        # Let tasks that are ready to run enqueue their updates into this batch.
-        await asyncio.sleep(0)
+        # No extra yield here: every task made ready by the previous response has already
+        # run (and enqueued) by the time this task is scheduled again.
         self._urgent.clear()
         batch = [first]
         count = 0 if first.update is None else 1

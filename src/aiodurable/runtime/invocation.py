@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
@@ -36,28 +37,33 @@ __all__ = ["MAX_OUTPUT_CHARS", "decode_invocation", "run_invocation"]
 #: Lambda's 6 MiB response limit less a margin, compared with the JSON text's length.
 MAX_OUTPUT_CHARS = 6 * 1024 * 1024 - 50
 
-_EVENT_TIMESTAMP_FIELDS = ("StartTimestamp", "EndTimestamp")
-_EVENT_DETAIL_TIMESTAMPS = (
-    ("StepDetails", "NextAttemptTimestamp"),
-    ("WaitDetails", "ScheduledEndTimestamp"),
-)
+_TOP_LEVEL_STAMPS = ("StartTimestamp", "EndTimestamp")
+_DETAIL_STAMPS = {"StepDetails": "NextAttemptTimestamp", "WaitDetails": "ScheduledEndTimestamp"}
 
 
-def _millis_to_seconds(operations: list[Any]) -> None:
-    """Event timestamps are epoch milliseconds, API ones epoch seconds (PROTOCOL §1.3)."""
-    for op in operations:
-        if not isinstance(op, dict):
-            continue
-        for key in _EVENT_TIMESTAMP_FIELDS:
-            value = op.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                op[key] = value / 1000
-        for details_key, key in _EVENT_DETAIL_TIMESTAMPS:
-            details = op.get(details_key)
-            if isinstance(details, dict):
-                value = details.get(key)
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    details[key] = value / 1000
+def _ms(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value / 1000
+    return value
+
+
+def _operation_in_seconds(op: Any) -> Any:
+    """A copy of an event operation with epoch-millisecond timestamps in seconds.
+
+    The Lambda event carries milliseconds, API responses seconds (PROTOCOL §1.3); the
+    caller's event is left untouched.
+    """
+    if not isinstance(op, Mapping):
+        return op
+    out = dict(op)
+    for key in _TOP_LEVEL_STAMPS:
+        if key in out:
+            out[key] = _ms(out[key])
+    for details_key, key in _DETAIL_STAMPS.items():
+        details = out.get(details_key)
+        if isinstance(details, Mapping) and key in details:
+            out[details_key] = {**details, key: _ms(details[key])}
+    return out
 
 
 def decode_invocation(event: Any) -> InvocationInput:
@@ -77,21 +83,21 @@ def decode_invocation(event: Any) -> InvocationInput:
             "CheckpointToken). Configure the function with DurableConfig and start it "
             "through Lambda, or run it locally with aiodurable.testing.LocalRunner."
         )
-    state = event.get("InitialExecutionState")
-    if isinstance(state, Mapping) and isinstance(state.get("Operations"), list):
-        # Copy before normalising timestamps: the caller's event stays untouched.
-        operations = [dict(op) if isinstance(op, Mapping) else op for op in state["Operations"]]
-        for op in operations:
-            if isinstance(op, dict):
-                for details_key, _ in _EVENT_DETAIL_TIMESTAMPS:
-                    if isinstance(op.get(details_key), Mapping):
-                        op[details_key] = dict(op[details_key])
-        _millis_to_seconds(operations)
-        event = {**event, "InitialExecutionState": {**state, "Operations": operations}}
+    # Decoding thousands of operations allocates many objects at once: a collection in
+    # the middle of it would only scan what is about to be kept.
+    paused = gc.isenabled()
+    gc.disable()
     try:
+        state = event.get("InitialExecutionState")
+        if isinstance(state, Mapping) and isinstance(state.get("Operations"), list):
+            operations = [_operation_in_seconds(op) for op in state["Operations"]]
+            event = {**event, "InitialExecutionState": {**state, "Operations": operations}}
         return msgspec.convert(event, InvocationInput, strict=False)
     except msgspec.ValidationError as exc:
         raise InvalidInvocationError(f"malformed invocation envelope: {exc}") from exc
+    finally:
+        if paused:
+            gc.enable()
 
 
 async def _load_operations(
