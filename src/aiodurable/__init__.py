@@ -32,6 +32,7 @@ from aiodurable.operations.batch import (
 from aiodurable.operations.callback import Callback
 from aiodurable.operations.step import StepContext
 from aiodurable.operations.wait_for_condition import WaitDecision, WaitStrategy
+from aiodurable.plugins import Plugin
 from aiodurable.retry import Jitter, RetryDecision, RetryStrategy, StepSemantics
 from aiodurable.serdes import JsonSerdes, PassthroughSerdes, Serdes, SerdesContext
 
@@ -63,6 +64,7 @@ __all__ = [
     "LoggingConfig",
     "NonDeterministicError",
     "PassthroughSerdes",
+    "Plugin",
     "RetryDecision",
     "RetryStrategy",
     "SerializationError",

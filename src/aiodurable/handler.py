@@ -6,13 +6,14 @@ import asyncio
 import functools
 import inspect
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar, overload
 
 import msgspec
 
 from aiodurable.context import DurableContext, LoggingConfig
 from aiodurable.errors import ValidationError
+from aiodurable.plugins import Plugin, PluginSet
 from aiodurable.runtime.invocation import run_invocation
 from aiodurable.service.base import DurableServiceClient
 
@@ -64,6 +65,7 @@ class DurableHandler(Generic[I, R]):
         *,
         client: DurableServiceClient | None = None,
         logging: LoggingConfig | None = None,
+        plugins: Sequence[Plugin] = (),
     ) -> None:
         if not inspect.iscoroutinefunction(workflow):
             raise ValidationError(
@@ -72,6 +74,7 @@ class DurableHandler(Generic[I, R]):
             )
         self.workflow = workflow
         self.logging = logging
+        self.plugins = PluginSet(plugins)
         self._client = client
         self._input_type = _input_type(workflow)
         functools.update_wrapper(self, workflow)
@@ -116,6 +119,7 @@ class DurableHandler(Generic[I, R]):
             service,
             decode_input=self.decode_input,
             logging=self.logging,
+            plugins=self.plugins,
         )
 
     def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
@@ -128,7 +132,10 @@ def durable_execution(workflow: Workflow[I, R], /) -> DurableHandler[I, R]: ...
 
 @overload
 def durable_execution(
-    *, client: DurableServiceClient | None = None, logging: LoggingConfig | None = None
+    *,
+    client: DurableServiceClient | None = None,
+    logging: LoggingConfig | None = None,
+    plugins: Sequence[Plugin] = (),
 ) -> Callable[[Workflow[I, R]], DurableHandler[I, R]]: ...
 
 
@@ -138,6 +145,7 @@ def durable_execution(
     *,
     client: DurableServiceClient | None = None,
     logging: LoggingConfig | None = None,
+    plugins: Sequence[Plugin] = (),
 ) -> DurableHandler[I, R] | Callable[[Workflow[I, R]], DurableHandler[I, R]]:
     """Make ``async def workflow(input, ctx)`` a durable Lambda handler.
 
@@ -147,7 +155,7 @@ def durable_execution(
     """
 
     def wrap(fn: Workflow[I, R]) -> DurableHandler[I, R]:
-        return DurableHandler(fn, client=client, logging=logging)
+        return DurableHandler(fn, client=client, logging=logging, plugins=plugins)
 
     if workflow is not None:
         return wrap(workflow)

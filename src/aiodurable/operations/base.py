@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import SerdesContext
@@ -12,8 +13,7 @@ from aiodurable.wire import Operation, OperationAction, OperationType, Operation
 __all__ = ["OperationIdentity"]
 
 
-@dataclass(frozen=True, slots=True)
-class OperationIdentity:
+class OperationIdentity(msgspec.Struct, frozen=True):
     """Id, type, sub-type, name and parent: repeated on every update (PROTOCOL §2.2)."""
 
     id: str

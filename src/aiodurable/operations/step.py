@@ -22,6 +22,7 @@ from aiodurable.errors import (
     error_object_from_exception,
 )
 from aiodurable.operations.base import OperationIdentity
+from aiodurable.plugins import AttemptEndInfo, AttemptInfo
 from aiodurable.retry import RetryPolicy, RetryStrategy, StepSemantics
 from aiodurable.runtime.checkpointer import TokenRevoked
 from aiodurable.runtime.execution import Execution
@@ -103,13 +104,78 @@ def serdes_for_function(fn: Callable[..., Any]) -> Serdes[Any]:
     return JsonSerdes(result)
 
 
-async def _call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+async def _call(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    attempt: _Attempt | None = None,
+) -> Any:
+    """Run user code: async on the loop, sync in a worker thread.
+
+    Plugin attempt hooks run where the user code runs (the task or the worker thread).
+    """
     if _is_async(fn):
-        return await fn(*args, **kwargs)
-    result = await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+        if attempt is None:
+            return await fn(*args, **kwargs)
+        attempt.start()
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            attempt.end(exc)
+            raise
+        attempt.end(None)
+        return result
+    call = (
+        functools.partial(fn, *args, **kwargs)
+        if attempt is None
+        else functools.partial(attempt.run_sync, fn, args, kwargs)
+    )
+    result = await anyio.to_thread.run_sync(call)
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+class _Attempt:
+    """Plugin hooks around one attempt of user code."""
+
+    __slots__ = ("attempt", "execution", "identity")
+
+    def __init__(self, execution: Execution, identity: OperationIdentity, attempt: int) -> None:
+        self.execution = execution
+        self.identity = identity
+        self.attempt = attempt
+
+    def start(self) -> None:
+        self.execution.plugins.call(
+            "on_attempt_start",
+            AttemptInfo(self.execution.arn, self.identity.id, self.identity.name, self.attempt),
+        )
+
+    def end(self, error: BaseException | None) -> None:
+        self.execution.plugins.call(
+            "on_attempt_end",
+            AttemptEndInfo(
+                self.execution.arn,
+                self.identity.id,
+                self.identity.name,
+                self.attempt,
+                "FAILED" if error is not None else "SUCCEEDED",
+                error_object_from_exception(error) if error is not None else None,
+            ),
+        )
+
+    def run_sync(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        self.start()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            self.end(exc)
+            raise
+        self.end(None)
+        return result
 
 
 async def run_step(
@@ -170,7 +236,8 @@ async def run_step(
         step_context = StepContext(identity.id, identity.name, attempt, logger_factory)
         token = _current_step.set(step_context)
         try:
-            value = await _call(fn, args, kwargs)
+            hooks = _Attempt(execution, identity, attempt) if execution.plugins else None
+            value = await _call(fn, args, kwargs, hooks)
         except (NonDeterministicError, TokenRevoked):
             raise
         except Exception as exc:

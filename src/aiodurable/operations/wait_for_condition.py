@@ -14,7 +14,14 @@ import structlog
 from aiodurable.errors import WaitForConditionError, error_object_from_exception
 from aiodurable.operations.base import OperationIdentity
 from aiodurable.operations.child import FATAL_ERRORS
-from aiodurable.operations.step import StepContext, _attempt, _call, _current_step, _wait_for_retry
+from aiodurable.operations.step import (
+    StepContext,
+    _Attempt,
+    _attempt,
+    _call,
+    _current_step,
+    _wait_for_retry,
+)
 from aiodurable.retry import Jitter
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import Serdes, deserialize, serialize
@@ -104,7 +111,8 @@ async def run_wait_for_condition(
         attempt = _attempt(op) + 1
         token = _current_step.set(StepContext(identity.id, identity.name, attempt, logger_factory))
         try:
-            new_state = await _call(check, (state,), {})
+            hooks = _Attempt(execution, identity, attempt) if execution.plugins else None
+            new_state = await _call(check, (state,), {}, hooks)
             text = serialize(serdes, new_state, context)
             state = deserialize(serdes, text, context)
             decision = strategy(state, attempt)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from aiodurable.errors import NonDeterministicError
+from aiodurable.plugins import NO_PLUGINS, PluginSet
 from aiodurable.runtime.checkpointer import Checkpointer
 from aiodurable.wire import Operation, OperationType
 
@@ -24,8 +25,14 @@ __all__ = ["Execution"]
 class Execution:
     """Everything one invocation knows about its execution."""
 
-    def __init__(self, execution_arn: str, operations: dict[str, Operation]) -> None:
+    def __init__(
+        self,
+        execution_arn: str,
+        operations: dict[str, Operation],
+        plugins: PluginSet = NO_PLUGINS,
+    ) -> None:
         self.arn = execution_arn
+        self.plugins = plugins
         self.operations = operations
         self.replaying = any(op.type is not OperationType.EXECUTION for op in operations.values())
         self.terminated = asyncio.Event()
@@ -49,7 +56,10 @@ class Execution:
         """Apply a delta of operations from the service (replace by id)."""
         ops = self.operations
         watchers = self._watchers
+        plugins = self.plugins
         for op in operations:
+            if plugins:
+                plugins.observe(self.arn, ops.get(op.id), op)
             ops[op.id] = op
             if watchers and op.id in watchers:
                 for future in watchers.pop(op.id):

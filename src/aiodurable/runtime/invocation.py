@@ -17,6 +17,12 @@ from aiodurable.errors import (
     InvalidInvocationError,
     error_object_from_exception,
 )
+from aiodurable.plugins import (
+    NO_PLUGINS,
+    InvocationEndInfo,
+    InvocationStartInfo,
+    PluginSet,
+)
 from aiodurable.runtime.checkpointer import Checkpointer, TokenRevoked
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import encode_json
@@ -151,6 +157,7 @@ async def run_invocation(
     decode_input: Callable[[str | None], Any],
     logging: LoggingConfig | None = None,
     idle_flush_delay: float = 0.1,
+    plugins: PluginSet = NO_PLUGINS,
 ) -> dict[str, Any]:
     """Run the workflow for one invocation and build the output envelope."""
     envelope = decode_invocation(event)
@@ -161,7 +168,7 @@ async def run_invocation(
         if exc.retryable:
             raise
         return _checkpoint_failure_output(exc)
-    execution = Execution(arn, operations)
+    execution = Execution(arn, operations, plugins)
     payload = _input_payload(arn.rsplit("/", 1)[-1], operations)
     checkpointer = Checkpointer(
         client,
@@ -173,10 +180,15 @@ async def run_invocation(
     )
     execution.attach(checkpointer)
     checkpointer.start()
+    if plugins:
+        plugins.call("on_invocation_start", InvocationStartInfo(arn, not execution.replaying))
     try:
-        return await _drive(workflow, execution, checkpointer, payload, decode_input, logging)
+        output = await _drive(workflow, execution, checkpointer, payload, decode_input, logging)
     finally:
         await checkpointer.close()
+    if plugins:
+        plugins.call("on_invocation_end", InvocationEndInfo(arn, output["Status"]))
+    return output
 
 
 async def _drive(
@@ -246,7 +258,7 @@ async def _build_output(
     if len(text) + 40 <= MAX_OUTPUT_CHARS:
         return _output(InvocationOutput(status=InvocationStatus.SUCCEEDED, result=text))
     # Too large for the Lambda response: complete the execution through a checkpoint.
-    await _complete_by_checkpoint(
+    instead = await _complete_by_checkpoint(
         checkpointer,
         OperationUpdate(
             id=f"execution-result-{int(time.time() * 1000)}",
@@ -255,9 +267,7 @@ async def _build_output(
             payload=text,
         ),
     )
-    if checkpointer.revoked:
-        return _output(InvocationOutput(status=InvocationStatus.PENDING))
-    return _output(InvocationOutput(status=InvocationStatus.SUCCEEDED, result=""))
+    return instead or _output(InvocationOutput(status=InvocationStatus.SUCCEEDED, result=""))
 
 
 async def _failed(checkpointer: Checkpointer, error: BaseException) -> dict[str, Any]:
@@ -265,7 +275,7 @@ async def _failed(checkpointer: Checkpointer, error: BaseException) -> dict[str,
     output = InvocationOutput(status=InvocationStatus.FAILED, error=error_object)
     if len(msgspec.json.encode(output)) <= MAX_OUTPUT_CHARS:
         return _output(output)
-    await _complete_by_checkpoint(
+    instead = await _complete_by_checkpoint(
         checkpointer,
         OperationUpdate(
             id=f"execution-result-{int(time.time() * 1000)}",
@@ -274,13 +284,22 @@ async def _failed(checkpointer: Checkpointer, error: BaseException) -> dict[str,
             error=error_object,
         ),
     )
-    if checkpointer.revoked:
-        return _output(InvocationOutput(status=InvocationStatus.PENDING))
-    return _output(InvocationOutput(status=InvocationStatus.FAILED))
+    return instead or _output(InvocationOutput(status=InvocationStatus.FAILED))
 
 
-async def _complete_by_checkpoint(checkpointer: Checkpointer, update: OperationUpdate) -> None:
+async def _complete_by_checkpoint(
+    checkpointer: Checkpointer, update: OperationUpdate
+) -> dict[str, Any] | None:
+    """Complete the execution through an EXECUTION checkpoint (PROTOCOL §1.6).
+
+    Returns the output to use instead when that checkpoint could not be written.
+    """
     try:
         await checkpointer.checkpoint(update)
     except TokenRevoked:
-        return
+        return _output(InvocationOutput(status=InvocationStatus.PENDING))
+    except CheckpointError as exc:
+        if exc.retryable:
+            raise
+        return _checkpoint_failure_output(exc)
+    return None
