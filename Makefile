@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# AWS's conformance requirements: the wheel declares Python >= 3.14 but runs on 3.11.
+	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python \
+		aws-durable-execution-conformance-tests==1.0.0
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -26,6 +29,9 @@ unit: $(STAMP)
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+conformance: $(STAMP)
+	$(BIN)/python -m tests.conformance.run
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

@@ -1,0 +1,1 @@
+"""AWS's durable-execution conformance suite, run against our backends."""

@@ -1,0 +1,6 @@
+"""One durable handler per conformance requirement, written with the public API only.
+
+Each module holds one suite; ``req_<suite>_<n>`` implements requirement ``<suite>-<n>``
+as its YAML's ``handler``/``invocations`` text describes it. ``targets`` holds the
+functions the invoke suite calls. ``tests/conformance/manifest.json`` maps ids to them.
+"""
