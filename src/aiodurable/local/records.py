@@ -1,0 +1,105 @@
+"""What the local backend keeps per execution, as stored by every store."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import msgspec
+
+from aiodurable.wire import ErrorObject
+
+__all__ = [
+    "CallbackTimer",
+    "ExecutionInfo",
+    "ExecutionRecord",
+    "ExecutionStatus",
+    "InvokeLink",
+    "TERMINAL_EXECUTION_STATUSES",
+]
+
+
+class ExecutionStatus(enum.StrEnum):
+    """``GetDurableExecution.Status``."""
+
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    STOPPED = "STOPPED"
+
+
+TERMINAL_EXECUTION_STATUSES = frozenset(set(ExecutionStatus) - {ExecutionStatus.RUNNING})
+
+
+class CallbackTimer(msgspec.Struct, kw_only=True):
+    """Timeouts armed for a started callback (0 seconds = none)."""
+
+    callback_id: str
+    timeout_at: datetime | None = None
+    heartbeat_seconds: int = 0
+    heartbeat_at: datetime | None = None
+
+
+class InvokeLink(msgspec.Struct, kw_only=True):
+    """A chained invoke in flight: its target and, for a durable target, its execution."""
+
+    function_name: str
+    payload: str | None = None
+    child_arn: str | None = None
+
+
+class ExecutionRecord(msgspec.Struct, kw_only=True):
+    """The execution itself; operations and events are stored beside it."""
+
+    arn: str
+    function_name: str
+    name: str
+    status: ExecutionStatus = ExecutionStatus.RUNNING
+    input_payload: str | None = None
+    result: str | None = None
+    error: ErrorObject | None = None
+    start_timestamp: datetime
+    end_timestamp: datetime | None = None
+    execution_timeout: int
+    timeout_at: datetime
+    #: The only checkpoint token accepted now; ``None`` while no invocation runs.
+    token: str | None = None
+    token_seq: int = 0
+    invocations: int = 0
+    #: Set while an invocation runs: found set after a restart, it was interrupted.
+    invocation_started: datetime | None = None
+    request_id: str | None = None
+    failed_invocations: int = 0
+    invalid_pendings: int = 0
+    wants_invocation: bool = True
+    invoke_not_before: datetime | None = None
+    #: Operations changed while the function was not looking (next ``UpdatedOperationIds``).
+    updated_ids: list[str] = msgspec.field(default_factory=list)
+    #: Operations to return in the next checkpoint response.
+    delta_ids: list[str] = msgspec.field(default_factory=list)
+    callbacks: dict[str, CallbackTimer] = msgspec.field(default_factory=dict)
+    invokes: dict[str, InvokeLink] = msgspec.field(default_factory=dict)
+    parent_arn: str | None = None
+    parent_operation_id: str | None = None
+    next_event_id: int = 1
+
+
+class ExecutionInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A snapshot of an execution (``GetDurableExecution``)."""
+
+    arn: str
+    name: str
+    function_name: str
+    function_arn: str
+    status: ExecutionStatus
+    start_timestamp: datetime
+    end_timestamp: datetime | None = None
+    input_payload: str | None = None
+    result: str | None = None
+    error: ErrorObject | None = None
+    parent_arn: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL_EXECUTION_STATUSES

@@ -1,0 +1,27 @@
+"""Testing durable workflows: a runner on the local backend and a pytest plugin.
+
+from aiodurable.testing import LocalRunner
+
+async def test_order() -> None:
+    async with LocalRunner(order_workflow) as runner:
+        run = await runner.run({"order_id": "o-1"})
+        assert run.status == "SUCCEEDED"
+"""
+
+from aiodurable.local import ExecutionStalledError
+from aiodurable.testing.runner import (
+    CallbackRequest,
+    LocalRunner,
+    OperationView,
+    Run,
+    RunResult,
+)
+
+__all__ = [
+    "CallbackRequest",
+    "ExecutionStalledError",
+    "LocalRunner",
+    "OperationView",
+    "Run",
+    "RunResult",
+]

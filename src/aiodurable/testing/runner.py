@@ -1,0 +1,482 @@
+"""``LocalRunner``: run durable workflows in tests on the embedded local backend.
+
+    async with LocalRunner(order_workflow) as runner:
+        run = await runner.run({"order_id": "o-1"})
+        assert run.status == "SUCCEEDED"
+        assert run.result == Receipt(...)
+        assert run.step("charge").attempts == 2
+
+Time is virtual by default: it stands still while a test inspects a suspended execution
+and skips ahead (to the next wait end, retry or timeout) while the test awaits a result,
+so a 7-day wait takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Generic, Literal, TypeVar
+
+import msgspec
+
+from aiodurable.errors import error_object_from_exception
+from aiodurable.local import (
+    Clock,
+    Event,
+    EventType,
+    ExecutionInfo,
+    LocalBackend,
+    MemoryStore,
+    RealClock,
+    SqliteStore,
+    Store,
+    VirtualClock,
+)
+from aiodurable.serdes import encode_json
+from aiodurable.wire import ErrorObject, Operation, OperationStatus, OperationType
+
+__all__ = [
+    "CallbackRequest",
+    "LocalRunner",
+    "OperationView",
+    "Run",
+    "RunResult",
+]
+
+R = TypeVar("R")
+
+_FUNCTION_NAME = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+@dataclass(frozen=True)
+class OperationView:
+    """One operation of an execution, for assertions."""
+
+    operation: Operation
+
+    @property
+    def id(self) -> str:
+        return self.operation.id
+
+    @property
+    def name(self) -> str | None:
+        return self.operation.name
+
+    @property
+    def type(self) -> str:
+        return self.operation.type.value
+
+    @property
+    def sub_type(self) -> str | None:
+        return self.operation.sub_type
+
+    @property
+    def status(self) -> str:
+        return self.operation.status.value
+
+    @property
+    def parent_id(self) -> str | None:
+        return self.operation.parent_id
+
+    @property
+    def attempts(self) -> int:
+        """Finished attempts of a step (retries included); 0 for other operations."""
+        details = self.operation.step_details
+        return (details.attempt or 0) if details else 0
+
+    @property
+    def result(self) -> str | None:
+        """The stored result text (as checkpointed, not decoded)."""
+        op = self.operation
+        for details in (
+            op.step_details,
+            op.context_details,
+            op.callback_details,
+            op.chained_invoke_details,
+        ):
+            if details is not None:
+                return details.result
+        return None
+
+    @property
+    def error(self) -> ErrorObject | None:
+        op = self.operation
+        for details in (
+            op.step_details,
+            op.context_details,
+            op.callback_details,
+            op.chained_invoke_details,
+        ):
+            if details is not None:
+                return details.error
+        return None
+
+    @property
+    def callback_id(self) -> str | None:
+        details = self.operation.callback_details
+        return details.callback_id if details else None
+
+    @property
+    def elapsed(self) -> timedelta | None:
+        op = self.operation
+        if op.start_timestamp is None or op.end_timestamp is None:
+            return None
+        return op.end_timestamp - op.start_timestamp
+
+
+def _find(
+    operations: list[Operation], name: str, type_: OperationType | None = None
+) -> OperationView:
+    for op in operations:
+        if op.name == name and (type_ is None or op.type is type_):
+            return OperationView(op)
+    kind = f"{type_.value} " if type_ else ""
+    names = sorted(
+        {op.name for op in operations if op.name and op.type is not OperationType.EXECUTION}
+    )
+    raise KeyError(f"no {kind}operation named {name!r}; named operations: {names}")
+
+
+class _Inspect:
+    """Operation and history lookups shared by :class:`Run` and :class:`RunResult`."""
+
+    def _operations(self) -> list[Operation]:
+        raise NotImplementedError
+
+    def _history(self) -> list[Event]:
+        raise NotImplementedError
+
+    @property
+    def operations(self) -> list[OperationView]:
+        """Every operation but the EXECUTION one, in creation order."""
+        return [
+            OperationView(op) for op in self._operations() if op.type is not OperationType.EXECUTION
+        ]
+
+    @property
+    def history(self) -> list[Event]:
+        """The execution's history events, as ``GetDurableExecutionHistory`` lists them."""
+        return self._history()
+
+    def events(self, *types: EventType | str) -> list[Event]:
+        """History events of the given types (all events without arguments)."""
+        wanted = {EventType(t) for t in types}
+        return [e for e in self._history() if not wanted or e.event_type in wanted]
+
+    def operation(self, name: str) -> OperationView:
+        """The first operation named ``name``."""
+        return _find(self._operations(), name)
+
+    def step(self, name: str) -> OperationView:
+        """The step named ``name``."""
+        return _find(self._operations(), name, OperationType.STEP)
+
+    def wait_operation(self, name: str) -> OperationView:
+        return _find(self._operations(), name, OperationType.WAIT)
+
+    def callback(self, name: str) -> OperationView:
+        return _find(self._operations(), name, OperationType.CALLBACK)
+
+
+@dataclass(frozen=True)
+class RunResult(_Inspect, Generic[R]):
+    """How an execution ended, with its operations and history."""
+
+    info: ExecutionInfo
+    result: R | None
+    _ops: list[Operation] = field(repr=False)
+    _events: list[Event] = field(repr=False)
+
+    def _operations(self) -> list[Operation]:
+        return self._ops
+
+    def _history(self) -> list[Event]:
+        return self._events
+
+    @property
+    def arn(self) -> str:
+        return self.info.arn
+
+    @property
+    def status(self) -> str:
+        """``SUCCEEDED``, ``FAILED``, ``TIMED_OUT`` or ``STOPPED``."""
+        return self.info.status.value
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCEEDED"
+
+    @property
+    def raw_result(self) -> str | None:
+        """The result JSON text as the service stores it."""
+        return self.info.result
+
+    @property
+    def error(self) -> ErrorObject | None:
+        return self.info.error
+
+    @property
+    def invocations(self) -> int:
+        """How many times the handler was invoked."""
+        return len(self.events(EventType.INVOCATION_COMPLETED))
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    """A started callback handed to a responder."""
+
+    callback_id: str
+    name: str | None
+    execution_arn: str
+    operation: Operation
+
+
+Responder = Callable[[CallbackRequest], Any]
+
+
+class Run(_Inspect, Generic[R]):
+    """A started execution: inspect it while it runs, complete its callbacks, await it."""
+
+    def __init__(self, runner: LocalRunner[R], arn: str) -> None:
+        self._runner = runner
+        self.arn = arn
+
+    def _operations(self) -> list[Operation]:
+        return self._runner.backend.operations(self.arn)
+
+    def _history(self) -> list[Event]:
+        return self._runner.backend.history(self.arn)
+
+    @property
+    def info(self) -> ExecutionInfo:
+        return self._runner.backend.describe(self.arn)
+
+    @property
+    def status(self) -> str:
+        """``RUNNING`` until the execution ends."""
+        return self.info.status.value
+
+    async def wait(self) -> RunResult[R]:
+        """Wait for the execution to end (virtual time skips meanwhile).
+
+        Raises :class:`~aiodurable.local.ExecutionStalledError` if it waits for a
+        callback or invoke that nothing will complete.
+        """
+        info = await self._runner.backend.wait_for_completion(self.arn)
+        return self._runner._result(info)
+
+    async def wait_for_callback(self, name: str | None = None) -> OperationView:
+        """Wait until a callback (named ``name``, or any) has started; return it."""
+        backend = self._runner.backend
+        found: list[OperationView] = []
+
+        def started() -> bool:
+            for op in backend.operations(self.arn):
+                if (
+                    op.type is OperationType.CALLBACK
+                    and op.status is OperationStatus.STARTED
+                    and (name is None or op.name == name)
+                ):
+                    found.append(OperationView(op))
+                    return True
+            if backend.describe(self.arn).done:
+                raise RuntimeError(
+                    f"execution {self.arn} ended before callback {name or ''} started"
+                )
+            if backend.stalled:
+                backend.kick()
+            return False
+
+        await backend.wait_until(started)
+        return found[0]
+
+    def _callback_id(self, callback: str) -> str:
+        """A callback id, or the id of the callback named ``callback``."""
+        for op in self._operations():
+            details = op.callback_details
+            if details is not None and callback in (op.name, details.callback_id):
+                assert details.callback_id is not None
+                return details.callback_id
+        raise KeyError(f"execution {self.arn} has no callback named or with id {callback!r}")
+
+    def complete_callback(
+        self, callback: str, value: Any = None, *, raw: str | bytes | None = None
+    ) -> None:
+        """Complete a callback (by name or id) with ``value`` as JSON, or ``raw`` text."""
+        payload = raw if raw is not None else encode_json(value)
+        self._runner.backend.send_callback_success(self._callback_id(callback), payload)
+
+    def fail_callback(
+        self,
+        callback: str,
+        message: str | None = None,
+        *,
+        error_type: str | None = None,
+        data: str | None = None,
+    ) -> None:
+        """Fail a callback (by name or id)."""
+        self._runner.backend.send_callback_failure(
+            self._callback_id(callback),
+            ErrorObject(error_type=error_type, error_message=message, error_data=data),
+        )
+
+    def heartbeat_callback(self, callback: str) -> None:
+        self._runner.backend.send_callback_heartbeat(self._callback_id(callback))
+
+    def stop(self, message: str | None = None) -> None:
+        """Stop the execution (``StopDurableExecution``)."""
+        error = ErrorObject(error_message=message) if message else None
+        self._runner.backend.stop_execution(self.arn, error)
+
+
+def _return_type(handler: Any) -> Any:
+    workflow = getattr(handler, "workflow", None)
+    if workflow is None:
+        return Any
+    try:
+        return typing.get_type_hints(workflow).get("return", Any)
+    except Exception:
+        return Any
+
+
+def _make_clock(clock: Literal["virtual", "real"] | Clock, start: datetime | None) -> Clock:
+    if clock == "virtual":
+        return VirtualClock(start, auto_advance=False)
+    if clock == "real":
+        return RealClock()
+    if isinstance(clock, str):
+        raise ValueError(f"clock must be 'virtual', 'real' or a Clock, not {clock!r}")
+    return clock
+
+
+class LocalRunner(Generic[R]):
+    """Runs a durable handler on an embedded :class:`~aiodurable.local.LocalBackend`.
+
+    Args:
+        handler: the ``@durable_execution`` handler under test.
+        clock: ``"virtual"`` (default), ``"real"`` or a :class:`~aiodurable.local.Clock`.
+        store: a :class:`~aiodurable.local.Store` or a SQLite file path (default: memory).
+        functions: more functions for chained invokes (name → handler or function).
+        replay_check: end each invocation after every checkpoint that records progress,
+            so everything is replayed once more — non-determinism shows up at once.
+        function_name: the handler's function name (default: its ``__name__``).
+    """
+
+    def __init__(
+        self,
+        handler: Any,
+        *,
+        clock: Literal["virtual", "real"] | Clock = "virtual",
+        start: datetime | None = None,
+        store: Store | str | os.PathLike[str] | None = None,
+        functions: Mapping[str, Any] | None = None,
+        replay_check: bool = False,
+        function_name: str | None = None,
+        **backend_options: Any,
+    ) -> None:
+        if isinstance(store, (str, os.PathLike)):
+            store = SqliteStore(store)
+        self.handler = handler
+        self.function_name = (
+            function_name or _FUNCTION_NAME.sub("-", getattr(handler, "__name__", "workflow"))[:64]
+        )
+        self.backend = LocalBackend(
+            store=store or MemoryStore(),
+            clock=_make_clock(clock, start),
+            functions={self.function_name: handler, **(functions or {})},
+            replay_check=replay_check,
+            **backend_options,
+        )
+        self._result_type = _return_type(handler)
+        self._responders: list[tuple[str | re.Pattern[str] | None, Responder]] = []
+        self.backend.on_callback_started(self._callback_started)
+
+    async def __aenter__(self) -> LocalRunner[R]:
+        await self.backend.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.backend.__aexit__(*exc_info)
+
+    @property
+    def clock(self) -> Clock:
+        return self.backend.clock
+
+    def now(self) -> datetime:
+        return self.backend.clock.now()
+
+    def register(self, function_name: str, target: Any) -> None:
+        """Register an invoke target: a durable handler or a plain (async) function."""
+        self.backend.register(function_name, target)
+
+    def advance(self, delta: timedelta | float) -> datetime:
+        """Move virtual time forward; due timers fire and handlers are re-invoked."""
+        return self.backend.advance(delta)
+
+    def on_callback(self, name: str | re.Pattern[str] | None, responder: Responder | Any) -> None:
+        """Answer callbacks named ``name`` (a string, a regex, or ``None`` for all).
+
+        ``responder`` is a value (sent as JSON) or a function of a
+        :class:`CallbackRequest`, sync or async, whose return value is sent as JSON; if it
+        raises, the callback fails with that error.
+        """
+        if not callable(responder):
+            value = responder
+
+            def constant(request: CallbackRequest) -> Any:
+                return value
+
+            responder = constant
+        self._responders.append((name, responder))
+
+    def _callback_started(self, arn: str, op: Operation) -> None:
+        for pattern, responder in self._responders:
+            if pattern is None or (
+                op.name == pattern
+                if isinstance(pattern, str)
+                else op.name is not None and pattern.search(op.name) is not None
+            ):
+                details = op.callback_details
+                assert details is not None
+                assert details.callback_id is not None
+                request = CallbackRequest(details.callback_id, op.name, arn, op)
+                self.backend.spawn(
+                    self._respond(responder, request), name=f"aiodurable-responder {op.name}"
+                )
+                return
+
+    async def _respond(self, responder: Responder, request: CallbackRequest) -> None:
+        try:
+            value = responder(request)
+            if inspect.isawaitable(value):
+                value = await value
+        except Exception as exc:
+            self.backend.send_callback_failure(
+                request.callback_id, error_object_from_exception(exc)
+            )
+            return
+        self.backend.send_callback_success(request.callback_id, encode_json(value))
+
+    async def start(self, input: Any = None, *, name: str | None = None) -> Run[R]:
+        """Start an execution and return at once; ``await run.wait()`` for the end."""
+        payload = None if input is None else encode_json(input)
+        info = self.backend.start_execution(self.function_name, payload, name=name)
+        return Run(self, info.arn)
+
+    async def run(self, input: Any = None, *, name: str | None = None) -> RunResult[R]:
+        """Start an execution and wait for it to end."""
+        run = await self.start(input, name=name)
+        return await run.wait()
+
+    def _result(self, info: ExecutionInfo) -> RunResult[R]:
+        value: Any = None
+        if info.result:
+            value = msgspec.json.decode(info.result, type=self._result_type)
+        return RunResult(
+            info, value, self.backend.operations(info.arn), self.backend.history(info.arn)
+        )
