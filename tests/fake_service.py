@@ -60,6 +60,10 @@ class FakeService:
         self._callbacks = itertools.count(1)
         self.fail_next: list[CheckpointError] = []
         self.revoke_next = False
+        #: Crash injection: fail the checkpoint call with this 1-based number, either
+        #: before applying it ("before") or after applying it ("after": response lost).
+        self.crash_at: int | None = None
+        self.crash_mode = "before"
 
     # -- test controls -------------------------------------------------------------------
     def start(self, payload: str | None = "{}", *, name: str = "run") -> str:
@@ -154,6 +158,9 @@ class FakeService:
         self.calls.append(Call(checkpoint_token, list(updates)))
         if self.fail_next:
             raise self.fail_next.pop(0)
+        crash = self.crash_at is not None and len(self.calls) == self.crash_at
+        if crash and self.crash_mode == "before":
+            raise ConnectionResetError("injected crash before the checkpoint was applied")
         if checkpoint_token != ex.token:
             raise CheckpointError(
                 "Invalid checkpoint token",
@@ -174,6 +181,9 @@ class FakeService:
             self._apply(ex, update)
         delta = [ex.operations[i] for i in sorted(ex.pending_delta)]
         ex.pending_delta.clear()
+        if crash:
+            ex.token = self._new_token()
+            raise ConnectionResetError("injected crash after the checkpoint was applied")
         if completed:
             return CheckpointResponse(new_execution_state=ExecutionState(operations=delta))
         if self.revoke_next:
