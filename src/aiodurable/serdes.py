@@ -7,7 +7,6 @@ Decoding is typed: a step annotated ``-> Receipt`` gets a ``Receipt`` back on re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 import msgspec
@@ -22,8 +21,7 @@ _encoder = msgspec.json.Encoder()
 _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 
 
-@dataclass(frozen=True, slots=True)
-class SerdesContext:
+class SerdesContext(msgspec.Struct, frozen=True):
     """Where a payload belongs: handed to custom serializers."""
 
     operation_id: str
