@@ -172,6 +172,7 @@ class LocalBackend:
         self._client_tokens: dict[str, tuple[str, str, CheckpointResponse]] = {}
         self._callback_listeners: list[Callable[[str, Operation], None]] = []
         self._group: asyncio.TaskGroup | None = None
+        self._open = False
         self._scheduler: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._change: asyncio.Future[None] | None = None
@@ -184,6 +185,7 @@ class LocalBackend:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> LocalBackend:
+        self._open = True
         self._change = asyncio.get_running_loop().create_future()
         self._load()
         group = asyncio.TaskGroup()
@@ -199,6 +201,7 @@ class LocalBackend:
         group, self._group = self._group, None
         if group is None:
             return
+        self._open = False
         for task in [self._scheduler, *self._invocations.values(), *self._tasks]:
             if task is not None:
                 task.cancel()
@@ -454,6 +457,10 @@ class LocalBackend:
         """The execution's history events, by ``EventId``."""
         return list(self._get(arn).events)
 
+    def is_invoking(self, arn: str) -> bool:
+        """Whether an invocation of the execution is running now."""
+        return arn in self._invocations
+
     def callback_execution(self, callback_id: str) -> str | None:
         entry = self._callbacks.get(callback_id)
         return entry[0] if entry else None
@@ -464,7 +471,7 @@ class LocalBackend:
         change, self._change = self._change, None
         if change is not None and not change.done():
             change.set_result(None)
-        if self._group is not None:
+        if self._open:
             self._change = asyncio.get_running_loop().create_future()
 
     async def wait_for_change(self) -> None:
@@ -966,8 +973,14 @@ class LocalBackend:
 
     # -- restart ---------------------------------------------------------------------------
     def _load(self) -> None:
+        stored_executions = self.store.load()
+        if isinstance(self.clock, VirtualClock):
+            # Virtual time never runs backwards across a restart.
+            for stored in stored_executions:
+                if stored.events:
+                    self.clock.advance_to(stored.events[-1].event_timestamp)
         now = self.clock.now()
-        for stored in self.store.load():
+        for stored in stored_executions:
             ex = ExecutionState(stored.record, stored.operations, stored.events)
             record = ex.record
             self._executions[record.arn] = ex

@@ -270,12 +270,20 @@ class Run(_Inspect, Generic[R]):
         info = await self._runner.backend.wait_for_completion(self.arn)
         return self._runner._result(info)
 
-    async def wait_for_callback(self, name: str | None = None) -> OperationView:
-        """Wait until a callback (named ``name``, or any) has started; return it."""
+    async def wait_for_callback(
+        self, name: str | None = None, *, suspended: bool = True
+    ) -> OperationView:
+        """Wait until a callback (named ``name``, or any) has started; return it.
+
+        With ``suspended`` (the default) also wait for the invocation that created it to
+        end, as an external system would see it; virtual time does not move meanwhile.
+        """
         backend = self._runner.backend
         found: list[OperationView] = []
 
         def started() -> bool:
+            if suspended and backend.is_invoking(self.arn):
+                return False
             for op in backend.operations(self.arn):
                 if (
                     op.type is OperationType.CALLBACK
@@ -294,6 +302,11 @@ class Run(_Inspect, Generic[R]):
 
         await backend.wait_until(started)
         return found[0]
+
+    async def suspended(self) -> None:
+        """Wait until no invocation of this execution is running (or it has ended)."""
+        backend = self._runner.backend
+        await backend.wait_until(lambda: not backend.is_invoking(self.arn))
 
     def _callback_id(self, callback: str) -> str:
         """A callback id, or the id of the callback named ``callback``."""
