@@ -1,0 +1,220 @@
+"""The examples do what their docstrings promise, on the local backend with virtual time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from examples import agent_loop, aiohttp_service, fan_out, human_approval, saga
+
+from aiodurable.local import LocalBackend, VirtualClock
+from aiodurable.testing import LocalRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+OWN_EXAMPLES = [
+    "examples/__init__.py",
+    "examples/agent_loop.py",
+    "examples/aiohttp_service.py",
+    "examples/fan_out.py",
+    "examples/human_approval.py",
+    "examples/saga.py",
+]
+
+
+# -- human approval ----------------------------------------------------------------------
+async def test_a_small_claim_is_approved_without_asking_anyone() -> None:
+    async with LocalRunner(human_approval.handler) as runner:
+        run = await runner.run({"claim_id": "c-1", "employee": "sam", "amount": 40})
+
+    assert run.result == human_approval.Outcome("c-1", "auto-approved")
+    assert [op.name for op in run.operations] == ["record"]
+
+
+async def test_a_large_claim_waits_for_the_manager_and_records_the_decision() -> None:
+    async with LocalRunner(human_approval.handler) as runner:
+        run = await runner.start({"claim_id": "c-2", "employee": "sam", "amount": 1200})
+        callback = await run.wait_for_callback("manager-approval create callback id")
+        assert run.status == "RUNNING"
+        run.complete_callback(
+            callback.name or "", {"approved": False, "reviewer": "ana", "comment": "no receipt"}
+        )
+        result = await run.wait()
+
+    assert result.result == human_approval.Outcome("c-2", "rejected", "ana")
+    assert result.step("manager-approval submitter").status == "SUCCEEDED"
+
+
+async def test_an_unanswered_claim_is_escalated_after_three_days() -> None:
+    async with LocalRunner(human_approval.handler) as runner:
+        started = runner.now()
+        run = await runner.run({"claim_id": "c-3", "employee": "sam", "amount": 1200})
+
+    assert run.result == human_approval.Outcome("c-3", "escalated")
+    assert runner.now() - started >= human_approval.APPROVAL_TIMEOUT
+
+
+# -- fan-out -----------------------------------------------------------------------------
+async def test_fan_out_scores_a_thousand_documents_and_tolerates_the_corrupt_ones() -> None:
+    async with LocalRunner(fan_out.handler) as runner:
+        run = await runner.run({"count": 1000, "max_concurrency": 50, "corrupt_every": 97})
+
+    report = run.result
+    assert report is not None
+    corrupt = [f"doc-{n:04d}" for n in range(96, 1000, 97)]
+    assert report.failed == corrupt
+    assert report.scored == 1000 - len(corrupt)
+    assert report.completion_reason == "ALL_COMPLETED"
+    assert len(report.top) == 3
+    # Corrupt documents are not retried: they fail on their first attempt.
+    assert run.step("score").attempts == 1
+
+
+async def test_fan_out_stops_once_failures_exceed_five_percent() -> None:
+    async with LocalRunner(fan_out.handler) as runner:
+        run = await runner.run({"count": 200, "max_concurrency": 10, "corrupt_every": 5})
+
+    report = run.result
+    assert report is not None
+    assert report.completion_reason == "FAILURE_TOLERANCE_EXCEEDED"
+    # 5 % of 200 is 10 failures: the eleventh ends the map before every item ran
+    # (failures of branches already in flight may still be counted).
+    assert len(report.failed) > 10
+    assert report.scored + len(report.failed) < 200
+
+
+# -- saga --------------------------------------------------------------------------------
+async def test_saga_books_every_service_when_nothing_fails() -> None:
+    async with LocalRunner(saga.handler) as runner:
+        run = await runner.run({"trip_id": "t-1"})
+
+    assert run.result is not None
+    assert run.result.status == "booked"
+    assert [b.service for b in run.result.bookings] == ["flight", "hotel", "car"]
+
+
+async def test_saga_cancels_what_it_booked_newest_first_when_a_booking_fails() -> None:
+    async with LocalRunner(saga.handler) as runner:
+        run = await runner.run({"trip_id": "t-2", "fail_at": "car"})
+
+    assert run.result == saga.SagaResult(
+        "t-2",
+        "rolled-back",
+        [saga.Booking("flight", "FLIGHT-t-2"), saga.Booking("hotel", "HOTEL-t-2")],
+        ["HOTEL-t-2", "FLIGHT-t-2"],
+        "no car available for t-2",
+    )
+    assert run.step("book-car").attempts == 1
+    assert [op.name for op in run.operations][-2:] == ["cancel-hotel", "cancel-flight"]
+
+
+# -- agent loop --------------------------------------------------------------------------
+async def test_agent_calls_tools_until_the_model_answers() -> None:
+    async with LocalRunner(agent_loop.handler, replay_check=True) as runner:
+        run = await runner.run({"question": "Cycle today?"})
+
+    assert run.result is not None
+    assert run.result.turns == 3
+    assert run.result.answer.startswith("Yes, cycle: weather: 22 C")
+    assert [op.name for op in run.operations] == [
+        "model-turn-1",
+        "tool-1",
+        "model-turn-2",
+        "tool-2",
+        "model-turn-3",
+    ]
+
+
+async def test_agent_replays_model_replies_as_typed_values_without_calling_the_model() -> None:
+    calls: list[int] = []
+    original = agent_loop.call_model
+
+    async def counting(messages: list[agent_loop.Message]) -> agent_loop.ModelReply:
+        calls.append(len(messages))
+        return await original(messages)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(agent_loop, "call_model", counting)
+        # replay_check ends the invocation after each checkpoint: every turn is replayed.
+        async with LocalRunner(agent_loop.handler, replay_check=True) as runner:
+            run = await runner.run({"question": "Cycle today?"})
+
+    assert run.succeeded
+    assert run.invocations > 3
+    assert calls == [1, 2, 3]
+
+
+# -- embedding in aiohttp ----------------------------------------------------------------
+async def test_the_aiohttp_service_runs_invocations_on_its_own_loop() -> None:
+    backend = LocalBackend(clock=VirtualClock())
+    async with backend:
+        app = aiohttp_service.create_app(service=backend)
+        async with TestClient(TestServer(app)) as http:
+
+            async def over_http(
+                event: object, lambda_context: object = None, **_: object
+            ) -> object:
+                response = await http.post("/invoke/signup", json=event)
+                assert response.status == 200
+                return await response.json()
+
+            class ViaHttp:
+                run = staticmethod(over_http)
+
+            backend.register("signup", ViaHttp())
+            info = backend.start_execution("signup", '{"user": "ana"}')
+            info = await backend.wait_for_completion(info.arn)
+
+    assert info.status == "SUCCEEDED"
+    assert info.result == '["welcome-ana","tips-ana"]'
+
+
+async def test_the_aiohttp_service_rejects_what_is_not_an_invocation() -> None:
+    async with LocalBackend() as backend:
+        app = aiohttp_service.create_app(service=backend)
+        async with TestClient(TestServer(app)) as http:
+            bad = await http.post("/invoke/signup", json={"user": "ana"})
+            bad_text = await bad.text()
+            missing = await http.post("/invoke/nope", json={})
+
+    assert bad.status == 400
+    assert "not a durable execution invocation" in bad_text
+    assert missing.status == 404
+
+
+async def test_the_aiohttp_workflow_waits_a_day_between_emails() -> None:
+    async with LocalRunner(aiohttp_service.handler) as runner:
+        started = runner.now()
+        run = await runner.run({"user": "bo"})
+
+    assert run.result == ["welcome-bo", "tips-bo"]
+    assert runner.now() - started >= timedelta(days=1)
+
+
+# -- hygiene -----------------------------------------------------------------------------
+#: ``ctx.logger`` / ``StepContext.logger`` are annotated ``structlog.BoundLoggerBase``,
+#: which declares no ``info``/``warning`` methods, so ``ctx.logger.info(...)`` does not
+#: type-check although it works. Reported to the runtime's owners; remove this once the
+#: annotation is a logger type with those methods.
+KNOWN_TYPING_GAPS = ('"BoundLoggerBase" has no attribute',)
+
+
+def mypy_errors(*paths: str) -> list[str]:
+    """mypy --strict errors for ``paths`` (relative to the repository), known gaps left out."""
+    mypy = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", *paths],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    lines = [line for line in mypy.stdout.splitlines() if ": error:" in line]
+    assert mypy.returncode == 0 or lines, mypy.stdout + mypy.stderr
+    return [line for line in lines if not any(gap in line for gap in KNOWN_TYPING_GAPS)]
+
+
+@pytest.mark.slow
+def test_examples_type_check_strictly() -> None:
+    assert mypy_errors(*OWN_EXAMPLES) == []
