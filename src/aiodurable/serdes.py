@@ -11,7 +11,7 @@ from typing import Any, Generic, Protocol, TypeVar, cast
 
 import msgspec
 
-from aiodurable.errors import SerializationError
+from aiodurable.errors import ResultTooLargeError, SerializationError
 
 __all__ = ["JsonSerdes", "PassthroughSerdes", "Serdes", "SerdesContext"]
 
@@ -98,6 +98,21 @@ class PassthroughSerdes:
 
     def deserialize(self, text: str, context: SerdesContext) -> str:
         return text
+
+
+#: The service stores at most this many characters per payload (PROTOCOL §2.8).
+MAX_PAYLOAD_CHARS = 6_291_456
+
+
+def check_payload_size(text: str | None, what: str) -> None:
+    """Refuse a payload the service would reject, before it is sent."""
+    if text is not None and len(text) > MAX_PAYLOAD_CHARS:
+        raise ResultTooLargeError(
+            f"{what} serializes to {len(text)} characters; a checkpoint payload holds at "
+            f"most {MAX_PAYLOAD_CHARS}. Store large data elsewhere (e.g. S3) and return a "
+            "reference, or return it from a child context, which keeps large results by "
+            "replaying its operations."
+        )
 
 
 ANY_JSON: JsonSerdes[Any] = JsonSerdes()

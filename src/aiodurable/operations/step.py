@@ -16,6 +16,7 @@ import structlog
 from aiodurable.errors import (
     DurableError,
     NonDeterministicError,
+    ResultTooLargeError,
     SerializationError,
     StepError,
     StepInterruptedError,
@@ -26,7 +27,7 @@ from aiodurable.plugins import AttemptEndInfo, AttemptInfo
 from aiodurable.retry import RetryPolicy, RetryStrategy, StepSemantics
 from aiodurable.runtime.checkpointer import TokenRevoked
 from aiodurable.runtime.execution import Execution
-from aiodurable.serdes import JsonSerdes, Serdes, deserialize, serialize
+from aiodurable.serdes import JsonSerdes, Serdes, check_payload_size, deserialize, serialize
 from aiodurable.wire import Operation, OperationAction, OperationStatus, StepOptions
 
 __all__ = ["StepContext", "run_step", "serdes_for_function"]
@@ -248,9 +249,10 @@ async def run_step(
         context = identity.serdes_context(execution)
         try:
             text = serialize(serdes, value, context)
+            check_payload_size(text, f"the result of step {identity.name or identity.id}")
             result = deserialize(serdes, text, context) if text is not None else None
-        except SerializationError as exc:
-            named = SerializationError(f"step {identity.name or identity.id}: {exc}")
+        except (SerializationError, ResultTooLargeError) as exc:
+            named = type(exc)(f"step {identity.name or identity.id}: {exc}")
             await checkpointer.checkpoint(
                 identity.update(OperationAction.FAIL, error=error_object_from_exception(named))
             )

@@ -24,7 +24,7 @@ from aiodurable.operations.step import (
 )
 from aiodurable.retry import Jitter
 from aiodurable.runtime.execution import Execution
-from aiodurable.serdes import Serdes, deserialize, serialize
+from aiodurable.serdes import Serdes, check_payload_size, deserialize, serialize
 from aiodurable.wire import OperationAction, OperationStatus, StepOptions
 
 __all__ = ["WaitDecision", "WaitStrategy", "run_wait_for_condition"]
@@ -114,6 +114,9 @@ async def run_wait_for_condition(
             hooks = _Attempt(execution, identity, attempt) if execution.plugins else None
             new_state = await _call(check, (state,), {}, hooks)
             text = serialize(serdes, new_state, context)
+            check_payload_size(
+                text, f"the state of wait_for_condition {identity.name or identity.id}"
+            )
             state = deserialize(serdes, text, context)
             decision = strategy(state, attempt)
         except FATAL_ERRORS:

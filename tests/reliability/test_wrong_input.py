@@ -1,0 +1,110 @@
+"""Wrong input from workflow code: every mistake gets a clear, specific error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiodurable import DurableContext, durable_execution
+from aiodurable.serdes import MAX_PAYLOAD_CHARS
+
+from ..fake_service import FakeService
+
+
+class Opaque:
+    pass
+
+
+async def opaque() -> Any:
+    return Opaque()
+
+
+async def huge() -> str:
+    return "x" * (MAX_PAYLOAD_CHARS + 1)
+
+
+async def value(v: int) -> int:
+    return v
+
+
+async def run(workflow: Any, service: FakeService, arn: str) -> dict[str, Any]:
+    output: dict[str, Any] = await workflow.run(service.event(arn), client=service)
+    return output
+
+
+async def test_unserializable_result_names_the_step_and_the_type() -> None:
+    @durable_execution
+    async def workflow(event: Any, ctx: DurableContext) -> None:
+        await ctx.step(opaque, name="make-thing")
+
+    service = FakeService()
+    arn = service.start()
+    output = await run(workflow, service, arn)
+    assert output["Status"] == "FAILED"
+    message = output["Error"]["ErrorMessage"]
+    assert "make-thing" in message
+    assert "Opaque" in message
+    assert output["Error"]["ErrorType"] == "aiodurable.errors.SerializationError"
+
+
+async def test_oversized_result_gives_the_limit_and_the_size() -> None:
+    @durable_execution
+    async def workflow(event: Any, ctx: DurableContext) -> None:
+        await ctx.step(huge, name="dump")
+
+    service = FakeService()
+    arn = service.start()
+    output = await run(workflow, service, arn)
+    message = output["Error"]["ErrorMessage"]
+    assert output["Error"]["ErrorType"] == "aiodurable.errors.ResultTooLargeError"
+    assert "dump" in message
+    assert str(MAX_PAYLOAD_CHARS + 3) in message  # the JSON text, quotes included
+    assert str(MAX_PAYLOAD_CHARS) in message
+    # Nothing over the limit was sent to the service.
+    assert all(len(u.payload or "") <= MAX_PAYLOAD_CHARS for c in service.calls for u in c.updates)
+
+
+def versions() -> dict[str, Any]:
+    """The first version, and changes of it that break replay."""
+
+    async def original(event: Any, ctx: DurableContext) -> None:
+        await ctx.step(value, 1, name="reserve")
+        await ctx.step(value, 2, name="charge")
+        await ctx.wait(60, name="settle")
+
+    async def reordered(event: Any, ctx: DurableContext) -> None:
+        await ctx.step(value, 2, name="charge")
+        await ctx.step(value, 1, name="reserve")
+
+    async def renamed(event: Any, ctx: DurableContext) -> None:
+        await ctx.step(value, 1, name="reserve-stock")
+        await ctx.step(value, 2, name="charge")
+
+    async def removed(event: Any, ctx: DurableContext) -> None:
+        await ctx.step(value, 2, name="charge")
+
+    async def added_before(event: Any, ctx: DurableContext) -> None:
+        await ctx.wait(5, name="throttle")
+        await ctx.step(value, 1, name="reserve")
+
+    return {
+        "original": original,
+        "reordered": (reordered, "'reserve'", "'charge'"),
+        "renamed": (renamed, "'reserve'", "'reserve-stock'"),
+        "removed": (removed, "'reserve'", "'charge'"),
+        "added before": (added_before, "STEP", "WAIT"),
+    }
+
+
+async def test_replay_changes_are_detected_naming_expected_and_found() -> None:
+    table = versions()
+    for label, (changed, recorded, found) in [(k, v) for k, v in table.items() if k != "original"]:
+        service = FakeService()
+        arn = service.start()
+        first = await run(durable_execution(table["original"]), service, arn)
+        assert first["Status"] == "PENDING"
+        output = await run(durable_execution(changed), service, arn)
+        assert output["Status"] == "FAILED", label
+        message = output["Error"]["ErrorMessage"]
+        assert output["Error"]["ErrorType"] == "aiodurable.errors.NonDeterministicError", label
+        assert recorded in message, (label, message)
+        assert found in message, (label, message)
