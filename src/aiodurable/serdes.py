@@ -7,6 +7,7 @@ Decoding is typed: a step annotated ``-> Receipt`` gets a ``Receipt`` back on re
 
 from __future__ import annotations
 
+import gc
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 import msgspec
@@ -60,13 +61,24 @@ def encode_json(value: object) -> str:
         ) from exc
 
 
+#: Above this size a decode pauses the cyclic garbage collector: building a large
+#: object tree would otherwise trigger collections that only scan what is being kept.
+_GC_PAUSE_CHARS = 64 * 1024
+
+
 def decode_json(text: str | bytes, type_: Any = Any) -> Any:
+    paused = len(text) > _GC_PAUSE_CHARS and gc.isenabled()
+    if paused:
+        gc.disable()
     try:
         return _decoder_for(type_).decode(text)
     except (msgspec.DecodeError, TypeError) as exc:
         raise SerializationError(
             f"cannot decode checkpointed JSON as {getattr(type_, '__qualname__', type_)}: {exc}"
         ) from exc
+    finally:
+        if paused:
+            gc.enable()
 
 
 class JsonSerdes(Generic[T]):

@@ -63,7 +63,15 @@ def _update_size(update: OperationUpdate) -> int:
     size = _FIXED_FIELDS_BYTES
     payload = update.payload
     if payload:
-        size += len(_encode(payload))  # escaped as it will travel
+        # Its JSON-escaped UTF-8 length, without encoding it twice: quotes and
+        # backslashes gain one character, common control characters five.
+        size += (
+            2
+            + len(payload.encode())
+            + payload.count('"')
+            + payload.count("\\")
+            + 5 * (payload.count("\n") + payload.count("\r") + payload.count("\t"))
+        )
     if update.error is not None:
         size += len(_encode(update.error))
     return size
