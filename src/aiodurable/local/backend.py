@@ -243,6 +243,10 @@ class LocalBackend:
         self._functions[function_name] = _Function(function_name, target, _is_durable(target))
         self.kick()
 
+    def function_names(self) -> list[str]:
+        """Names of the registered functions."""
+        return list(self._functions)
+
     def function_arn(self, function_name: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account}:function:{function_name}"
 

@@ -1,0 +1,111 @@
+"""The ``aiodurable`` command: run workflows locally, serve the local backend, inspect.
+
+aiodurable run app.workflows:order --input '{"order_id": "o-1"}' --clock virtual
+aiodurable serve app.workflows:order --store .aiodurable/local.db
+aiodurable executions
+aiodurable history ARN
+aiodurable callback succeed CALLBACK_ID '"approved"'
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from aiodurable.cli.targets import CliError
+from aiodurable.local.http import DEFAULT_HOST, DEFAULT_PORT
+
+__all__ = ["main"]
+
+DEFAULT_ENDPOINT = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aiodurable", description="Durable functions on the embedded local backend."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a workflow to its end, with a live view")
+    run.add_argument("target", metavar="MODULE:HANDLER")
+    run.add_argument("--input", help="the execution input, as JSON")
+    run.add_argument("--name", help="execution name (idempotent: an existing one resumes)")
+    run.add_argument("--store", metavar="PATH", help="SQLite file (default: in memory)")
+    run.add_argument("--clock", choices=("real", "virtual"), default="real")
+    run.add_argument("--function-name", help="the handler's function name")
+    run.add_argument(
+        "--function",
+        action="append",
+        default=[],
+        metavar="[NAME=]MODULE:ATTR",
+        help="an invoke target (durable handler or plain function); repeatable",
+    )
+    run.add_argument(
+        "--serve",
+        type=int,
+        nargs="?",
+        const=DEFAULT_PORT,
+        metavar="PORT",
+        help=f"also serve the backend over HTTP (default port {DEFAULT_PORT})",
+    )
+    run.add_argument("--host", default=DEFAULT_HOST)
+
+    serve = commands.add_parser("serve", help="serve the local backend on Lambda's REST routes")
+    serve.add_argument("targets", nargs="*", metavar="[NAME=]MODULE:HANDLER")
+    serve.add_argument("--function", action="append", default=[], metavar="[NAME=]MODULE:ATTR")
+    serve.add_argument("--host", default=DEFAULT_HOST)
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument("--store", metavar="PATH", help="SQLite file (default: in memory)")
+    serve.add_argument("--clock", choices=("real", "virtual"), default="real")
+
+    for name, help_text in (
+        ("executions", "list executions"),
+        ("history", "print an execution's history"),
+    ):
+        sub = commands.add_parser(name, help=help_text)
+        if name == "history":
+            sub.add_argument("arn", metavar="ARN")
+            sub.add_argument("--json", action="store_true", help="print the events as JSON")
+        else:
+            sub.add_argument("--function", help="only this function's executions")
+        sub.add_argument("--store", metavar="PATH", help="read this SQLite file directly")
+        sub.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT)
+
+    callback = commands.add_parser("callback", help="complete a callback of a served backend")
+    callback.add_argument("action", choices=("succeed", "fail", "heartbeat"))
+    callback.add_argument("callback_id", metavar="CALLBACK_ID")
+    callback.add_argument(
+        "payload", nargs="?", help="succeed: the result (sent verbatim); fail: the message"
+    )
+    callback.add_argument("--error-type", help="fail: the ErrorType")
+    callback.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``aiodurable`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            from aiodurable.cli.local_commands import run_command
+
+            return asyncio.run(run_command(args))
+        if args.command == "serve":
+            from aiodurable.cli.local_commands import serve_command
+
+            return asyncio.run(serve_command(args))
+        from aiodurable.cli import remote_commands
+
+        command = {
+            "executions": remote_commands.executions_command,
+            "history": remote_commands.history_command,
+            "callback": remote_commands.callback_command,
+        }[args.command]
+        return command(args)
+    except CliError as exc:
+        print(f"aiodurable: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,5 @@
+import sys
+
+from aiodurable.cli import main
+
+sys.exit(main())

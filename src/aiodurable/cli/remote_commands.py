@@ -1,0 +1,150 @@
+"""``executions``, ``history`` and ``callback``: read a store, or talk to ``serve`` over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from aiodurable.cli.targets import CliError
+from aiodurable.local import SqliteStore
+from aiodurable.local.encoding import to_api_json
+
+__all__ = ["callback_command", "executions_command", "history_command", "lambda_client"]
+
+
+def lambda_client(endpoint_url: str) -> Any:
+    """A botocore Lambda client for the local backend (credentials are not checked)."""
+    import botocore.session  # type: ignore[import-untyped]  # loaded only when needed
+
+    session = botocore.session.get_session()
+    return session.create_client(
+        "lambda",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def _call(operation: Any, **params: Any) -> Any:
+    from botocore.exceptions import (  # type: ignore[import-untyped]
+        ClientError,
+        EndpointConnectionError,
+    )
+
+    try:
+        return operation(**params)
+    except EndpointConnectionError as exc:
+        raise CliError(f"{exc}. Is 'aiodurable serve' running there?") from exc
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise CliError(f"{error.get('Code')}: {error.get('Message')}") from exc
+
+
+def _when(value: Any) -> str:
+    if isinstance(value, (int, float)):
+        value = datetime.fromtimestamp(value, UTC)
+    return value.isoformat(timespec="milliseconds") if isinstance(value, datetime) else ""
+
+
+def executions_command(args: argparse.Namespace) -> int:
+    if args.store:
+        rows = [
+            (s.record.arn, s.record.status.value, s.record.start_timestamp)
+            for s in SqliteStore(args.store).load()
+        ]
+    else:
+        client = lambda_client(args.endpoint_url)
+        functions = (
+            [args.function]
+            if args.function
+            else [f["FunctionName"] for f in _call(client.list_functions).get("Functions", [])]
+        )
+        rows = []
+        for function in functions:
+            listed = _call(client.list_durable_executions_by_function, FunctionName=function)
+            rows += [
+                (e["DurableExecutionArn"], e["Status"], e["StartTimestamp"])
+                for e in listed.get("DurableExecutions", [])
+            ]
+    for arn, status, started in rows:
+        print(f"{_when(started):<30} {status:<10} {arn}")
+    if not rows:
+        print("no executions")
+    return 0
+
+
+def history_command(args: argparse.Namespace) -> int:
+    if args.store:
+        found = [s for s in SqliteStore(args.store).load() if s.record.arn == args.arn]
+        if not found:
+            raise CliError(f"no execution {args.arn} in {args.store}")
+        events: list[dict[str, Any]] = to_api_json(found[0].events)
+    else:
+        client = lambda_client(args.endpoint_url)
+        events, marker = [], None
+        while True:
+            page = _call(
+                client.get_durable_execution_history,
+                DurableExecutionArn=args.arn,
+                IncludeExecutionData=True,
+                **({"Marker": marker} if marker else {}),
+            )
+            events += page.get("Events", [])
+            marker = page.get("NextMarker")
+            if not marker:
+                break
+    if args.json:
+        json.dump(events, sys.stdout, indent=2, default=_when)
+        print()
+        return 0
+    for event in events:
+        print(format_event(event))
+    return 0
+
+
+def format_event(event: dict[str, Any]) -> str:
+    """One line: id, time, type, operation, and the detail worth seeing."""
+    name = event.get("Name") or (event.get("Id") or "")[:12]
+    details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("Details")), {}) or {}
+    summary = ""
+    for key in ("Result", "Error", "Input"):
+        container = details.get(key)
+        if isinstance(container, dict) and "Payload" in container:
+            summary = json.dumps(container["Payload"])
+    if "Duration" in details:
+        summary = f"{details['Duration']}s " + summary
+    retry = details.get("RetryDetails")
+    if retry:
+        summary = f"attempt {retry.get('CurrentAttempt')} " + summary
+    if "CallbackId" in details:
+        summary = f"callback id {details['CallbackId']}"
+    return (
+        f"{event['EventId']:>4}  {_when(event.get('EventTimestamp')):<30} "
+        f"{event['EventType']:<22} {name:<24} {summary}"
+    ).rstrip()
+
+
+def callback_command(args: argparse.Namespace) -> int:
+    client = lambda_client(args.endpoint_url)
+    if args.action == "succeed":
+        payload = args.payload if args.payload is not None else ""
+        _call(
+            client.send_durable_execution_callback_success,
+            CallbackId=args.callback_id,
+            Result=payload.encode(),
+        )
+    elif args.action == "fail":
+        error = {"ErrorMessage": args.payload or "failed from the command line"}
+        if args.error_type:
+            error["ErrorType"] = args.error_type
+        _call(
+            client.send_durable_execution_callback_failure, CallbackId=args.callback_id, Error=error
+        )
+    else:
+        _call(client.send_durable_execution_callback_heartbeat, CallbackId=args.callback_id)
+    print(f"callback {args.callback_id}: {args.action} sent")
+    return 0
