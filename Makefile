@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench conformance clean
+.PHONY: demo test lint typecheck unit bench conformance clean lambda-zip
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,26 @@ conformance: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+# Lambda deployment zip (examples/sam/template.yaml): aiodurable, its runtime dependencies
+# and the handler files, built for the Lambda runtime's platform. LAMBDA_PLATFORM= (empty)
+# builds for this machine instead, as the tests do.
+LAMBDA_ZIP ?= build/lambda.zip
+LAMBDA_PYTHON ?= 3.12
+LAMBDA_PLATFORM ?= manylinux2014_x86_64
+LAMBDA_HANDLER_FILES ?= examples/__init__.py examples/human_approval.py
+LAMBDA_BUILD = $(basename $(LAMBDA_ZIP))
+LAMBDA_TARGET_FLAGS = $(if $(LAMBDA_PLATFORM),--platform $(LAMBDA_PLATFORM) \
+	--python-version $(LAMBDA_PYTHON) --implementation cp --only-binary=:all:)
+
+lambda-zip: $(STAMP)
+	rm -rf $(LAMBDA_BUILD) $(LAMBDA_ZIP)
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(LAMBDA_BUILD)/wheel .
+	$(BIN)/python -m pip install --quiet --no-compile --target $(LAMBDA_BUILD)/package \
+		$(LAMBDA_TARGET_FLAGS) $(LAMBDA_BUILD)/wheel/*.whl
+	for f in $(LAMBDA_HANDLER_FILES); do \
+		mkdir -p $(LAMBDA_BUILD)/package/$$(dirname $$f) && cp $$f $(LAMBDA_BUILD)/package/$$f; done
+	cd $(LAMBDA_BUILD)/package && $(abspath $(BIN))/python -m zipfile -c $(abspath $(LAMBDA_ZIP)) .
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+import zipfile
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -15,6 +19,7 @@ from aiodurable.local import LocalBackend, VirtualClock
 from aiodurable.testing import LocalRunner
 
 ROOT = Path(__file__).resolve().parent.parent
+SAM_TEMPLATE = ROOT / "examples" / "sam" / "template.yaml"
 OWN_EXAMPLES = [
     "examples/__init__.py",
     "examples/agent_loop.py",
@@ -218,3 +223,121 @@ def mypy_errors(*paths: str) -> list[str]:
 @pytest.mark.slow
 def test_examples_type_check_strictly() -> None:
     assert mypy_errors(*OWN_EXAMPLES) == []
+
+
+# -- deployment (examples/sam) -----------------------------------------------------------
+def sam_function() -> dict[str, Any]:
+    from cfnlint.decode import decode
+
+    template, problems = decode(str(SAM_TEMPLATE))
+    assert problems == []
+    assert template is not None
+    function: dict[str, Any] = template["Resources"]["ApprovalFunction"]
+    return function
+
+
+def lint(path: Path) -> list[str]:
+    from cfnlint.api import lint_file
+
+    return [str(match) for match in lint_file(path)]
+
+
+def test_the_sam_template_passes_cfn_lint() -> None:
+    assert lint(SAM_TEMPLATE) == []
+
+
+def test_the_sam_function_is_durable_with_the_managed_policy_on_a_python_312_runtime() -> None:
+    function = sam_function()
+    properties = function["Properties"]
+
+    assert function["Type"] == "AWS::Serverless::Function"
+    assert properties["Runtime"] in {"python3.12", "python3.13", "python3.14"}
+    assert properties["Handler"] == "examples.human_approval.handler"
+    assert properties["AutoPublishAlias"]  # durable functions need a qualified ARN
+    assert set(properties["DurableConfig"]) == {"ExecutionTimeout", "RetentionPeriodInDays"}
+    assert properties["DurableConfig"]["ExecutionTimeout"] > human_approval.APPROVAL_TIMEOUT / (
+        timedelta(seconds=1)
+    )
+    assert (
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicDurableExecutionRolePolicy"
+        in properties["Policies"]
+    )
+
+
+def lambda_twin(tmp_path: Path, **durable_config: Any) -> Path:
+    """The SAM function's runtime and DurableConfig as a plain AWS::Lambda::Function."""
+    properties = sam_function()["Properties"]
+    template = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": {
+            "Function": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Runtime": properties["Runtime"],
+                    "Handler": properties["Handler"],
+                    "Role": "arn:aws:iam::123456789012:role/durable",
+                    "Code": {"S3Bucket": "bucket", "S3Key": "lambda.zip"},
+                    "Timeout": properties["Timeout"],
+                    "DurableConfig": {**properties["DurableConfig"], **durable_config},
+                },
+            }
+        },
+    }
+    path = tmp_path / "twin.json"
+    path.write_text(json.dumps(template))
+    return path
+
+
+def test_the_durable_config_values_are_valid_for_lambda(tmp_path: Path) -> None:
+    # cfn-lint 1.58 checks the property *names* of an AWS::Serverless::Function against
+    # the SAM schema (DurableConfig included) but not the values nested in it; the same
+    # values on an AWS::Lambda::Function are checked against Lambda's own schema.
+    assert lint(lambda_twin(tmp_path)) == []
+    assert any("E3034" in problem for problem in lint(lambda_twin(tmp_path, ExecutionTimeout=0)))
+
+
+@pytest.mark.slow
+def test_the_lambda_zip_imports_the_handler_on_a_clean_interpreter(tmp_path: Path) -> None:
+    bin_dir = Path(sys.executable).parent
+    archive = tmp_path / "lambda.zip"
+    # Built for this machine: compiled dependencies (msgspec, aiohttp) must match the
+    # interpreter that imports them; `make lambda-zip` alone targets Lambda's platform.
+    subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            ".venv/.installed",
+            "lambda-zip",
+            f"BIN={bin_dir}",
+            f"LAMBDA_ZIP={archive}",
+            "LAMBDA_PLATFORM=",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    # Lambda unpacks the zip into /var/task and puts that directory on sys.path (zipimport
+    # could not load compiled extensions anyway), so the check does the same.
+    task = tmp_path / "task"
+    with zipfile.ZipFile(archive) as package:
+        package.extractall(task)
+    probe = (
+        "import sys\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "import examples.human_approval as app\n"
+        "import aiodurable.service.lambda_client\n"
+        "from botocore.session import get_session\n"
+        "names = get_session().get_service_model('lambda').operation_names\n"
+        "assert 'CheckpointDurableExecution' in names, names\n"
+        "print(type(app.handler).__name__, app.handler.__module__)\n"
+    )
+    # -I: no environment variables, no user site; -S: no site-packages either.
+    clean = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe, str(task)],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", "")},
+    )
+    assert clean.returncode == 0, clean.stderr
+    assert clean.stdout.split() == ["DurableHandler", "examples.human_approval"]
