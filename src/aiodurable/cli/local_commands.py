@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -23,6 +24,7 @@ from aiodurable.local import (
     VirtualClock,
 )
 from aiodurable.local.http import LocalHttpServer
+from aiodurable.wire import Operation
 
 __all__ = ["run_command", "serve_command"]
 
@@ -62,6 +64,7 @@ async def run_command(args: argparse.Namespace) -> int:
                 LocalHttpServer(backend, host=args.host, port=args.serve)
             )
             out.write(f"serving the local backend on {server.endpoint_url}\n")
+            backend.on_callback_started(_callback_hint(out, server.endpoint_url))
         info = backend.start_execution(function_name, args.input, name=args.name)
         out.write(f"execution {info.arn}\n")
         view = LiveView(out)
@@ -81,7 +84,6 @@ async def run_command(args: argparse.Namespace) -> int:
                             f"\n{exc}\nRun with --serve to complete callbacks from another shell.\n"
                         )
                         return 1
-                    _explain_wait(out, backend, info.arn, server.endpoint_url)
                     await backend.wait_for_change()
                     continue
             break
@@ -95,15 +97,16 @@ async def run_command(args: argparse.Namespace) -> int:
         return 0 if info.status.value == "SUCCEEDED" else 1
 
 
-def _explain_wait(out: Any, backend: LocalBackend, arn: str, endpoint: str) -> None:
-    for op in backend.operations(arn):
-        details = op.callback_details
-        if details is not None and details.callback_id and op.status.value == "STARTED":
-            out.write(
-                f"waiting for callback {op.name or op.id}: aiodurable callback succeed "
-                f"{details.callback_id} '<json>' --endpoint-url {endpoint}\n"
-            )
-    out.flush()
+def _callback_hint(out: Any, endpoint: str) -> Callable[[str, Operation], None]:
+    def hint(arn: str, op: Operation) -> None:
+        callback_id = op.callback_details.callback_id if op.callback_details else None
+        out.write(
+            f"waiting for callback {op.name or op.id}: aiodurable callback succeed "
+            f"{callback_id} '<json>' --endpoint-url {endpoint}\n"
+        )
+        out.flush()
+
+    return hint
 
 
 def _pretty(text: str) -> str:
