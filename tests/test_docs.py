@@ -123,3 +123,39 @@ def test_every_complete_block_type_checks(written: Path) -> None:
         file_name = Path(error.split(":", 1)[0]).name
         located.append(f"{by_block.get(file_name, file_name)}: {error}")
     assert located == []
+
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+#: Pages other work streams publish; linked before they exist.
+EXPECTED_ELSEWHERE = {"docs/benchmarks.md"}
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    return {
+        _slug(line.lstrip("#"))
+        for line in path.read_text().splitlines()
+        if line.startswith("#") and not line.startswith("#!")
+    }
+
+
+@pytest.mark.parametrize("document", documents())
+def test_relative_links_point_at_files_and_headings_that_exist(document: str) -> None:
+    source = ROOT / document
+    broken = []
+    for target in _LINK.findall(source.read_text()):
+        if re.match(r"[a-z]+:", target):
+            continue  # an external URL
+        path_part, _, anchor = target.partition("#")
+        path = (source.parent / path_part).resolve() if path_part else source
+        relative = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+        if relative in EXPECTED_ELSEWHERE and not path.exists():
+            continue
+        if not path.exists() or (anchor and path.suffix == ".md" and anchor not in _anchors(path)):
+            broken.append(target)
+    assert broken == []
