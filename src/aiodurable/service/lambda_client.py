@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib.metadata
+import itertools
 import logging
-import uuid
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -96,6 +97,10 @@ class LambdaServiceClient:
         self._client = client
         self._backoff = backoff or BackoffPolicy()
         self._exit_stack: AsyncExitStack | None = None
+        # Idempotency tokens: 128 random bits per client, then a counter. Unique per
+        # logical call without a system call for randomness on every checkpoint.
+        self._token_prefix = secrets.token_hex(16)
+        self._token_counter = itertools.count(1)
 
     @classmethod
     async def create(
@@ -177,7 +182,7 @@ class LambdaServiceClient:
             "DurableExecutionArn": execution_arn,
             "CheckpointToken": checkpoint_token,
             "Updates": msgspec.to_builtins(list(updates)),
-            "ClientToken": client_token or uuid.uuid4().hex,
+            "ClientToken": client_token or f"{self._token_prefix}-{next(self._token_counter)}",
         }
         return await self._call(
             "CheckpointDurableExecution", execution_arn, params, CheckpointResponse
