@@ -6,7 +6,9 @@ import asyncio
 import io
 import json
 import threading
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import msgspec
 import pytest
@@ -532,3 +534,7 @@ async def test_replay_safe_values_are_identical_on_replay() -> None:
     await drive(workflow, service, arn)
     assert len(seen) == 2
     assert seen[0] == seen[1]
+    now, number, identifier = seen[1]
+    assert isinstance(now, datetime)
+    assert isinstance(number, float)
+    assert isinstance(identifier, UUID)

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, overload
-
-import structlog
-from structlog.typing import Processor
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from aiodurable.errors import (
     CallbackError,
@@ -52,6 +48,12 @@ from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.operation_ids import step_id
 from aiodurable.serdes import ANY_JSON, JsonSerdes, Serdes
 from aiodurable.wire import TERMINAL_STATUSES, OperationType
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    import structlog
+    from structlog.typing import Processor
 
 __all__ = ["DurableContext", "LoggingConfig"]
 
@@ -632,9 +634,11 @@ class DurableContext:
         """A random float in [0, 1), recorded once."""
         return await self.step(_random_float, name="random")
 
-    async def uuid4(self) -> uuid.UUID:
+    async def uuid4(self) -> UUID:
         """A random UUID, recorded once."""
-        return await self.step(_new_uuid, name="uuid4")
+        from uuid import UUID
+
+        return await self.step(_new_uuid, name="uuid4", result_type=UUID)
 
 
 async def _wall_clock() -> float:
@@ -647,5 +651,7 @@ async def _random_float() -> float:
     return random.random()
 
 
-async def _new_uuid() -> uuid.UUID:
+async def _new_uuid() -> UUID:
+    import uuid
+
     return uuid.uuid4()

@@ -12,10 +12,10 @@ a workflow's result or history.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 from aiodurable.wire import TERMINAL_STATUSES, ErrorObject, Operation, OperationStatus
 
@@ -30,24 +30,19 @@ __all__ = [
     "PluginSet",
 ]
 
-_log = logging.getLogger("aiodurable.plugins")
 
-
-@dataclass(frozen=True, slots=True)
-class InvocationStartInfo:
+class InvocationStartInfo(msgspec.Struct, frozen=True):
     execution_arn: str
     #: True when no operation has been recorded yet: the execution's first invocation.
     is_first_invocation: bool
 
 
-@dataclass(frozen=True, slots=True)
-class InvocationEndInfo:
+class InvocationEndInfo(msgspec.Struct, frozen=True):
     execution_arn: str
     status: Literal["SUCCEEDED", "FAILED", "PENDING"]
 
 
-@dataclass(frozen=True, slots=True)
-class OperationInfo:
+class OperationInfo(msgspec.Struct, frozen=True):
     execution_arn: str
     operation_id: str
     type: str
@@ -56,8 +51,7 @@ class OperationInfo:
     parent_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class OperationEndInfo:
+class OperationEndInfo(msgspec.Struct, frozen=True):
     execution_arn: str
     operation_id: str
     type: str
@@ -67,16 +61,14 @@ class OperationEndInfo:
     status: str
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptInfo:
+class AttemptInfo(msgspec.Struct, frozen=True):
     execution_arn: str
     operation_id: str
     name: str | None
     attempt: int
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptEndInfo:
+class AttemptEndInfo(msgspec.Struct, frozen=True):
     execution_arn: str
     operation_id: str
     name: str | None
@@ -123,7 +115,11 @@ class PluginSet:
             try:
                 getattr(plugin, hook)(info)
             except Exception:
-                _log.warning("plugin %r failed in %s; ignored", plugin, hook, exc_info=True)
+                import logging
+
+                logging.getLogger("aiodurable.plugins").warning(
+                    "plugin %r failed in %s; ignored", plugin, hook, exc_info=True
+                )
 
     def observe(self, arn: str, before: Operation | None, after: Operation) -> None:
         """Fire operation hooks for a change the service reported."""

@@ -11,12 +11,13 @@ JSON log format and CloudWatch filters expect.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import structlog
-from structlog.typing import EventDict, Processor, WrappedLogger
+if TYPE_CHECKING:  # structlog is imported when the first logger is made (cold start)
+    import structlog
+    from structlog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = ["ReplaySource", "drop_while_replaying", "make_logger", "DEFAULT_PROCESSORS"]
+__all__ = ["ReplaySource", "default_processors", "drop_while_replaying", "make_logger"]
 
 _SOURCE_KEY = "_aiodurable_replay_source"
 
@@ -33,18 +34,31 @@ def drop_while_replaying(
     """Drop the record if the context that logs it is replaying."""
     source = event_dict.pop(_SOURCE_KEY, None)
     if source is not None and source.is_replaying():
+        import structlog
+
         raise structlog.DropEvent
     return event_dict
 
 
-DEFAULT_PROCESSORS: list[Processor] = [
-    drop_while_replaying,
-    structlog.processors.add_log_level,
-    structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
-    structlog.processors.format_exc_info,
-    structlog.processors.EventRenamer("message"),
-    structlog.processors.JSONRenderer(sort_keys=False),
-]
+_default_processors: list[Processor] = []
+
+
+def default_processors() -> list[Processor]:
+    """Replay filter, level, ISO timestamp, exception text, ``message``, JSON line."""
+    if not _default_processors:
+        import structlog
+
+        _default_processors.extend(
+            [
+                drop_while_replaying,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+                structlog.processors.format_exc_info,
+                structlog.processors.EventRenamer("message"),
+                structlog.processors.JSONRenderer(sort_keys=False),
+            ]
+        )
+    return _default_processors
 
 
 def make_logger(
@@ -54,7 +68,9 @@ def make_logger(
     **bindings: Any,
 ) -> structlog.BoundLoggerBase:
     """A logger whose records pass through ``processors`` (replay filter first)."""
-    chain = list(processors) if processors is not None else DEFAULT_PROCESSORS
+    import structlog
+
+    chain = list(processors) if processors is not None else default_processors()
     if drop_while_replaying not in chain:
         chain.insert(0, drop_while_replaying)
     context: MutableMapping[str, Any] = dict(bindings)

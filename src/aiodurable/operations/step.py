@@ -8,10 +8,7 @@ import time
 import typing
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any
-
-import anyio.to_thread
-import structlog
+from typing import TYPE_CHECKING, Any
 
 from aiodurable.errors import (
     DurableError,
@@ -29,6 +26,9 @@ from aiodurable.runtime.checkpointer import TokenRevoked
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import JsonSerdes, Serdes, check_payload_size, deserialize, serialize
 from aiodurable.wire import Operation, OperationAction, OperationStatus, StepOptions
+
+if TYPE_CHECKING:
+    import structlog
 
 __all__ = ["StepContext", "run_step", "serdes_for_function"]
 
@@ -131,6 +131,8 @@ async def _call(
         if attempt is None
         else functools.partial(attempt.run_sync, fn, args, kwargs)
     )
+    import anyio.to_thread  # only sync step functions need it (cold start)
+
     result = await anyio.to_thread.run_sync(call)
     if inspect.isawaitable(result):
         result = await result

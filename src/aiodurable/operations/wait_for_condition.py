@@ -7,9 +7,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Generic, TypeVar
-
-import structlog
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aiodurable.errors import WaitForConditionError, error_object_from_exception
 from aiodurable.operations.base import OperationIdentity
@@ -26,6 +24,9 @@ from aiodurable.retry import Jitter
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import Serdes, check_payload_size, deserialize, serialize
 from aiodurable.wire import OperationAction, OperationStatus, StepOptions
+
+if TYPE_CHECKING:
+    import structlog
 
 __all__ = ["WaitDecision", "WaitStrategy", "run_wait_for_condition"]
 
