@@ -11,7 +11,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-COLORS = {"aiodurable": "#1f77b4", "official": "#ff7f0e", "community": "#2ca02c"}
+COLORS = {
+    "aiodurable": "#1f77b4",
+    "aiodurable-http": "#9467bd",
+    "official": "#ff7f0e",
+    "community": "#2ca02c",
+}
 TITLES = {
     "W1": "W1: N sequential steps",
     "W2": "W2: replay N steps + 1 new",

@@ -57,6 +57,7 @@ def sample(
         raise RuntimeError((done.stderr or done.stdout).strip()[-800:])
     self_lines: collections.Counter[tuple[str, str]] = collections.Counter()
     inclusive: collections.Counter[tuple[str, str]] = collections.Counter()
+    components: collections.Counter[str] = collections.Counter()
     total = 0
     for entry in raw.read_text().splitlines():
         stack, _, count_text = entry.rpartition(" ")
@@ -72,6 +73,7 @@ def sample(
             continue
         total += count
         inner = frames[-1]
+        components[_component(_short(inner["file"]))] += count
         self_lines[(inner["function"], f"{_short(inner['file'])}:{inner['line']}")] += count
         seen = set()
         for frame in frames:
@@ -95,7 +97,23 @@ def sample(
         for (f, where), c in inclusive.most_common(60)
         if where.startswith("src/aiodurable/")
     ][:TOP]
-    return {"samples": total, "rows": rows, "functions": functions}
+    shares = [
+        {"component": name, "self": 100 * c / total} for name, c in components.most_common(TOP)
+    ]
+    return {"samples": total, "rows": rows, "functions": functions, "components": shares}
+
+
+def _component(where: str) -> str:
+    """Where a sample's innermost frame lives: an aiodurable module, asyncio, the harness…"""
+    if where.startswith("src/aiodurable/"):
+        return where
+    if where.startswith("benchmarks/"):
+        return "benchmark harness (fake service, workflow bodies)"
+    if where.startswith(("stdlib/asyncio/", "stdlib/selectors")):
+        return "asyncio event loop (stdlib)"
+    if where.startswith("stdlib/"):
+        return "other stdlib (" + where.split("/")[1].removesuffix(".py") + ")"
+    return where.split("/")[0]
 
 
 def inclusive_of(inclusive: collections.Counter[tuple[str, str]], function: str, where: str) -> int:

@@ -10,6 +10,10 @@ hand-built invocation event, against an in-process fake of the durable execution
     python -m benchmarks.run --quick            # small sizes, for development
     python -m benchmarks.run -w W1,W3 -s aiodurable,official
     python -m benchmarks.run --report-only      # redraw the docs from the last results
+
+``aiodurable-http`` is a second mode of aiodurable: its own local backend served over HTTP
+on loopback, so the wire (aiobotocore, HTTP, the backend) is included. It runs by default
+when ``aiodurable.local.http`` exists (``--no-http`` skips it).
 """
 
 from __future__ import annotations
@@ -39,8 +43,10 @@ CHART = venvs.REPO / "docs" / "benchmarks.png"
 #: Warm-up size for big workloads: enough to load and warm every code path.
 WARMUP_N = 100
 _started_at = time.time()
+HTTP_MODE = "aiodurable-http"
 DISTRIBUTIONS = {
     "aiodurable": "aiodurable",
+    HTTP_MODE: "aiodurable",
     "official": "aws-durable-execution-sdk-python",
     "community": "async-durable-execution",
 }
@@ -241,14 +247,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes (development)")
     parser.add_argument("-w", "--workloads", default=",".join(WORKLOADS), help="e.g. W0,W1,W6")
-    parser.add_argument("-s", "--sdks", default=",".join(SDKS), help="e.g. aiodurable,official")
+    parser.add_argument(
+        "-s", "--sdks", default=",".join(SDKS),
+        help=f"e.g. aiodurable,official (also {HTTP_MODE})",
+    )  # fmt: skip
+    parser.add_argument("--no-http", action="store_true", help=f"skip the {HTTP_MODE} mode")
+    parser.add_argument(
+        "--merge", action="store_true",
+        help="add to the cells already in --results instead of starting afresh",
+    )  # fmt: skip
     parser.add_argument("--sizes", help="override every workload's sizes, e.g. 100,1000")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per cell (median)")
     parser.add_argument(
-        "--budget", type=float, default=60.0,
+        "--budget", type=float, default=120.0,
         help="seconds of timed runs per cell; fewer runs when one run is slower",
     )  # fmt: skip
-    parser.add_argument("--timeout", type=float, default=300.0, help="hard limit per cell (s)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="hard limit per cell (s)")
     parser.add_argument("--import-repeats", type=int, default=7, help="W6 fresh processes")
     parser.add_argument("--results", type=Path, help="results JSON (default benchmarks/results/)")
     parser.add_argument(
@@ -291,10 +305,16 @@ def main(argv: list[str] | None = None) -> None:
         if w not in WORKLOADS:
             raise SystemExit(f"unknown workload {w!r}; choose from {', '.join(WORKLOADS)}")
     for s in sdks:
-        if s not in SDKS:
-            raise SystemExit(f"unknown SDK {s!r}; choose from {', '.join(SDKS)}")
+        if s not in (*SDKS, HTTP_MODE):
+            raise SystemExit(f"unknown SDK {s!r}; choose from {', '.join((*SDKS, HTTP_MODE))}")
 
-    envs = {sdk: venvs.ensure(sdk) for sdk in sdks}
+    envs = {sdk: venvs.ensure(_env_name(sdk)) for sdk in sdks}
+    if "aiodurable" in envs and HTTP_MODE not in sdks and not args.no_http:
+        if _has_http_backend(envs["aiodurable"]):
+            sdks.append(HTTP_MODE)
+            envs[HTTP_MODE] = envs["aiodurable"]
+        else:
+            log(f"[{HTTP_MODE}] aiodurable.local.http is not available: mode skipped")
     versions = {sdk: envs[sdk].version_of(DISTRIBUTIONS[sdk]) for sdk in sdks}
     results: dict[str, Any] = {
         "meta": {
@@ -307,6 +327,7 @@ def main(argv: list[str] | None = None) -> None:
             "runs": args.runs,
             "budget": args.budget,
             "timeout": args.timeout,
+            "load_before": os.getloadavg()[0],
         },
         "cells": [],
         "imports": [],
@@ -316,6 +337,8 @@ def main(argv: list[str] | None = None) -> None:
         spec = WORKLOADS[workload]
         if workload == "W6":
             for sdk in sdks:
+                if sdk == HTTP_MODE:
+                    continue
                 log(f"[{sdk}] W6 cold import x{args.import_repeats}")
                 rows = measure_imports(envs[sdk], sdk, args)
                 results["imports"].extend(rows)
@@ -337,10 +360,13 @@ def main(argv: list[str] | None = None) -> None:
                 results["cells"].append(cell)
                 log(f"    {describe(cell)}")
     results["meta"]["elapsed"] = time.perf_counter() - started
+    results["meta"]["load_after"] = os.getloadavg()[0]
     if args.profile:
         from benchmarks import profiling
 
         results["profiles"] = profiling.profile_misses(results, envs.get("aiodurable"))
+    if args.merge and args.results.exists():
+        results = _merge(json.loads(args.results.read_text()), results)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=1))
     log(f"results: {args.results} ({results['meta']['elapsed']:.0f} s)")
@@ -348,6 +374,34 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks import report
 
         report.write(results, args.results, args.doc, args.chart)
+
+
+def _env_name(sdk: str) -> str:
+    return "aiodurable" if sdk == HTTP_MODE else sdk
+
+
+def _has_http_backend(env: venvs.Env) -> bool:
+    done = subprocess.run(
+        [env.python, "-c", "import aiodurable.local.http"], capture_output=True, check=False
+    )
+    return done.returncode == 0
+
+
+def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``old`` with the cells and imports of ``new`` added (replacing the same keys)."""
+    measured = {(c["sdk"], c["workload"], c["n"]) for c in new["cells"]}
+    imported = {(r["sdk"], r["kind"]) for r in new["imports"]}
+    old["cells"] = [
+        c for c in old["cells"] if (c["sdk"], c["workload"], c["n"]) not in measured
+    ] + new["cells"]
+    old["imports"] = [r for r in old["imports"] if (r["sdk"], r["kind"]) not in imported] + new[
+        "imports"
+    ]
+    old["meta"]["versions"].update(new["meta"]["versions"])
+    old["meta"].setdefault("merged", []).append(new["meta"]["command"])
+    if new.get("profiles"):
+        old["profiles"] = new["profiles"]
+    return old
 
 
 def _git_describe() -> str:
