@@ -464,3 +464,38 @@ async def test_no_task_outlives_an_invocation() -> None:
     assert asyncio.all_tasks() == before
     statuses = {op.type: op.status for op in service.operations(arn)}
     assert statuses[OperationType.STEP] is OperationStatus.SUCCEEDED
+
+
+def _exit_sync() -> None:
+    raise SystemExit(3)
+
+
+async def _exit_async() -> None:
+    raise SystemExit(4)
+
+
+async def _exit_in_branch(ctx: DurableContext, item: int, index: int) -> None:
+    await ctx.step(_exit_async)
+
+
+@pytest.mark.parametrize("where", ["sync step", "async step", "map branch", "workflow"])
+async def test_sys_exit_fails_the_invocation_without_checkpointing(where: str) -> None:
+    from aiodurable import InvocationExitError, StepSemantics
+
+    @durable_execution
+    async def workflow(event: Any, ctx: DurableContext) -> None:
+        if where == "sync step":
+            await ctx.step(_exit_sync, semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY)
+        elif where == "async step":
+            await ctx.step(_exit_async)
+        elif where == "map branch":
+            await ctx.map([1, 2], _exit_in_branch)
+        else:
+            raise SystemExit(5)
+
+    service = FakeService()
+    arn = service.start()
+    with pytest.raises(InvocationExitError, match="SystemExit"):
+        await workflow.run(service.event(arn), client=service)
+    actions = {u.action for c in service.calls for u in c.updates}
+    assert actions <= {OperationAction.START}  # no SUCCEED, FAIL or RETRY was written

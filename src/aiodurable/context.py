@@ -52,8 +52,7 @@ from aiodurable.wire import TERMINAL_STATUSES, OperationType
 if TYPE_CHECKING:
     from uuid import UUID
 
-    import structlog
-    from structlog.typing import Processor
+    from structlog.typing import FilteringBoundLogger, Processor
 
 __all__ = ["DurableContext", "LoggingConfig"]
 
@@ -138,7 +137,7 @@ class DurableContext:
         self._peeked: tuple[int, str] | None = None
         self._replaying = execution.replaying if replaying is None else replaying
         self._logging = logging or LoggingConfig()
-        self._logger: structlog.BoundLoggerBase | None = None
+        self._logger: FilteringBoundLogger | None = None
 
     # -- identity and replay -----------------------------------------------------------
     @property
@@ -199,7 +198,7 @@ class DurableContext:
                 self._replaying = False
 
     # -- logging -----------------------------------------------------------------------
-    def _make_logger(self, **bindings: Any) -> structlog.BoundLoggerBase:
+    def _make_logger(self, **bindings: Any) -> FilteringBoundLogger:
         config = self._logging
         return make_logger(
             self,
@@ -212,7 +211,7 @@ class DurableContext:
         )
 
     @property
-    def logger(self) -> structlog.BoundLoggerBase:
+    def logger(self) -> FilteringBoundLogger:
         """A structlog logger that stays silent while this context replays."""
         if self._logger is None:
             self._logger = self._make_logger()
@@ -349,14 +348,50 @@ class DurableContext:
         )
 
     # -- callbacks -----------------------------------------------------------------------
+    @overload
+    def create_callback(
+        self,
+        *,
+        name: str | None = ...,
+        timeout: float | timedelta | None = ...,
+        heartbeat_timeout: float | timedelta | None = ...,
+        result_type: None = ...,
+        serdes: None = ...,
+        sub_type: str | None = ...,
+    ) -> Awaitable[Callback[str]]: ...
+
+    @overload
+    def create_callback(
+        self,
+        *,
+        name: str | None = ...,
+        timeout: float | timedelta | None = ...,
+        heartbeat_timeout: float | timedelta | None = ...,
+        result_type: type[T],
+        serdes: Serdes[T] | None = ...,
+        sub_type: str | None = ...,
+    ) -> Awaitable[Callback[T]]: ...
+
+    @overload
+    def create_callback(
+        self,
+        *,
+        name: str | None = ...,
+        timeout: float | timedelta | None = ...,
+        heartbeat_timeout: float | timedelta | None = ...,
+        result_type: None = ...,
+        serdes: Serdes[T],
+        sub_type: str | None = ...,
+    ) -> Awaitable[Callback[T]]: ...
+
     def create_callback(
         self,
         *,
         name: str | None = None,
         timeout: float | timedelta | None = None,
         heartbeat_timeout: float | timedelta | None = None,
-        result_type: type[T] | None = None,
-        serdes: Serdes[T] | None = None,
+        result_type: Any = None,
+        serdes: Serdes[Any] | None = None,
         sub_type: str | None = None,
     ) -> Awaitable[Callback[Any]]:
         """Create a callback an external system completes by its ``callback_id``.
@@ -381,6 +416,45 @@ class DurableContext:
             ),
         )
 
+    @overload
+    def wait_for_callback(
+        self,
+        submitter: Callable[[str], Any],
+        *,
+        name: str | None = ...,
+        timeout: float | timedelta | None = ...,
+        heartbeat_timeout: float | timedelta | None = ...,
+        retry: RetryPolicy | None = ...,
+        result_type: None = ...,
+        serdes: None = ...,
+    ) -> Awaitable[str]: ...
+
+    @overload
+    def wait_for_callback(
+        self,
+        submitter: Callable[[str], Any],
+        *,
+        name: str | None = ...,
+        timeout: float | timedelta | None = ...,
+        heartbeat_timeout: float | timedelta | None = ...,
+        retry: RetryPolicy | None = ...,
+        result_type: type[T],
+        serdes: Serdes[T] | None = ...,
+    ) -> Awaitable[T]: ...
+
+    @overload
+    def wait_for_callback(
+        self,
+        submitter: Callable[[str], Any],
+        *,
+        name: str | None = ...,
+        timeout: float | timedelta | None = ...,
+        heartbeat_timeout: float | timedelta | None = ...,
+        retry: RetryPolicy | None = ...,
+        result_type: None = ...,
+        serdes: Serdes[T],
+    ) -> Awaitable[T]: ...
+
     def wait_for_callback(
         self,
         submitter: Callable[[str], Any],
@@ -389,8 +463,8 @@ class DurableContext:
         timeout: float | timedelta | None = None,
         heartbeat_timeout: float | timedelta | None = None,
         retry: RetryPolicy | None = None,
-        result_type: type[T] | None = None,
-        serdes: Serdes[T] | None = None,
+        result_type: Any = None,
+        serdes: Serdes[Any] | None = None,
     ) -> Awaitable[Any]:
         """Create a callback, hand its id to ``submitter`` (run as a step), and wait for
         the result. Raises the callback's own error, or ``CallbackSubmitterError`` when

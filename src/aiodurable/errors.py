@@ -25,6 +25,7 @@ __all__ = [
     "DurableOperationError",
     "ExecutionStoppedError",
     "InvalidInvocationError",
+    "InvocationExitError",
     "InvokeError",
     "NonDeterministicError",
     "ResultTooLargeError",
@@ -75,6 +76,16 @@ class NonDeterministicError(DurableError):
 
     This fails the execution: the code changed under a running execution, or it branches
     on something that is not replay-safe (wall clock, randomness, unordered iteration).
+    """
+
+
+class InvocationExitError(DurableError):
+    """Workflow code called ``sys.exit`` (or raised ``SystemExit``).
+
+    On Lambda that ends the process: the invocation fails (``Runtime.ExitError``) and the
+    service invokes the function again. aiodurable raises this from the handler instead,
+    with nothing checkpointed for the interrupted work, so an embedding event loop (and
+    the local backend) survives it with the same effect.
     """
 
 

@@ -14,8 +14,7 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # structlog is imported when the first logger is made (cold start)
-    import structlog
-    from structlog.typing import EventDict, Processor, WrappedLogger
+    from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 __all__ = ["ReplaySource", "default_processors", "drop_while_replaying", "make_logger"]
 
@@ -61,12 +60,24 @@ def default_processors() -> list[Processor]:
     return _default_processors
 
 
+_wrappers: list[Any] = []
+
+
+def _wrapper_class() -> Any:
+    """structlog's level-filtering logger (every level passes; filtering is ours)."""
+    if not _wrappers:
+        import structlog
+
+        _wrappers.append(structlog.make_filtering_bound_logger(0))
+    return _wrappers[0]
+
+
 def make_logger(
     source: ReplaySource | None,
     processors: list[Processor] | None = None,
     logger: Any = None,
     **bindings: Any,
-) -> structlog.BoundLoggerBase:
+) -> FilteringBoundLogger:
     """A logger whose records pass through ``processors`` (replay filter first)."""
     import structlog
 
@@ -79,7 +90,7 @@ def make_logger(
     bound = structlog.wrap_logger(
         logger if logger is not None else structlog.PrintLogger(),
         processors=chain,
-        wrapper_class=structlog.BoundLogger,
+        wrapper_class=_wrapper_class(),
         context_class=dict,
     )
     return bound.bind(**context)  # type: ignore[no-any-return]

@@ -28,9 +28,21 @@ from aiodurable.serdes import JsonSerdes, Serdes, check_payload_size, deserializ
 from aiodurable.wire import Operation, OperationAction, OperationStatus, StepOptions
 
 if TYPE_CHECKING:
-    import structlog
+    from structlog.typing import FilteringBoundLogger
 
-__all__ = ["StepContext", "run_step", "serdes_for_function"]
+__all__ = ["ProcessExit", "StepContext", "run_step", "serdes_for_function"]
+
+
+class ProcessExit(BaseException):
+    """User code raised ``SystemExit``: unwinds the invocation without checkpointing.
+
+    ``SystemExit`` itself would stop the event loop when it escapes a task.
+    """
+
+    def __init__(self, code: object) -> None:
+        super().__init__(code)
+        self.code = code
+
 
 _DEFAULT_RETRY = RetryStrategy.default()
 _current_step: ContextVar[StepContext | None] = ContextVar("aiodurable_step", default=None)
@@ -54,17 +66,17 @@ class StepContext:
         operation_id: str,
         name: str | None,
         attempt: int,
-        logger_factory: Callable[..., structlog.BoundLoggerBase],
+        logger_factory: Callable[..., FilteringBoundLogger],
     ) -> None:
         self.operation_id = operation_id
         self.name = name
         #: 1-based number of the attempt that is running.
         self.attempt = attempt
         self._logger_factory = logger_factory
-        self._logger: structlog.BoundLoggerBase | None = None
+        self._logger: FilteringBoundLogger | None = None
 
     @property
-    def logger(self) -> structlog.BoundLoggerBase:
+    def logger(self) -> FilteringBoundLogger:
         """A logger bound with the operation id, name and attempt."""
         if self._logger is None:
             self._logger = self._logger_factory(
@@ -115,17 +127,29 @@ async def _call(
 
     Plugin attempt hooks run where the user code runs (the task or the worker thread).
     """
-    if _is_async(fn):
-        if attempt is None:
-            return await fn(*args, **kwargs)
-        attempt.start()
-        try:
-            result = await fn(*args, **kwargs)
-        except BaseException as exc:
-            attempt.end(exc)
-            raise
-        attempt.end(None)
-        return result
+    try:
+        if _is_async(fn):
+            if attempt is None:
+                return await fn(*args, **kwargs)
+            attempt.start()
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                attempt.end(exc)
+                raise
+            attempt.end(None)
+            return result
+        return await _call_sync(fn, args, kwargs, attempt)
+    except SystemExit as exc:
+        raise ProcessExit(exc.code) from exc
+
+
+async def _call_sync(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    attempt: _Attempt | None,
+) -> Any:
     call = (
         functools.partial(fn, *args, **kwargs)
         if attempt is None
@@ -191,7 +215,7 @@ async def run_step(
     retry: RetryPolicy | None,
     semantics: StepSemantics,
     serdes: Serdes[Any],
-    logger_factory: Callable[..., structlog.BoundLoggerBase],
+    logger_factory: Callable[..., FilteringBoundLogger],
 ) -> Any:
     at_most_once = semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY
     checkpointer = execution.checkpointer

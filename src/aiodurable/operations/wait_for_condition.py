@@ -26,7 +26,7 @@ from aiodurable.serdes import Serdes, check_payload_size, deserialize, serialize
 from aiodurable.wire import OperationAction, OperationStatus, StepOptions
 
 if TYPE_CHECKING:
-    import structlog
+    from structlog.typing import FilteringBoundLogger
 
 __all__ = ["WaitDecision", "WaitStrategy", "run_wait_for_condition"]
 
@@ -87,7 +87,7 @@ async def run_wait_for_condition(
     initial_state: Any,
     strategy: Callable[[Any, int], WaitDecision],
     serdes: Serdes[Any],
-    logger_factory: Callable[..., structlog.BoundLoggerBase],
+    logger_factory: Callable[..., FilteringBoundLogger],
 ) -> Any:
     context = identity.serdes_context(execution)
     checkpointer = execution.checkpointer

@@ -15,8 +15,10 @@ from aiodurable.context import DurableContext, LoggingConfig
 from aiodurable.errors import (
     CheckpointError,
     InvalidInvocationError,
+    InvocationExitError,
     error_object_from_exception,
 )
+from aiodurable.operations.step import ProcessExit
 from aiodurable.plugins import (
     NO_PLUGINS,
     InvocationEndInfo,
@@ -202,7 +204,10 @@ async def _drive(
     context = DurableContext(execution, logging=logging)
 
     async def run_workflow() -> Any:
-        return await workflow(decode_input(payload), context)
+        try:
+            return await workflow(decode_input(payload), context)
+        except SystemExit as exc:
+            raise ProcessExit(exc.code) from exc
 
     work = asyncio.create_task(run_workflow(), name=f"aiodurable-workflow {execution.arn}")
     stop = asyncio.create_task(execution.terminated.wait(), name="aiodurable-termination")
@@ -212,7 +217,7 @@ async def _drive(
         stop.cancel()
         if not work.done():
             work.cancel()
-        with suppress(asyncio.CancelledError, Exception, TokenRevoked):
+        with suppress(asyncio.CancelledError, Exception, TokenRevoked, ProcessExit):
             await work
         with suppress(asyncio.CancelledError):
             await stop
@@ -250,6 +255,11 @@ async def _build_output(
     if outcome is not None:
         if isinstance(outcome, TokenRevoked):
             return _output(InvocationOutput(status=InvocationStatus.PENDING))
+        if isinstance(outcome, ProcessExit):
+            raise InvocationExitError(
+                f"the workflow exited (SystemExit: {outcome.code!r}); the invocation failed "
+                "and will be invoked again"
+            ) from outcome
         return await _failed(checkpointer, outcome)
     try:
         text = encode_json(value)
