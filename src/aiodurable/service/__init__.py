@@ -1,14 +1,20 @@
 """Service clients: the protocol and its aiobotocore implementation."""
 
+from typing import TYPE_CHECKING, Any
+
 from aiodurable.service.base import DurableServiceClient
 
-__all__ = ["DurableServiceClient", "LambdaServiceClient"]
+if TYPE_CHECKING:
+    from aiodurable.service.lambda_client import BackoffPolicy, LambdaServiceClient
+
+__all__ = ["BackoffPolicy", "DurableServiceClient", "LambdaServiceClient"]
 
 
-def __getattr__(name: str) -> object:
-    # The AWS client stack is imported only when it is used (cold start, PROTOCOL-free tests).
-    if name == "LambdaServiceClient":
-        from aiodurable.service.lambda_client import LambdaServiceClient
+def __getattr__(name: str) -> Any:
+    # The Lambda client is imported when first used: ``import aiodurable`` stays cheap on a
+    # cold start and needs no AWS stack.
+    if name in ("LambdaServiceClient", "BackoffPolicy"):
+        from aiodurable.service import lambda_client
 
-        return LambdaServiceClient
+        return getattr(lambda_client, name)
     raise AttributeError(name)
