@@ -306,3 +306,25 @@ async def test_starting_an_execution_twice_by_name_returns_the_same_execution() 
         again = await runner.start({"order_id": "o-9"}, name="order-9")
         assert first.arn == again.arn
         await first.wait()
+
+
+async def test_a_process_exit_is_a_failed_invocation_and_the_handler_runs_again() -> None:
+    exited: list[str] = []
+
+    @durable_execution
+    async def exits_once(event: Any, ctx: DurableContext) -> str:
+        def crash() -> str:
+            if not exited:
+                exited.append("x")
+                raise SystemExit(1)
+            return "recovered"
+
+        return await ctx.step(crash, name="crash")
+
+    async with LocalRunner(exits_once) as runner:
+        run = await runner.run()
+
+    assert run.result == "recovered"
+    first = run.events(EventType.INVOCATION_COMPLETED)[0].invocation_completed_details
+    assert first is not None and first.error is not None and first.error.payload is not None
+    assert first.error.payload.error_type == "Runtime.ExitError"

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from aiodurable.errors import CheckpointError, error_object_from_exception
+from aiodurable.errors import CheckpointError, InvocationExitError, error_object_from_exception
 from aiodurable.local.clock import Clock, RealClock, VirtualClock
 from aiodurable.local.encoding import to_event_json
 from aiodurable.local.errors import (
@@ -632,7 +632,9 @@ class LocalBackend:
         error: BaseException | None = None
         try:
             output = await function.target.run(event, client=self)
-        except Exception as exc:
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # SystemExit too: the sandbox's process exited
             error = exc
         finally:
             self._invocations.pop(ex.arn, None)
@@ -650,7 +652,7 @@ class LocalBackend:
         revoked = ex.arn in self._revoked
         self._revoked.discard(ex.arn)
         self._client_tokens.pop(ex.arn, None)
-        error_object = error_object_from_exception(error) if error is not None else None
+        error_object = _invocation_error(error) if error is not None else None
         ex.invocation_completed(started, now, request_id, error_object)
         if not ex.running:
             self._save(ex)  # completed by a checkpoint, stopped or timed out meanwhile
@@ -1003,6 +1005,16 @@ class LocalBackend:
                 record.wants_invocation = True
             record.token = None
             self._save(ex)
+
+
+def _invocation_error(error: BaseException) -> ErrorObject:
+    """What Lambda reports for a failed invocation; an exited process is ``Runtime.ExitError``."""
+    if isinstance(error, (SystemExit, InvocationExitError)):
+        return ErrorObject(
+            error_type="Runtime.ExitError",
+            error_message=f"Runtime exited with error: {error}",
+        )
+    return error_object_from_exception(error)
 
 
 def _records_progress(updates: Sequence[OperationUpdate]) -> bool:
