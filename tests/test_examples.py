@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import zipfile
@@ -197,6 +200,34 @@ async def test_the_aiohttp_workflow_waits_a_day_between_emails() -> None:
 
     assert run.result == ["welcome-bo", "tips-bo"]
     assert runner.now() - started >= timedelta(days=1)
+
+
+# -- the commands in the docstrings ----------------------------------------------------
+def documented_command(module: str) -> list[str]:
+    """The ``aiodurable run ...`` command an example's docstring tells readers to type."""
+    doc = importlib.import_module(f"examples.{module}").__doc__ or ""
+    found = re.search(r"^\s*(aiodurable run .*)$", doc.replace("\\\n", " "), re.M)
+    assert found, f"examples/{module}.py does not document its aiodurable run command"
+    return shlex.split(found.group(1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "module", ["human_approval", "fan_out", "saga", "agent_loop", "aiohttp_service"]
+)
+def test_the_documented_cli_command_runs_the_example_to_success(module: str) -> None:
+    command = documented_command(module)
+    assert command[:3] == ["aiodurable", "run", f"examples.{module}:handler"]
+    # Virtual time: the approval example's three-day timeout passes at once.
+    completed = subprocess.run(
+        [sys.executable, "-m", "aiodurable.cli", *command[1:], "--clock", "virtual"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "SUCCEEDED after" in completed.stdout
 
 
 # -- hygiene -----------------------------------------------------------------------------
