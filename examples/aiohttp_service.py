@@ -27,8 +27,7 @@ import msgspec
 from aiohttp import web
 
 from aiodurable import DurableContext, DurableHandler, InvalidInvocationError, durable_execution
-from aiodurable.service import DurableServiceClient
-from aiodurable.service.lambda_client import LambdaServiceClient
+from aiodurable.service import DurableServiceClient, LambdaServiceClient
 
 
 class Signup(msgspec.Struct):

@@ -233,10 +233,6 @@ def test_the_documented_cli_command_runs_the_example_to_success(module: str) -> 
 # -- hygiene -----------------------------------------------------------------------------
 #: Typing gaps of the public API, reported to their owners; each entry goes once fixed.
 KNOWN_TYPING_GAPS = (
-    # ``ctx.logger`` / ``StepContext.logger`` are annotated ``structlog.BoundLoggerBase``,
-    # which declares no ``info``/``warning`` methods: ``ctx.logger.info(...)`` works but
-    # does not type-check.
-    '"BoundLoggerBase" has no attribute',
     # ``LocalRunner(handler)`` takes ``handler: Any``, so its result type parameter cannot
     # be inferred from the handler and mypy asks for an annotation.
     'Need type annotation for "runner"',
