@@ -59,7 +59,8 @@ def draw(results: dict, out: Path) -> None:
             ax.legend()
     meta = results["meta"]
     figure.suptitle(
-        f"SDK overhead against an in-process fake service — {meta['machine']['cpu']}, "
+        "SDK overhead against an in-process fake service (aiodurable-http: over HTTP to "
+        f"aiodurable's local backend) — {meta['machine']['cpu']}, "
         f"Python {meta['machine']['python']}, {meta['date']}",
         fontsize=10,
     )

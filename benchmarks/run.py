@@ -171,6 +171,9 @@ def measure_cell(
         "--sdk", sdk, "--workload", workload, "--n", str(n),
         "--runs", str(args.runs), "--budget", str(args.budget),
     ]  # fmt: skip
+    if WORKLOADS[workload].replay and sdk == HTTP_MODE:
+        cell.update(status="not_available", reason="W2 replays a recorded history; in-process only")
+        return cell
     if WORKLOADS[workload].replay:
         try:
             argv += ["--replay", str(capture_replay(env, sdk, version, n, args.timeout))]
