@@ -10,6 +10,7 @@ the top level): it is only compiled.
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 import subprocess
 import sys
@@ -159,3 +160,10 @@ def test_relative_links_point_at_files_and_headings_that_exist(document: str) ->
         if not path.exists() or (anchor and path.suffix == ".md" and anchor not in _anchors(path)):
             broken.append(target)
     assert broken == []
+
+
+@pytest.mark.parametrize("package", ["aiodurable", "aiodurable.testing", "aiodurable.local"])
+def test_every_exported_name_is_in_the_api_reference(package: str) -> None:
+    reference = (ROOT / "docs" / "api-reference.md").read_text()
+    exported = importlib.import_module(package).__all__
+    assert [name for name in exported if f"`{name}`" not in reference] == []
