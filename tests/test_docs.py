@@ -127,8 +127,6 @@ def test_every_complete_block_type_checks(written: Path) -> None:
 
 
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
-#: Pages other work streams publish; linked before they exist.
-EXPECTED_ELSEWHERE = {"docs/benchmarks.md"}
 
 
 def _slug(heading: str) -> str:
@@ -154,9 +152,6 @@ def test_relative_links_point_at_files_and_headings_that_exist(document: str) ->
             continue  # an external URL
         path_part, _, anchor = target.partition("#")
         path = (source.parent / path_part).resolve() if path_part else source
-        relative = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
-        if relative in EXPECTED_ELSEWHERE and not path.exists():
-            continue
         if not path.exists() or (anchor and path.suffix == ".md" and anchor not in _anchors(path)):
             broken.append(target)
     assert broken == []
