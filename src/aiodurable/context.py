@@ -75,13 +75,20 @@ class LoggingConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+_valid_names: set[str] = set()
+
+
 def _check_name(name: str | None) -> str | None:
     if not name:
         return None
+    if name in _valid_names:
+        return name
     if not _NAME.fullmatch(name):
         raise ValidationError(
             f"operation name {name!r} is invalid: use 1 to 256 printable ASCII characters"
         )
+    if len(_valid_names) < 10_000:  # names come from code: a small, fixed set
+        _valid_names.add(name)
     return name
 
 
@@ -97,7 +104,7 @@ def _check_sub_type(sub_type: str | None, default: str) -> str:
 
 def _default_name(fn: Callable[..., Any]) -> str | None:
     name = getattr(fn, "__name__", None)
-    if isinstance(name, str) and name.isidentifier():
+    if name.__class__ is str and (name in _valid_names or name.isidentifier()):
         return name
     return None
 
@@ -176,25 +183,26 @@ class DurableContext:
         """
         if not self._replaying:
             return work
-        return self._replay_tracked(identity, work)
-
-    async def _replay_tracked(self, identity: OperationIdentity, work: Awaitable[T]) -> T:
-        flip_after = False
-        op = self._execution.operations.get(identity.id)
+        operations = self._execution.operations
+        op = operations.get(identity.id)
         if op is None:
-            self._replaying = False
-        else:
-            terminal = op.status in TERMINAL_STATUSES
-            is_step = op.type is OperationType.STEP
-            if is_step and not terminal:
+            self._replaying = False  # the replay frontier: new code from here on
+            return work
+        if op.type is OperationType.STEP:
+            if op.status not in TERMINAL_STATUSES:
+                self._replaying = False  # the step's body will really run
+            elif self._peek_id() not in operations:
+                # A finished step replays without running code or checkpointing, so the
+                # status after it is already known.
                 self._replaying = False
-            flip_after = not terminal and not is_step
+            return work
+        return self._replay_tracked(op.status in TERMINAL_STATUSES, work)
+
+    async def _replay_tracked(self, terminal: bool, work: Awaitable[T]) -> T:
         try:
             return await work
         finally:
-            if flip_after or (
-                self._replaying and self._peek_id() not in self._execution.operations
-            ):
+            if not terminal or self._peek_id() not in self._execution.operations:
                 self._replaying = False
 
     # -- logging -----------------------------------------------------------------------

@@ -24,7 +24,14 @@ from aiodurable.plugins import AttemptEndInfo, AttemptInfo
 from aiodurable.retry import RetryPolicy, RetryStrategy, StepSemantics
 from aiodurable.runtime.checkpointer import TokenRevoked
 from aiodurable.runtime.execution import Execution
-from aiodurable.serdes import JsonSerdes, Serdes, check_payload_size, deserialize, serialize
+from aiodurable.serdes import (
+    JsonSerdes,
+    Serdes,
+    check_payload_size,
+    decode_json,
+    deserialize,
+    serialize,
+)
 from aiodurable.wire import Operation, OperationAction, OperationStatus, StepOptions
 
 if TYPE_CHECKING:
@@ -225,9 +232,10 @@ async def run_step(
         if status is OperationStatus.SUCCEEDED:
             assert op is not None
             details = op.step_details
-            return deserialize(
-                serdes, details.result if details else None, identity.serdes_context(execution)
-            )
+            text = details.result if details else None
+            if serdes.__class__ is JsonSerdes and text is not None:
+                return decode_json(text, serdes.type_)
+            return deserialize(serdes, text, identity.serdes_context(execution))
         if status is OperationStatus.FAILED:
             assert op is not None
             raise StepError.from_error_object(op.step_details.error if op.step_details else None)

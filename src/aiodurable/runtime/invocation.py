@@ -45,37 +45,47 @@ __all__ = ["MAX_OUTPUT_CHARS", "decode_invocation", "run_invocation"]
 #: Lambda's 6 MiB response limit less a margin, compared with the JSON text's length.
 MAX_OUTPUT_CHARS = 6 * 1024 * 1024 - 50
 
-_TOP_LEVEL_STAMPS = ("StartTimestamp", "EndTimestamp")
-_DETAIL_STAMPS = {"StepDetails": "NextAttemptTimestamp", "WaitDetails": "ScheduledEndTimestamp"}
+#: Marks an ``InitialExecutionState`` whose timestamps were already turned into seconds.
+_IN_SECONDS = "_aiodurableTimestampsInSeconds"
 
 
 def _ms(value: Any) -> Any:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value / 1000
-    return value
+    cls = value.__class__
+    return value / 1000 if cls is int or cls is float else value
 
 
-def _operation_in_seconds(op: Any) -> Any:
-    """A copy of an event operation with epoch-millisecond timestamps in seconds.
+def _timestamps_to_seconds(state: dict[str, Any], operations: list[Any]) -> None:
+    """Turn the event's epoch-millisecond timestamps into seconds, in place.
 
-    The Lambda event carries milliseconds, API responses seconds (PROTOCOL §1.3); the
-    caller's event is left untouched.
+    The Lambda event carries milliseconds, API responses seconds (PROTOCOL §1.3). The
+    event is ours to consume, so it is converted where it lies — copying thousands of
+    operations would cost more than decoding them — and marked, so that handing the same
+    event to the handler again does not convert it twice.
     """
-    if not isinstance(op, Mapping):
-        return op
-    out = dict(op)
-    for key in _TOP_LEVEL_STAMPS:
-        if key in out:
-            out[key] = _ms(out[key])
-    for details_key, key in _DETAIL_STAMPS.items():
-        details = out.get(details_key)
-        if isinstance(details, Mapping) and key in details:
-            out[details_key] = {**details, key: _ms(details[key])}
-    return out
+    if state.get(_IN_SECONDS):
+        return
+    for op in operations:
+        if op.__class__ is not dict:
+            continue
+        if "StartTimestamp" in op:
+            op["StartTimestamp"] = _ms(op["StartTimestamp"])
+        if "EndTimestamp" in op:
+            op["EndTimestamp"] = _ms(op["EndTimestamp"])
+        details = op.get("StepDetails")
+        if details.__class__ is dict and "NextAttemptTimestamp" in details:
+            details["NextAttemptTimestamp"] = _ms(details["NextAttemptTimestamp"])
+        details = op.get("WaitDetails")
+        if details.__class__ is dict and "ScheduledEndTimestamp" in details:
+            details["ScheduledEndTimestamp"] = _ms(details["ScheduledEndTimestamp"])
+    state[_IN_SECONDS] = True
 
 
 def decode_invocation(event: Any) -> InvocationInput:
-    """Decode the Lambda event into an :class:`InvocationInput`, or explain what is wrong."""
+    """Decode the Lambda event into an :class:`InvocationInput`, or explain what is wrong.
+
+    The event's timestamps are normalised to seconds in place (see
+    :func:`_timestamps_to_seconds`).
+    """
     if isinstance(event, (bytes, str)):
         try:
             event = msgspec.json.decode(event)
@@ -97,9 +107,8 @@ def decode_invocation(event: Any) -> InvocationInput:
     gc.disable()
     try:
         state = event.get("InitialExecutionState")
-        if isinstance(state, Mapping) and isinstance(state.get("Operations"), list):
-            operations = [_operation_in_seconds(op) for op in state["Operations"]]
-            event = {**event, "InitialExecutionState": {**state, "Operations": operations}}
+        if isinstance(state, dict) and isinstance(state.get("Operations"), list):
+            _timestamps_to_seconds(state, state["Operations"])
         return msgspec.convert(event, InvocationInput, strict=False)
     except msgspec.ValidationError as exc:
         raise InvalidInvocationError(f"malformed invocation envelope: {exc}") from exc
