@@ -149,6 +149,7 @@ class DurableContext:
     # -- identity and replay -----------------------------------------------------------
     @property
     def execution_arn(self) -> str:
+        """The ARN of the durable execution this context belongs to."""
         return self._execution.arn
 
     def is_replaying(self) -> bool:

@@ -161,6 +161,7 @@ class DurableOperationError(DurableError):
         )
 
     def to_error_object(self) -> ErrorObject:
+        """The ``ErrorObject`` this error is checkpointed as."""
         return ErrorObject(
             error_type=qualified_type_name(type(self)),
             error_message=self.message,

@@ -32,17 +32,23 @@ __all__ = [
 
 
 class InvocationStartInfo(msgspec.Struct, frozen=True):
+    """Passed to ``on_invocation_start``."""
+
     execution_arn: str
     #: True when no operation has been recorded yet: the execution's first invocation.
     is_first_invocation: bool
 
 
 class InvocationEndInfo(msgspec.Struct, frozen=True):
+    """Passed to ``on_invocation_end``: the status the invocation returns."""
+
     execution_arn: str
     status: Literal["SUCCEEDED", "FAILED", "PENDING"]
 
 
 class OperationInfo(msgspec.Struct, frozen=True):
+    """Passed to ``on_operation_start``: the operation's identity."""
+
     execution_arn: str
     operation_id: str
     type: str
@@ -52,6 +58,8 @@ class OperationInfo(msgspec.Struct, frozen=True):
 
 
 class OperationEndInfo(msgspec.Struct, frozen=True):
+    """Passed to ``on_operation_end``: the identity and terminal status."""
+
     execution_arn: str
     operation_id: str
     type: str
@@ -62,6 +70,8 @@ class OperationEndInfo(msgspec.Struct, frozen=True):
 
 
 class AttemptInfo(msgspec.Struct, frozen=True):
+    """Passed to ``on_attempt_start``: the operation and the attempt number (1-based)."""
+
     execution_arn: str
     operation_id: str
     name: str | None
@@ -69,6 +79,8 @@ class AttemptInfo(msgspec.Struct, frozen=True):
 
 
 class AttemptEndInfo(msgspec.Struct, frozen=True):
+    """Passed to ``on_attempt_end``: the attempt's outcome and error."""
+
     execution_arn: str
     operation_id: str
     name: str | None
@@ -111,6 +123,7 @@ class PluginSet:
         return bool(self._plugins)
 
     def call(self, hook: str, info: object) -> None:
+        """Call ``hook`` on every plugin; an exception from one is logged and ignored."""
         for plugin in self._plugins:
             try:
                 getattr(plugin, hook)(info)

@@ -23,6 +23,8 @@ class StepSemantics(enum.Enum):
 
 
 class Jitter(enum.Enum):
+    """How much randomness spreads retry delays: none, all of the delay, or half of it."""
+
     NONE = "NONE"
     FULL = "FULL"
     HALF = "HALF"
@@ -30,6 +32,8 @@ class Jitter(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class RetryDecision:
+    """A retry strategy's answer: retry or not, and after how many seconds."""
+
     should_retry: bool
     delay_seconds: int = 0
 
@@ -81,18 +85,22 @@ class RetryStrategy:
 
     @classmethod
     def no_retry(cls) -> RetryStrategy:
+        """A single attempt: failures are final."""
         return cls(max_attempts=1)
 
     @classmethod
     def transient(cls) -> RetryStrategy:
+        """3 attempts, 5 s doubling, half jitter: for brief glitches."""
         return cls(max_attempts=3, jitter=Jitter.HALF)
 
     @classmethod
     def resource_availability(cls) -> RetryStrategy:
+        """5 attempts, 5 s doubling up to 300 s: for a resource that comes back."""
         return cls(max_attempts=5)
 
     @classmethod
     def critical(cls) -> RetryStrategy:
+        """10 attempts, 1 s growing 1.5x up to 60 s, no jitter."""
         return cls(
             max_attempts=10, initial_delay=1, max_delay=60, backoff_rate=1.5, jitter=Jitter.NONE
         )
@@ -106,6 +114,7 @@ class RetryStrategy:
         increment: float = 1,
         max_delay: float = 300,
     ) -> RetryStrategy:
+        """Delays of 1, 2, 3 … seconds (``initial_delay + increment * (n - 1)``)."""
         return cls(
             max_attempts=max_attempts,
             initial_delay=initial_delay,
@@ -116,6 +125,7 @@ class RetryStrategy:
 
     @classmethod
     def fixed(cls, interval: float | timedelta = 5, *, max_attempts: int = 5) -> RetryStrategy:
+        """The same delay between every attempt."""
         return cls(
             max_attempts=max_attempts,
             initial_delay=interval,
@@ -126,6 +136,7 @@ class RetryStrategy:
 
     # -- decisions ---------------------------------------------------------------------
     def is_retryable(self, error: BaseException) -> bool:
+        """Whether ``error`` passes the type and message filters."""
         if not self.retryable_errors and not self.retryable_messages:
             return True
         if self.retryable_errors and isinstance(error, self.retryable_errors):
@@ -140,6 +151,7 @@ class RetryStrategy:
         return False
 
     def base_delay(self, attempts_made: int) -> float:
+        """The delay before jitter after ``attempts_made`` failed attempts."""
         initial = _seconds(self.initial_delay)
         if self.increment is not None:
             base = initial + self.increment * (attempts_made - 1)

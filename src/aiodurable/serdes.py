@@ -37,9 +37,13 @@ class Serdes(Protocol[T]):
     values that cannot be handled.
     """
 
-    def serialize(self, value: T, context: SerdesContext) -> str | None: ...
+    def serialize(self, value: T, context: SerdesContext) -> str | None:
+        """Checkpoint text for ``value`` (``None``: store no payload)."""
+        ...
 
-    def deserialize(self, text: str, context: SerdesContext) -> T: ...
+    def deserialize(self, text: str, context: SerdesContext) -> T:
+        """The value stored as ``text``."""
+        ...
 
 
 def _decoder_for(type_: Any) -> msgspec.json.Decoder[Any]:
@@ -90,9 +94,11 @@ class JsonSerdes(Generic[T]):
         self.type_ = type_
 
     def serialize(self, value: T, context: SerdesContext) -> str | None:
+        """JSON text of ``value``."""
         return encode_json(value)
 
     def deserialize(self, text: str, context: SerdesContext) -> T:
+        """``text`` decoded into this serdes' type."""
         return cast(T, decode_json(text, self.type_))
 
 
@@ -102,6 +108,7 @@ class PassthroughSerdes:
     __slots__ = ()
 
     def serialize(self, value: str, context: SerdesContext) -> str | None:
+        """The text itself."""
         if not isinstance(value, str):
             raise SerializationError(
                 f"PassthroughSerdes stores text only, got {type(value).__qualname__}"
@@ -109,6 +116,7 @@ class PassthroughSerdes:
         return value
 
     def deserialize(self, text: str, context: SerdesContext) -> str:
+        """The stored text as it is."""
         return text
 
 

@@ -105,7 +105,9 @@ _CHILD_TIMEOUT = ErrorObject(
 class DurableTarget(Protocol):
     """What the backend invokes: a :class:`~aiodurable.DurableHandler` or alike."""
 
-    async def run(self, event: Any, lambda_context: Any = None, *, client: Any = None) -> Any: ...
+    async def run(self, event: Any, lambda_context: Any = None, *, client: Any = None) -> Any:
+        """Handle one invocation envelope, checkpointing through ``client``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,7 @@ class LocalBackend:
         return list(self._functions)
 
     def function_arn(self, function_name: str) -> str:
+        """The ARN the backend gives ``function_name``."""
         return f"arn:aws:lambda:{self.region}:{self.account}:function:{function_name}"
 
     # -- starting and stopping -------------------------------------------------------------
@@ -466,6 +469,7 @@ class LocalBackend:
         return arn in self._invocations
 
     def callback_execution(self, callback_id: str) -> str | None:
+        """The ARN of the execution a callback id belongs to."""
         entry = self._callbacks.get(callback_id)
         return entry[0] if entry else None
 
@@ -953,6 +957,7 @@ class LocalBackend:
     def get_state_now(
         self, execution_arn: str, checkpoint_token: str, *, marker: str | None, max_items: int
     ) -> StatePage:
+        """``get_state`` without awaiting: one page of operations."""
         ex = self._lookup(execution_arn, "GetDurableExecutionState")
         self._check_token(ex, checkpoint_token, "GetDurableExecutionState")
         start = _parse_marker(marker)

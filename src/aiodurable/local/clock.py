@@ -38,6 +38,7 @@ class RealClock:
     virtual = False
 
     def now(self) -> datetime:
+        """The wall-clock time (UTC)."""
         return truncate_ms(datetime.now(UTC))
 
 
@@ -60,6 +61,7 @@ class VirtualClock:
         self._skippers = 0
 
     def now(self) -> datetime:
+        """The virtual time (UTC)."""
         return self._now
 
     @property

@@ -29,21 +29,29 @@ class ServiceError(DurableError):
 
 
 class InvalidParameterError(ServiceError):
+    """The request is invalid (``InvalidParameterValueException``, 400)."""
+
     code = "InvalidParameterValueException"
     status_code = 400
 
 
 class ResourceNotFoundError(ServiceError):
+    """No such execution, callback or function (404)."""
+
     code = "ResourceNotFoundException"
     status_code = 404
 
 
 class CallbackTimedOutError(ServiceError):
+    """The callback already timed out (``CallbackTimeoutException``)."""
+
     code = "CallbackTimeoutException"
     status_code = 400
 
 
 class ExecutionAlreadyStartedError(ServiceError):
+    """An execution with this name exists with another input (409)."""
+
     code = "DurableExecutionAlreadyStartedException"
     status_code = 409
 

@@ -37,6 +37,8 @@ __all__ = [
 
 
 class EventType(enum.StrEnum):
+    """The type of a history event, as ``GetDurableExecutionHistory`` names it."""
+
     EXECUTION_STARTED = "ExecutionStarted"
     EXECUTION_SUCCEEDED = "ExecutionSucceeded"
     EXECUTION_FAILED = "ExecutionFailed"

@@ -102,4 +102,5 @@ class ExecutionInfo(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def done(self) -> bool:
+        """Whether the execution reached a terminal status."""
         return self.status in TERMINAL_EXECUTION_STATUSES

@@ -65,6 +65,7 @@ class SqliteStore:
         self._db.executescript(_SCHEMA)
 
     def load(self) -> list[StoredExecution]:
+        """Every stored execution, oldest first."""
         db = self._db
         loaded: dict[str, StoredExecution] = {}
         for (record,) in db.execute("SELECT record FROM executions ORDER BY seq"):
@@ -81,6 +82,7 @@ class SqliteStore:
     def save(
         self, record: ExecutionRecord, operations: Iterable[Operation], events: Iterable[Event]
     ) -> None:
+        """Commit the execution, operations and events in one transaction."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -106,4 +108,5 @@ class SqliteStore:
         db.execute("COMMIT")
 
     def close(self) -> None:
+        """Close the database connection."""
         self._db.close()

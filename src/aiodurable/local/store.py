@@ -43,7 +43,9 @@ class Store(Protocol):
         """Durably record the execution, upsert ``operations`` and append ``events``."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release what the store holds open."""
+        ...
 
 
 _encode = msgspec.json.Encoder().encode
@@ -69,6 +71,7 @@ class MemoryStore:
         self._executions: dict[str, _Blobs] = {}
 
     def load(self) -> list[StoredExecution]:
+        """Nothing: a memory store starts empty."""
         loaded = []
         for blobs in self._executions.values():
             loaded.append(
@@ -83,6 +86,7 @@ class MemoryStore:
     def save(
         self, record: ExecutionRecord, operations: Iterable[Operation], events: Iterable[Event]
     ) -> None:
+        """Keep the execution, its operations and new events."""
         blobs = self._executions.get(record.arn)
         if blobs is None:
             blobs = self._executions[record.arn] = _Blobs()
@@ -92,4 +96,4 @@ class MemoryStore:
         blobs.events.extend(_encode(event) for event in events)
 
     def close(self) -> None:
-        pass
+        """Nothing to release."""

@@ -52,6 +52,8 @@ ItemStatus = Literal["SUCCEEDED", "FAILED", "STARTED"]
 
 class Nesting(enum.Enum):
     #: Each branch is a checkpointed CONTEXT (``MapIteration`` / ``ParallelBranch``).
+    """How branch operations are recorded: each in its own context, or flat."""
+
     NESTED = "NESTED"
     #: Branch operations sit directly under the map/parallel context.
     FLAT = "FLAT"
@@ -82,17 +84,21 @@ class CompletionConfig:
 
     @classmethod
     def first_successful(cls) -> CompletionConfig:
+        """Done as soon as one branch succeeded."""
         return cls(min_successful=1)
 
     @classmethod
     def all_completed(cls) -> CompletionConfig:
+        """Run every branch, whatever fails."""
         return cls(tolerated_failure_percentage=100)
 
     @classmethod
     def all_successful(cls) -> CompletionConfig:
+        """Every branch must succeed: the first failure ends the operation."""
         return cls(tolerated_failure_count=0, tolerated_failure_percentage=0)
 
     def exceeded(self, failures: int, total: int) -> bool:
+        """Whether ``failures`` out of ``total`` items exceed the tolerance."""
         count, pct = self.tolerated_failure_count, self.tolerated_failure_percentage
         if count is None and pct is None:
             return failures > 0 and self.min_successful is None
@@ -101,11 +107,13 @@ class CompletionConfig:
         return pct is not None and total > 0 and failures / total * 100 > pct
 
     def complete(self, successes: int, failures: int, total: int) -> bool:
+        """Whether the operation is done with these counts."""
         if successes + failures >= total:
             return True
         return self.min_successful is not None and successes >= self.min_successful
 
     def reason(self, successes: int, failures: int, total: int) -> str:
+        """The completion reason recorded for these counts."""
         if self.exceeded(failures, total):
             return "FAILURE_TOLERANCE_EXCEEDED"
         if successes + failures >= total:
@@ -132,15 +140,19 @@ class BatchResult(msgspec.Struct, Generic[T], rename="camel"):
 
     @property
     def status(self) -> Literal["SUCCEEDED", "FAILED"]:
+        """``FAILED`` if any branch failed, else ``SUCCEEDED``."""
         return "FAILED" if self.has_failure else "SUCCEEDED"
 
     def succeeded(self) -> list[BatchItem[T]]:
+        """The items of the branches that succeeded."""
         return [item for item in self.all if item.status == "SUCCEEDED"]
 
     def failed(self) -> list[BatchItem[T]]:
+        """The items of the branches that failed."""
         return [item for item in self.all if item.status == "FAILED"]
 
     def started(self) -> list[BatchItem[T]]:
+        """The items of branches still running when the operation completed."""
         return [item for item in self.all if item.status == "STARTED"]
 
     def get_results(self) -> list[T | None]:
@@ -148,6 +160,7 @@ class BatchResult(msgspec.Struct, Generic[T], rename="camel"):
         return [item.result for item in self.all if item.status == "SUCCEEDED"]
 
     def get_errors(self) -> list[ErrorObject]:
+        """The errors of the failed branches, in index order."""
         return [item.error or ErrorObject() for item in self.all if item.status == "FAILED"]
 
     def throw_if_error(self) -> None:
@@ -158,22 +171,27 @@ class BatchResult(msgspec.Struct, Generic[T], rename="camel"):
 
     @property
     def has_failure(self) -> bool:
+        """Whether any branch failed."""
         return any(item.status == "FAILED" for item in self.all)
 
     @property
     def success_count(self) -> int:
+        """How many branches succeeded."""
         return sum(item.status == "SUCCEEDED" for item in self.all)
 
     @property
     def failure_count(self) -> int:
+        """How many branches failed."""
         return sum(item.status == "FAILED" for item in self.all)
 
     @property
     def started_count(self) -> int:
+        """How many branches were still running at completion."""
         return sum(item.status == "STARTED" for item in self.all)
 
     @property
     def total_count(self) -> int:
+        """How many branches were started (never-started ones are not counted)."""
         return len(self.all)
 
 

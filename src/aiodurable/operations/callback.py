@@ -62,6 +62,7 @@ class Callback(Generic[T]):
 
     @property
     def operation_id(self) -> str:
+        """The id of the CALLBACK operation."""
         return self._identity.id
 
     async def result(self) -> T:

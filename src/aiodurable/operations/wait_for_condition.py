@@ -35,6 +35,8 @@ S = TypeVar("S")
 
 @dataclass(frozen=True, slots=True)
 class WaitDecision:
+    """A wait strategy's answer: poll again or stop, and after how many seconds."""
+
     should_continue: bool
     delay_seconds: int = 0
 

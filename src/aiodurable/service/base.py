@@ -30,7 +30,10 @@ class DurableServiceClient(Protocol):
         updates: Sequence[OperationUpdate],
         *,
         client_token: str | None = None,
-    ) -> CheckpointResponse: ...
+    ) -> CheckpointResponse:
+        """Send ``updates`` with the current token; the response carries the next token
+        and the operations that changed."""
+        ...
 
     async def get_state(
         self,
@@ -39,4 +42,6 @@ class DurableServiceClient(Protocol):
         *,
         marker: str,
         max_items: int = 1000,
-    ) -> ExecutionState: ...
+    ) -> ExecutionState:
+        """One page of the execution's operations, from ``marker`` on."""
+        ...

@@ -61,26 +61,32 @@ class OperationView:
 
     @property
     def id(self) -> str:
+        """The operation id."""
         return self.operation.id
 
     @property
     def name(self) -> str | None:
+        """The operation name, if any."""
         return self.operation.name
 
     @property
     def type(self) -> str:
+        """``STEP``, ``WAIT``, ``CALLBACK``, ``CONTEXT`` …"""
         return self.operation.type.value
 
     @property
     def sub_type(self) -> str | None:
+        """The sub-type (``Step``, ``Map``, ``WaitForCallback`` …)."""
         return self.operation.sub_type
 
     @property
     def status(self) -> str:
+        """The operation's current status."""
         return self.operation.status.value
 
     @property
     def parent_id(self) -> str | None:
+        """The enclosing context's id, if any."""
         return self.operation.parent_id
 
     @property
@@ -105,6 +111,7 @@ class OperationView:
 
     @property
     def error(self) -> ErrorObject | None:
+        """The stored error of a failed operation."""
         op = self.operation
         for details in (
             op.step_details,
@@ -118,11 +125,13 @@ class OperationView:
 
     @property
     def callback_id(self) -> str | None:
+        """The callback id of a CALLBACK operation."""
         details = self.operation.callback_details
         return details.callback_id if details else None
 
     @property
     def elapsed(self) -> timedelta | None:
+        """Start to end (or to now, while it runs)."""
         op = self.operation
         if op.start_timestamp is None or op.end_timestamp is None:
             return None
@@ -200,6 +209,7 @@ class RunResult(_Inspect, Generic[R]):
 
     @property
     def arn(self) -> str:
+        """The execution ARN."""
         return self.info.arn
 
     @property
@@ -209,6 +219,7 @@ class RunResult(_Inspect, Generic[R]):
 
     @property
     def succeeded(self) -> bool:
+        """Whether the execution succeeded."""
         return self.status == "SUCCEEDED"
 
     @property
@@ -218,6 +229,7 @@ class RunResult(_Inspect, Generic[R]):
 
     @property
     def error(self) -> ErrorObject | None:
+        """The execution's error, if it failed."""
         return self.info.error
 
     @property
@@ -254,6 +266,7 @@ class Run(_Inspect, Generic[R]):
 
     @property
     def info(self) -> ExecutionInfo:
+        """The backend's current view of the execution."""
         return self._runner.backend.describe(self.arn)
 
     @property
@@ -339,6 +352,7 @@ class Run(_Inspect, Generic[R]):
         )
 
     def heartbeat_callback(self, callback: str) -> None:
+        """Send a heartbeat for the callback named or identified by ``callback``."""
         self._runner.backend.send_callback_heartbeat(self._callback_id(callback))
 
     def stop(self, message: str | None = None) -> None:
@@ -418,9 +432,11 @@ class LocalRunner(Generic[R]):
 
     @property
     def clock(self) -> Clock:
+        """The backend's clock (virtual or real)."""
         return self.backend.clock
 
     def now(self) -> datetime:
+        """The current time on the backend's clock."""
         return self.backend.clock.now()
 
     def register(self, function_name: str, target: Any) -> None:
