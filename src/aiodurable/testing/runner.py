@@ -25,6 +25,7 @@ from typing import Any, Generic, Literal, TypeVar
 import msgspec
 
 from aiodurable.errors import error_object_from_exception
+from aiodurable.handler import DurableHandler
 from aiodurable.local import (
     Clock,
     Event,
@@ -396,7 +397,7 @@ class LocalRunner(Generic[R]):
 
     def __init__(
         self,
-        handler: Any,
+        handler: DurableHandler[Any, R],
         *,
         clock: Literal["virtual", "real"] | Clock = "virtual",
         start: datetime | None = None,
