@@ -42,6 +42,33 @@ def _seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+def backoff_seconds(
+    initial: float | timedelta,
+    rate: float,
+    cap: float | timedelta,
+    attempt: int,
+    jitter: Jitter,
+    rng: random.Random,
+) -> int:
+    """``min(initial * rate ** (attempt - 1), cap)`` with jitter, in whole seconds (≥ 1).
+
+    Shared by retry strategies and wait-for-condition strategies (PROTOCOL §6.1, §6.3).
+    """
+    base = min(_seconds(initial) * rate ** (attempt - 1), _seconds(cap))
+    return jittered(base, jitter, rng)
+
+
+def jittered(base: float, jitter: Jitter, rng: random.Random) -> int:
+    """Apply ``jitter`` to ``base`` seconds and round up to whole seconds, at least 1."""
+    if jitter is Jitter.FULL:
+        delay = rng.random() * base
+    elif jitter is Jitter.HALF:
+        delay = base / 2 + rng.random() * base / 2
+    else:
+        delay = base
+    return max(1, math.ceil(delay))
+
+
 @dataclass(frozen=True)
 class RetryStrategy:
     """Exponential (or linear) backoff with jitter and an optional error filter.
@@ -163,14 +190,7 @@ class RetryStrategy:
         """Whether to retry after ``attempts_made`` attempts failed, the last with ``error``."""
         if attempts_made >= self.max_attempts or not self.is_retryable(error):
             return RetryDecision(False)
-        base = self.base_delay(attempts_made)
-        if self.jitter is Jitter.FULL:
-            delay = self._rng.random() * base
-        elif self.jitter is Jitter.HALF:
-            delay = base / 2 + self._rng.random() * base / 2
-        else:
-            delay = base
-        return RetryDecision(True, max(1, math.ceil(delay)))
+        return RetryDecision(True, jittered(self.base_delay(attempts_made), self.jitter, self._rng))
 
     def __call__(self, error: BaseException, attempts_made: int) -> RetryDecision:
         return self.decide(error, attempts_made)

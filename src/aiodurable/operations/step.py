@@ -314,20 +314,28 @@ async def _handle_failure(
     error_object = error_object_from_exception(error)
     checkpointer = execution.checkpointer
     if decision.should_retry:
-        delay = max(1, int(decision.delay_seconds))
-        await checkpointer.checkpoint(
-            identity.update(
-                OperationAction.RETRY,
-                error=error_object,
-                step_options=StepOptions(next_attempt_delay_seconds=delay),
-            )
-        )
-        stored = identity.read(execution)
-        if stored is None or stored.status is not OperationStatus.PENDING:
-            return stored
-        return await _wait_for_retry(execution, identity, stored, time.time() + delay)
+        return await retry_later(execution, identity, decision.delay_seconds, error=error_object)
     await checkpointer.checkpoint(identity.update(OperationAction.FAIL, error=error_object))
     raise StepError.from_error_object(error_object) from error
+
+
+async def retry_later(
+    execution: Execution, identity: OperationIdentity, delay_seconds: int, **fields: Any
+) -> Operation | None:
+    """Checkpoint RETRY with ``fields`` (an error or a state payload) and park until the
+    attempt is due; returns the operation as the service then reports it."""
+    delay = max(1, int(delay_seconds))  # the service rejects 0 (PROTOCOL §2.2)
+    await execution.checkpointer.checkpoint(
+        identity.update(
+            OperationAction.RETRY,
+            step_options=StepOptions(next_attempt_delay_seconds=delay),
+            **fields,
+        )
+    )
+    stored = identity.read(execution)
+    if stored is None or stored.status is not OperationStatus.PENDING:
+        return stored
+    return await _wait_for_retry(execution, identity, stored, time.time() + delay)
 
 
 async def _wait_for_retry(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,11 +18,12 @@ from aiodurable.operations.step import (
     _call,
     _current_step,
     _wait_for_retry,
+    retry_later,
 )
-from aiodurable.retry import Jitter
+from aiodurable.retry import Jitter, backoff_seconds
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import Serdes, check_payload_size, deserialize, serialize
-from aiodurable.wire import OperationAction, OperationStatus, StepOptions
+from aiodurable.wire import OperationAction, OperationStatus
 
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
@@ -69,17 +69,10 @@ class WaitStrategy(Generic[S]):
                 f"the condition was still unmet after {attempt} attempts (max_attempts="
                 f"{self.max_attempts})"
             )
-        base = min(
-            _seconds(self.initial_delay) * self.backoff_rate ** (attempt - 1),
-            _seconds(self.max_delay),
+        delay = backoff_seconds(
+            self.initial_delay, self.backoff_rate, self.max_delay, attempt, self.jitter, self._rng
         )
-        if self.jitter is Jitter.FULL:
-            delay = self._rng.random() * base
-        elif self.jitter is Jitter.HALF:
-            delay = base / 2 + self._rng.random() * base / 2
-        else:
-            delay = base
-        return WaitDecision(True, max(1, math.ceil(delay)))
+        return WaitDecision(True, delay)
 
 
 async def run_wait_for_condition(
@@ -133,16 +126,4 @@ async def run_wait_for_condition(
         if not decision.should_continue:
             await checkpointer.checkpoint(identity.update(OperationAction.SUCCEED, payload=text))
             return state
-        delay = max(1, int(decision.delay_seconds))
-        await checkpointer.checkpoint(
-            identity.update(
-                OperationAction.RETRY,
-                payload=text,
-                step_options=StepOptions(next_attempt_delay_seconds=delay),
-            )
-        )
-        op = identity.read(execution)
-        if op is not None and op.status is OperationStatus.PENDING:
-            import time
-
-            op = await _wait_for_retry(execution, identity, op, time.time() + delay)
+        op = await retry_later(execution, identity, decision.delay_seconds, payload=text)
