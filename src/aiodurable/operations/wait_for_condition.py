@@ -41,10 +41,6 @@ class WaitDecision:
     delay_seconds: int = 0
 
 
-def _seconds(value: float | timedelta) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
 @dataclass(frozen=True)
 class WaitStrategy(Generic[S]):
     """Poll while ``should_continue(state)`` is true, backing off between polls.
