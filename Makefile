@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench conformance clean lambda-zip
+.PHONY: demo test lint typecheck unit bench load conformance clean lambda-zip
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ conformance: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.load_http --concurrency 200 --steps 20 --seconds 60
+
+load: $(STAMP)
+	$(BIN)/python -m benchmarks.load_http --concurrency 200 --steps 20 --seconds 60
 
 # Lambda deployment zip (examples/sam/template.yaml): aiodurable, its runtime dependencies
 # and the handler files, built for the Lambda runtime's platform. LAMBDA_PLATFORM= (empty)
