@@ -117,6 +117,9 @@ class ExecutionState:
     ) -> None:
         self.record = record
         self.operations: dict[str, Operation] = {op.id: op for op in operations or ()}
+        #: Ids of the operations a timer can change (a started WAIT, a PENDING STEP), so
+        #: that timers are found without scanning every operation.
+        self._timed: set[str] = {op.id for op in self.operations.values() if _is_timed(op)}
         self.events: list[Event] = list(events or ())
         self._changed_ops: dict[str, Operation] = {}
         self._new_events: list[Event] = []
@@ -143,6 +146,10 @@ class ExecutionState:
     def put(self, op: Operation, *, external: bool) -> None:
         """Store ``op``; ``external`` changes (timers, callbacks…) also wake the function."""
         self.operations[op.id] = op
+        if _is_timed(op):
+            self._timed.add(op.id)
+        else:
+            self._timed.discard(op.id)
         self._changed_ops[op.id] = op
         record = self.record
         if op.id not in record.delta_ids:
@@ -507,7 +514,7 @@ class ExecutionState:
         if record.timeout_at <= now:
             self.finish(ExecutionStatus.TIMED_OUT, now, error=EXECUTION_TIMEOUT_ERROR)
             return
-        for op in list(self.operations.values()):
+        for op in [self.operations[op_id] for op_id in self._timed]:
             if op.status is OperationStatus.STARTED and op.type is OperationType.WAIT:
                 end = op.wait_details.scheduled_end_timestamp if op.wait_details else None
                 if end is not None and end <= now:
@@ -556,7 +563,7 @@ class ExecutionState:
         due: list[datetime] = [record.timeout_at] if include_timeout else []
         if record.wants_invocation and record.invoke_not_before is not None:
             due.append(record.invoke_not_before)
-        for op in self.operations.values():
+        for op in (self.operations[op_id] for op_id in self._timed):
             if (
                 op.status is OperationStatus.STARTED
                 and op.type is OperationType.WAIT
@@ -603,4 +610,10 @@ class ExecutionState:
 def _execution_started(record: ExecutionRecord) -> ExecutionStartedDetails:
     return ExecutionStartedDetails(
         input=_result(record.input_payload), execution_timeout=record.execution_timeout
+    )
+
+
+def _is_timed(op: Operation) -> bool:
+    return (op.status is OperationStatus.STARTED and op.type is OperationType.WAIT) or (
+        op.status is OperationStatus.PENDING and op.type is OperationType.STEP
     )
