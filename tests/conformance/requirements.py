@@ -9,8 +9,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-from aws_durable_execution_conformance_tests.config import TESTS_DIR
+import yaml  # type: ignore[import-untyped]
+from aws_durable_execution_conformance_tests.config import TESTS_DIR  # type: ignore[import-untyped]
 
 from aiodurable import DurableHandler
 

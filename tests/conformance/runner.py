@@ -1,9 +1,12 @@
-"""Run one requirement against one backend and judge it with AWS's own matcher.
+"""Run one requirement against one backend and judge it with AWS's own matchers.
 
 What a requirement run does is what AWS's runner does against Lambda: substitute the
 requirement's variables, start the execution, complete the callbacks it names as they
 appear (after their delays), wait for a terminal state, then match the whole history
-with ``EventHistoryMatcher`` and the result with the package's result check.
+with ``EventHistoryMatcher``, the result with the package's result check, and the
+execution's log lines (``ExpectedLogs``) with ``CloudWatchLogValidator``. Both backends
+run our handlers in this process, so the log lines come from
+:data:`~.execution_logs.EXECUTION_LOGS` rather than CloudWatch.
 """
 
 from __future__ import annotations
@@ -14,15 +17,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from aws_durable_execution_conformance_tests.callback import CallbackAction
-from aws_durable_execution_conformance_tests.history import EventHistoryMatcher
-from aws_durable_execution_conformance_tests.validate import (
+from aws_durable_execution_conformance_tests.callback import CallbackAction  # type: ignore[import-untyped]
+from aws_durable_execution_conformance_tests.cloudwatch import (  # type: ignore[import-untyped]
+    CloudWatchLogValidator,
+)
+from aws_durable_execution_conformance_tests.history import EventHistoryMatcher  # type: ignore[import-untyped]
+from aws_durable_execution_conformance_tests.validate import (  # type: ignore[import-untyped]
     _validate_execution_result,
     extract_callback_events,
     find_matching_action,
 )
-from aws_durable_execution_conformance_tests.variables import PlaceholderContext
+from aws_durable_execution_conformance_tests.variables import PlaceholderContext  # type: ignore[import-untyped]
 
+from .execution_logs import EXECUTION_LOGS
 from .requirements import Manifest, Requirement, all_requirements
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "CANCELLED"})
@@ -78,12 +85,16 @@ class Outcome:
     verdict: Verdict
     errors: list[str] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
 
     def report(self) -> str:
         lines = [f"{self.requirement.id} on {self.backend}: {self.verdict}", *self.errors]
         if self.verdict == "failed" and self.history:
             lines.append("actual history:")
             lines.extend(f"  {_brief(event)}" for event in self.history)
+        if self.verdict == "failed" and self.logs:
+            lines.append("execution log lines:")
+            lines.extend(f"  {line}" for line in self.logs)
         return "\n".join(lines)
 
 
@@ -173,8 +184,15 @@ async def run_requirement(requirement: Requirement, backend: Backend) -> Outcome
                 context=context,
             )
         )
+    log_events = EXECUTION_LOGS.events(arn)
+    expected_logs: list[dict[str, Any]] | None = spec.get("ExpectedLogs")
+    if expected_logs:
+        # After the history match: log matchers refer to the ids it bound (``${ID1}``).
+        checked = CloudWatchLogValidator().validate(expected_logs, log_events, context=context)
+        errors.extend(checked.errors)
     verdict: Verdict = "failed" if errors else "passed"
-    return Outcome(requirement, backend.name, verdict, errors, events)
+    logs = [event["message"] for event in log_events]
+    return Outcome(requirement, backend.name, verdict, errors, events, logs)
 
 
 def _copy(context: PlaceholderContext) -> PlaceholderContext:
@@ -189,7 +207,7 @@ async def run_suite(
     backend: Backend,
     requirement_ids: Iterable[str],
     *,
-    concurrency: int = 24,
+    concurrency: int = 64,
     per_requirement_seconds: float = 240.0,
 ) -> dict[str, Outcome]:
     """Run the requirements concurrently (at most ``concurrency`` in flight).

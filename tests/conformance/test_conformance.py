@@ -1,8 +1,8 @@
 """AWS's conformance requirements, each run on each of our backends.
 
 Every requirement YAML of ``aws-durable-execution-conformance-tests`` is one test per
-backend: the execution it describes must produce the expected history and result, judged
-by the package's own matcher. Requirements we declared unsupported
+backend: the execution it describes must produce the expected history, result and log
+lines, judged by the package's own matchers. Requirements we declared unsupported
 (``manifest.json`` ``gaps``/``backend_gaps``) are skipped with their reason.
 
 A backend runs all selected requirements once, concurrently, when its first test needs

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import aiohttp
-from aiobotocore.session import get_session
+from aiobotocore.session import get_session  # type: ignore[import-untyped]
 from aiohttp import web
-from aws_durable_execution_conformance_tests.callback import CallbackAction
+from aws_durable_execution_conformance_tests.callback import CallbackAction  # type: ignore[import-untyped]
 
-from aiodurable import DurableHandler
+from aiodurable import DurableHandler, InvocationExitError
 from aiodurable.service.lambda_client import LambdaServiceClient
 
 LAUNCHER = Path(__file__).with_name("emulator_launcher.py")
@@ -133,8 +133,9 @@ class LambdaEndpoint:
         assert self.service is not None
         try:
             output = await handler.run(event, client=self.service)
-        except SystemExit as exit_:
-            return _function_error("Runtime.ExitError", f"process exited with status {exit_}")
+        except (SystemExit, InvocationExitError) as exit_:
+            # The workflow exited: on Lambda its process would be gone.
+            return _function_error("Runtime.ExitError", f"Runtime exited with error: {exit_}")
         except Exception as error:
             return _function_error(type(error).__name__, str(error))
         return web.json_response(output)

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import msgspec
-from aws_durable_execution_conformance_tests.callback import CallbackAction
+from aws_durable_execution_conformance_tests.callback import CallbackAction  # type: ignore[import-untyped]
 
 from aiodurable import DurableHandler
 from aiodurable.local.backend import LocalBackend as Service

@@ -8,88 +8,90 @@ from typing import Any
 from aiodurable import CallbackError, DurableContext, SerdesContext, durable_execution
 from aiodurable.serdes import decode_json, encode_json
 
+from ..execution_logs import LOGS
 
-@durable_execution
-async def req_4_1(event: str, ctx: DurableContext) -> Any:
+
+@durable_execution(logging=LOGS)
+async def req_4_1(event: str, ctx: DurableContext) -> str:
     callback = await ctx.create_callback(name=event)
     return await callback.result()
 
 
-@durable_execution
-async def req_4_2(event: None, ctx: DurableContext) -> Any:
+@durable_execution(logging=LOGS)
+async def req_4_2(event: None, ctx: DurableContext) -> str:
     callback = await ctx.create_callback(name="approval")
     return await callback.result()
 
 
-@durable_execution
-async def req_4_3(event: str, ctx: DurableContext) -> Any:
+@durable_execution(logging=LOGS)
+async def req_4_3(event: str, ctx: DurableContext) -> str:
     callback = await ctx.create_callback(name=event, timeout=timedelta(seconds=5))
     return await callback.result()
 
 
-@durable_execution
-async def req_4_4(event: str, ctx: DurableContext) -> Any:
+@durable_execution(logging=LOGS)
+async def req_4_4(event: str, ctx: DurableContext) -> str:
     callback = await ctx.create_callback(name=event, heartbeat_timeout=timedelta(seconds=5))
     return await callback.result()
 
 
-@durable_execution
-async def req_4_5(event: str, ctx: DurableContext) -> Any:
+@durable_execution(logging=LOGS)
+async def req_4_5(event: str, ctx: DurableContext) -> str:
     callback = await ctx.create_callback(name=event, heartbeat_timeout=timedelta(seconds=10))
     return await callback.result()
 
 
-@durable_execution
-async def req_4_6(event: str, ctx: DurableContext) -> Any:
+@durable_execution(logging=LOGS)
+async def req_4_6(event: str, ctx: DurableContext) -> str:
     callback = await ctx.create_callback(name=event)
     return await callback.result()
 
 
-@durable_execution
-async def req_4_7(event: str, ctx: DurableContext) -> Any:
+@durable_execution(logging=LOGS)
+async def req_4_7(event: str, ctx: DurableContext) -> str:
     callback = await ctx.create_callback(name=event)
     await ctx.step(lambda: "notified the approver")
     return await callback.result()
 
 
-@durable_execution
-async def req_4_8(event: str, ctx: DurableContext) -> Any:
+@durable_execution(logging=LOGS)
+async def req_4_8(event: str, ctx: DurableContext) -> str:
     callback = await ctx.create_callback(name=event, timeout=timedelta(seconds=5))
     await ctx.step(lambda: "notified the approver")
     return await callback.result()
 
 
-@durable_execution
-async def req_4_9(event: str, ctx: DurableContext) -> Any:
+@durable_execution(logging=LOGS)
+async def req_4_9(event: str, ctx: DurableContext) -> str:
     callback = await ctx.create_callback(name=event)
     await ctx.wait(5)
     return await callback.result()
 
 
-@durable_execution
-async def req_4_10(event: str, ctx: DurableContext) -> Any:
+@durable_execution(logging=LOGS)
+async def req_4_10(event: str, ctx: DurableContext) -> str:
     callback = await ctx.create_callback(name=event)
     await ctx.wait(5)
     return await callback.result()
 
 
-@durable_execution
-async def req_4_11(event: str, ctx: DurableContext) -> Any:
+@durable_execution(logging=LOGS)
+async def req_4_11(event: str, ctx: DurableContext) -> str:
     callback = await ctx.create_callback(name=event, timeout=timedelta(seconds=3))
     await ctx.wait(6)
     return await callback.result()
 
 
-@durable_execution
-async def req_4_12(event: str, ctx: DurableContext) -> Any:
+@durable_execution(logging=LOGS)
+async def req_4_12(event: str, ctx: DurableContext) -> str:
     callback = await ctx.create_callback(name=event)
     result = await callback.result()
     await ctx.wait(2)
     return result
 
 
-@durable_execution
-async def req_4_13(event: str, ctx: DurableContext) -> Any:
+@durable_execution(logging=LOGS)
+async def req_4_13(event: str, ctx: DurableContext) -> str:
     callback = await ctx.create_callback(name=event)
     try:
         message = await callback.result()
@@ -99,8 +101,8 @@ async def req_4_13(event: str, ctx: DurableContext) -> Any:
     return message
 
 
-@durable_execution
-async def req_4_14(event: str, ctx: DurableContext) -> Any:
+@durable_execution(logging=LOGS)
+async def req_4_14(event: str, ctx: DurableContext) -> str:
     callback = await ctx.create_callback(name=event, timeout=timedelta(seconds=3))
     try:
         message = await callback.result()
@@ -122,7 +124,7 @@ class ReceivedSerdes:
         return {"id": raw["id"], "message": raw["message"], "timestamp": int(stamp.timestamp())}
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_4_15(event: str, ctx: DurableContext) -> dict[str, Any]:
     callback = await ctx.create_callback(name=event, serdes=ReceivedSerdes())
     return {"received": await callback.result()}
@@ -138,14 +140,14 @@ class NumberSerdes:
         return int(decode_json(text, int))
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_4_16(event: str, ctx: DurableContext) -> dict[str, int]:
     callback = await ctx.create_callback(name=event, serdes=NumberSerdes())
     count = await callback.result()
     return {"count": count, "doubled": count * 2}
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_4_17(event: list[str], ctx: DurableContext) -> list[str]:
     first = await ctx.create_callback(name=event[0])
     a = await first.result()
@@ -153,7 +155,7 @@ async def req_4_17(event: list[str], ctx: DurableContext) -> list[str]:
     return [a, await second.result()]
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_4_18(event: list[str], ctx: DurableContext) -> list[str]:
     first = await ctx.create_callback(name=event[0])
     second = await ctx.create_callback(name=event[1])
@@ -161,7 +163,7 @@ async def req_4_18(event: list[str], ctx: DurableContext) -> list[str]:
     return [a, await second.result()]
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_4_19(event: list[str], ctx: DurableContext) -> list[str]:
     first = await ctx.create_callback(name=event[0])
     second = await ctx.create_callback(name=event[1])

@@ -7,13 +7,13 @@ from typing import Any
 from aiodurable import (
     ChildContextError,
     DurableContext,
-    LoggingConfig,
     RetryStrategy,
     SerdesContext,
     StepContext,
     durable_execution,
 )
 
+from ..execution_logs import LOGS, LOGS_DURING_REPLAY
 from .crash import crash_once
 
 NO_RETRY = RetryStrategy.no_retry()
@@ -24,7 +24,7 @@ def echo(value: str) -> str:
     return value
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_3_1(event: str, ctx: DurableContext) -> str:
     async def body(child: DurableContext) -> str:
         return await child.step(echo, event)
@@ -32,7 +32,7 @@ async def req_3_1(event: str, ctx: DurableContext) -> str:
     return await ctx.run_in_child_context(body)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_3_2(event: dict[str, str], ctx: DurableContext) -> str:
     async def body(child: DurableContext) -> str:
         return await child.step(echo, event["value"])
@@ -40,7 +40,7 @@ async def req_3_2(event: dict[str, str], ctx: DurableContext) -> str:
     return await ctx.run_in_child_context(body, name=event["name"])
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_3_3(event: str, ctx: DurableContext) -> str:
     async def two_steps(child: DurableContext) -> str:
         first = await child.step(echo, event)
@@ -49,7 +49,7 @@ async def req_3_3(event: str, ctx: DurableContext) -> str:
     return await ctx.run_in_child_context(two_steps, name="two_steps")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_3_4(event: None, ctx: DurableContext) -> str:
     def fail() -> str:
         raise RuntimeError("inner step failed")
@@ -60,7 +60,7 @@ async def req_3_4(event: None, ctx: DurableContext) -> str:
     return await ctx.run_in_child_context(failing_child, name="failing_child")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_3_5(event: str, ctx: DurableContext) -> str:
     def fail() -> str:
         raise RuntimeError("inner step failed")
@@ -74,7 +74,7 @@ async def req_3_5(event: str, ctx: DurableContext) -> str:
         return await ctx.step(echo, event, name="recover")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_3_6(event: str, ctx: DurableContext) -> str:
     async def inner(child: DurableContext) -> str:
         return await child.step(echo, event)
@@ -86,7 +86,7 @@ async def req_3_6(event: str, ctx: DurableContext) -> str:
     return await ctx.run_in_child_context(outer, name="outer")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_3_7(event: str, ctx: DurableContext) -> str:
     def flaky(value: str) -> str:
         if StepContext.current().attempt == 1:
@@ -99,7 +99,7 @@ async def req_3_7(event: str, ctx: DurableContext) -> str:
     return await ctx.run_in_child_context(retrying_child, name="retrying_child")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_3_8(event: None, ctx: DurableContext) -> str:
     def always_fail() -> str:
         raise RuntimeError("always fails")
@@ -110,7 +110,7 @@ async def req_3_8(event: None, ctx: DurableContext) -> str:
     return await ctx.run_in_child_context(exhausted_child, name="exhausted_child")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_3_9(event: str, ctx: DurableContext) -> str:
     async def body(child: DurableContext) -> str:
         return await child.step(echo, event)
@@ -120,7 +120,7 @@ async def req_3_9(event: str, ctx: DurableContext) -> str:
     return result
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_3_10(event: str, ctx: DurableContext) -> str:
     async def step_then_wait(child: DurableContext) -> str:
         result = await child.step(echo, event)
@@ -133,7 +133,7 @@ async def req_3_10(event: str, ctx: DurableContext) -> str:
 LARGE_RESULT_CHARS = 300 * 1024  # over the 256 KiB inline limit for context results
 
 
-@durable_execution(logging=LoggingConfig(log_during_replay=True))
+@durable_execution(logging=LOGS_DURING_REPLAY)
 async def req_3_11(event: str, ctx: DurableContext) -> int:
     async def large_child(child: DurableContext) -> str:
         child.logger.info(f"building a large result for {event}")
@@ -145,7 +145,7 @@ async def req_3_11(event: str, ctx: DurableContext) -> int:
     return len(large)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_3_12(event: str, ctx: DurableContext) -> str:
     def crashing(value: str) -> str:
         crash_once(ctx.execution_arn)
@@ -157,7 +157,7 @@ async def req_3_12(event: str, ctx: DurableContext) -> str:
     return await ctx.run_in_child_context(body)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_3_13(event: str, ctx: DurableContext) -> str:
     async def only_wait(child: DurableContext) -> str:
         await child.wait(1)
@@ -177,7 +177,7 @@ class UppercaseText:
         return text
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_3_14(event: str, ctx: DurableContext) -> str:
     async def body(child: DurableContext) -> str:
         return await child.step(echo, event)
@@ -185,7 +185,7 @@ async def req_3_14(event: str, ctx: DurableContext) -> str:
     return await ctx.run_in_child_context(body, name="uppercase", serdes=UppercaseText())
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_3_15(event: None, ctx: DurableContext) -> str:
     async def throws(child: DurableContext) -> str:
         raise RuntimeError("child failed without a durable operation")
@@ -193,7 +193,7 @@ async def req_3_15(event: None, ctx: DurableContext) -> str:
     return await ctx.run_in_child_context(throws, name="throws")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_3_16(event: None, ctx: DurableContext) -> Any:
     async def returns_null(child: DurableContext) -> None:
         return None
@@ -201,7 +201,7 @@ async def req_3_16(event: None, ctx: DurableContext) -> Any:
     return await ctx.run_in_child_context(returns_null, name="returns_null")
 
 
-@durable_execution(logging=LoggingConfig(log_during_replay=True))
+@durable_execution(logging=LOGS_DURING_REPLAY)
 async def req_3_17(event: str, ctx: DurableContext) -> str:
     async def logs_only(child: DurableContext) -> str:
         child.logger.info(f"child body ran for {event}")
@@ -212,7 +212,7 @@ async def req_3_17(event: str, ctx: DurableContext) -> str:
     return result
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_3_18(event: str, ctx: DurableContext) -> str:
     async def step_then_wait(child: DurableContext) -> str:
         result = await child.step(echo, event)

@@ -7,37 +7,38 @@ from typing import Any
 from aiodurable import DurableContext, InvokeError, SerdesContext, durable_execution
 from aiodurable.serdes import decode_json, encode_json
 
+from ..execution_logs import LOGS
 from .targets import ECHO, FAILING, MEASURE
 
 LARGE_PAYLOAD_CHARS = 900 * 1024  # near the 1 MiB chained-invoke payload limit
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_5_1(event: str, ctx: DurableContext) -> Any:
     return await ctx.invoke(ECHO, event)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_5_2(event: dict[str, str], ctx: DurableContext) -> Any:
     return await ctx.invoke(ECHO, event["payload"], name=event["name"])
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_5_3(event: dict[str, Any], ctx: DurableContext) -> Any:
     return await ctx.invoke(ECHO, event)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_5_4(event: None, ctx: DurableContext) -> Any:
     return await ctx.invoke(ECHO, None)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_5_5(event: None, ctx: DurableContext) -> Any:
     return await ctx.invoke(FAILING, None)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_5_6(event: None, ctx: DurableContext) -> Any:
     try:
         return await ctx.invoke(FAILING, None)
@@ -45,24 +46,24 @@ async def req_5_6(event: None, ctx: DurableContext) -> Any:
         return "fallback"
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_5_7(event: None, ctx: DurableContext) -> Any:
     return await ctx.invoke(MEASURE, {"data": "x" * LARGE_PAYLOAD_CHARS})
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_5_8(event: dict[str, str], ctx: DurableContext) -> Any:
     return await ctx.invoke(ECHO, event["payload"], tenant_id=event["tenantId"])
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_5_9(event: None, ctx: DurableContext) -> Any:
     result = await ctx.invoke(ECHO, {"value": "cached"})
     await ctx.wait(1)
     return result
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_5_10(event: None, ctx: DurableContext) -> str:
     try:
         outcome = await ctx.invoke(FAILING, None)
@@ -72,13 +73,13 @@ async def req_5_10(event: None, ctx: DurableContext) -> str:
     return str(outcome)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_5_11(event: None, ctx: DurableContext) -> Any:
     value = await ctx.step(lambda: {"computed": 42}, name="compute")
     return await ctx.invoke(ECHO, value)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_5_12(event: None, ctx: DurableContext) -> Any:
     echoed = await ctx.invoke(ECHO, {"value": 21})
 
@@ -88,7 +89,7 @@ async def req_5_12(event: None, ctx: DurableContext) -> Any:
     return await ctx.step(double, echoed)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_5_13(event: None, ctx: DurableContext) -> Any:
     async def body(child: DurableContext) -> Any:
         return await child.invoke(ECHO, {"from": "child"})
@@ -96,7 +97,7 @@ async def req_5_13(event: None, ctx: DurableContext) -> Any:
     return await ctx.run_in_child_context(body, name="invoking_child")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_5_14(event: None, ctx: DurableContext) -> list[Any]:
     first = await ctx.invoke(ECHO, "first")
     second = await ctx.invoke(MEASURE, {"data": "second"})
@@ -113,7 +114,7 @@ class UppercasePayload:
         return dict(decode_json(text, dict[str, str]))
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_5_15(event: dict[str, str], ctx: DurableContext) -> Any:
     return await ctx.invoke(ECHO, event, payload_serdes=UppercasePayload())
 
@@ -128,6 +129,6 @@ class UppercaseResultText:
         return text.upper()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_5_16(event: str, ctx: DurableContext) -> Any:
     return await ctx.invoke(ECHO, event, result_serdes=UppercaseResultText())

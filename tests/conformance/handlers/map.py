@@ -14,6 +14,7 @@ from aiodurable import (
     durable_execution,
 )
 
+from ..execution_logs import LOGS
 from .batch_projection import counts, summary
 
 
@@ -31,7 +32,7 @@ async def fail_on_fail(ctx: DurableContext, item: str, index: int) -> str:
     return item
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_1(event: list[str], ctx: DurableContext) -> list[Any]:
     async def greet(item_ctx: DurableContext, name: str, index: int) -> str:
         return await item_ctx.step(lambda: f"Hello, {name}!")
@@ -40,7 +41,7 @@ async def req_9_1(event: list[str], ctx: DurableContext) -> list[Any]:
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_2(event: list[int], ctx: DurableContext) -> list[Any]:
     async def double(item_ctx: DurableContext, item: int, index: int) -> int:
         return item * 2
@@ -49,7 +50,7 @@ async def req_9_2(event: list[int], ctx: DurableContext) -> list[Any]:
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_3(event: list[int], ctx: DurableContext) -> list[Any]:
     async def plus_index(item_ctx: DurableContext, item: int, index: int) -> int:
         return item + index
@@ -58,13 +59,13 @@ async def req_9_3(event: list[int], ctx: DurableContext) -> list[Any]:
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_4(event: list[Any], ctx: DurableContext) -> list[Any]:
     result = await ctx.map(event, same, name="empty")
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_5(event: None, ctx: DurableContext) -> dict[str, Any]:
     result = await ctx.map(
         ["ok", "fail", "never"],
@@ -76,7 +77,7 @@ async def req_9_5(event: None, ctx: DurableContext) -> dict[str, Any]:
     return summary(result)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_6(event: None, ctx: DurableContext) -> list[Any]:
     result = await ctx.map(
         ["fail", "never"],
@@ -89,7 +90,7 @@ async def req_9_6(event: None, ctx: DurableContext) -> list[Any]:
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_7(event: None, ctx: DurableContext) -> dict[str, Any]:
     result = await ctx.map(
         ["i0", "i1", "i2", "i3"],
@@ -101,7 +102,7 @@ async def req_9_7(event: None, ctx: DurableContext) -> dict[str, Any]:
     return counts(result, "completionReason", "successCount", "totalCount")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_8(event: None, ctx: DurableContext) -> dict[str, Any]:
     result = await ctx.map(
         ["ok", "fail", "ok"],
@@ -113,7 +114,7 @@ async def req_9_8(event: None, ctx: DurableContext) -> dict[str, Any]:
     return summary(result)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_9(event: None, ctx: DurableContext) -> dict[str, Any]:
     result = await ctx.map(
         ["fail", "fail", "never"],
@@ -125,7 +126,7 @@ async def req_9_9(event: None, ctx: DurableContext) -> dict[str, Any]:
     return counts(result, "completionReason", "successCount", "failureCount", "totalCount")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_10(event: None, ctx: DurableContext) -> dict[str, Any]:
     result = await ctx.map(
         ["fail", "fail", "never", "never"],
@@ -137,13 +138,13 @@ async def req_9_10(event: None, ctx: DurableContext) -> dict[str, Any]:
     return counts(result, "completionReason", "successCount", "failureCount", "totalCount")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_11(event: None, ctx: DurableContext) -> list[Any]:
     result = await ctx.map(["r0", "r1", "r2"], same, name="concurrent", max_concurrency=2)
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_12(event: None, ctx: DurableContext) -> list[Any]:
     async def stepped(item_ctx: DurableContext, item: str, index: int) -> str:
         return await item_ctx.step(lambda: item)
@@ -154,7 +155,7 @@ async def req_9_12(event: None, ctx: DurableContext) -> list[Any]:
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_13(event: list[int], ctx: DurableContext) -> list[Any]:
     async def times_ten(item_ctx: DurableContext, item: int, index: int) -> int:
         return item * 10
@@ -179,7 +180,7 @@ class WrappedText:
         return text.removeprefix("wrapped:")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_14(event: None, ctx: DurableContext) -> list[Any]:
     result = await ctx.map(
         ["x", "y"], upper, name="serdes", max_concurrency=1, item_serdes=WrappedText()
@@ -187,7 +188,7 @@ async def req_9_14(event: None, ctx: DurableContext) -> list[Any]:
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_15(event: None, ctx: DurableContext) -> list[Any]:
     async def maybe_wait(item_ctx: DurableContext, item: str, index: int) -> str:
         if index == 1:
@@ -201,7 +202,7 @@ async def req_9_15(event: None, ctx: DurableContext) -> list[Any]:
 LARGE_ITEM_CHARS = 70 * 1024
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_16(event: None, ctx: DurableContext) -> dict[str, Any]:
     async def large(item_ctx: DurableContext, item: str, index: int) -> str:
         return item * LARGE_ITEM_CHARS
@@ -210,14 +211,14 @@ async def req_9_16(event: None, ctx: DurableContext) -> dict[str, Any]:
     return counts(result, "successCount", "totalCount")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_17(event: None, ctx: DurableContext) -> list[Any]:
     result = await ctx.map(["a", "b"], upper, name="then-wait", max_concurrency=1)
     await ctx.wait(1)
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_18(event: None, ctx: DurableContext) -> dict[str, Any]:
     result = await ctx.map(
         ["ok", "fail"],
@@ -244,7 +245,7 @@ class JoinedResults:
         return BatchResult(all=items, completion_reason="ALL_COMPLETED")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_19(event: None, ctx: DurableContext) -> list[Any]:
     result = await ctx.map(
         ["x", "y"], upper, name="op-serde", max_concurrency=1, serdes=JoinedResults()
@@ -252,7 +253,7 @@ async def req_9_19(event: None, ctx: DurableContext) -> list[Any]:
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_9_20(event: None, ctx: DurableContext) -> list[Any]:
     result = await ctx.map(
         ["x", "y"], upper, name="op-serde-replay", max_concurrency=1, serdes=JoinedResults()

@@ -15,6 +15,7 @@ from aiodurable import (
 )
 from aiodurable.serdes import decode_json, encode_json
 
+from ..execution_logs import LOGS
 from .batch_projection import counts, summary
 
 
@@ -40,7 +41,7 @@ async def failing(ctx: DurableContext) -> Any:
     raise RuntimeError("branch failed")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_1(event: None, ctx: DurableContext) -> list[Any]:
     result = await ctx.parallel(
         [stepped("task-1"), stepped("task-2")], name="parallel", max_concurrency=1
@@ -48,33 +49,33 @@ async def req_8_1(event: None, ctx: DurableContext) -> list[Any]:
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_2(event: None, ctx: DurableContext) -> list[Any]:
     result = await ctx.parallel([constant("alpha"), constant("beta")], max_concurrency=1)
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_3(event: None, ctx: DurableContext) -> list[Any]:
     branches = [NamedBranch("first", constant("one")), NamedBranch("second", constant("two"))]
     result = await ctx.parallel(branches, name="named", max_concurrency=1)
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_4(event: None, ctx: DurableContext) -> list[Any]:
     branches = [constant("hello"), constant(42), constant({"k": "v"})]
     result = await ctx.parallel(branches, name="hetero", max_concurrency=1)
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_5(event: None, ctx: DurableContext) -> list[Any]:
     result: BatchResult[Any] = await ctx.parallel([], name="empty")
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_6(event: None, ctx: DurableContext) -> dict[str, Any]:
     result = await ctx.parallel(
         [constant("ok"), failing, constant("never")],
@@ -85,7 +86,7 @@ async def req_8_6(event: None, ctx: DurableContext) -> dict[str, Any]:
     return summary(result)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_7(event: None, ctx: DurableContext) -> list[Any]:
     result = await ctx.parallel(
         [failing, constant("never")],
@@ -97,7 +98,7 @@ async def req_8_7(event: None, ctx: DurableContext) -> list[Any]:
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_8(event: None, ctx: DurableContext) -> dict[str, Any]:
     result = await ctx.parallel(
         [constant(f"b{i}") for i in range(4)],
@@ -108,7 +109,7 @@ async def req_8_8(event: None, ctx: DurableContext) -> dict[str, Any]:
     return counts(result, "completionReason", "successCount", "totalCount")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_9(event: None, ctx: DurableContext) -> dict[str, Any]:
     result = await ctx.parallel(
         [constant("b0"), failing, constant("b2")],
@@ -119,7 +120,7 @@ async def req_8_9(event: None, ctx: DurableContext) -> dict[str, Any]:
     return summary(result)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_10(event: None, ctx: DurableContext) -> dict[str, Any]:
     result = await ctx.parallel(
         [failing, failing, constant("never")],
@@ -130,14 +131,14 @@ async def req_8_10(event: None, ctx: DurableContext) -> dict[str, Any]:
     return counts(result, "completionReason", "successCount", "failureCount", "totalCount")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_11(event: None, ctx: DurableContext) -> list[Any]:
     branches = [constant("r0"), constant("r1"), constant("r2")]
     result = await ctx.parallel(branches, name="concurrent", max_concurrency=2)
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_12(event: None, ctx: DurableContext) -> list[Any]:
     result = await ctx.parallel(
         [stepped("fa"), stepped("fb")], name="flat", max_concurrency=1, nesting=Nesting.FLAT
@@ -145,7 +146,7 @@ async def req_8_12(event: None, ctx: DurableContext) -> list[Any]:
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_13(event: None, ctx: DurableContext) -> dict[str, Any]:
     result = await ctx.parallel(
         [failing, failing, constant("b2"), constant("b3")],
@@ -156,7 +157,7 @@ async def req_8_13(event: None, ctx: DurableContext) -> dict[str, Any]:
     return counts(result, "completionReason", "successCount", "failureCount", "totalCount")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_14(event: None, ctx: DurableContext) -> list[Any]:
     async def waits_then_returns(branch: DurableContext) -> str:
         await branch.wait(2)
@@ -178,7 +179,7 @@ class WrappedSerdes:
         return decode_json(text, dict[str, Any])["wrapped"]
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_15(event: None, ctx: DurableContext) -> list[Any]:
     result = await ctx.parallel(
         [constant("x"), constant("y")],
@@ -189,7 +190,7 @@ async def req_8_15(event: None, ctx: DurableContext) -> list[Any]:
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_16(event: None, ctx: DurableContext) -> dict[str, Any]:
     result = await ctx.parallel(
         [failing, failing, failing],
@@ -200,7 +201,7 @@ async def req_8_16(event: None, ctx: DurableContext) -> dict[str, Any]:
     return summary(result)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_17(event: None, ctx: DurableContext) -> dict[str, Any]:
     result = await ctx.parallel(
         [constant("b0"), failing, constant("b2")],
@@ -211,7 +212,7 @@ async def req_8_17(event: None, ctx: DurableContext) -> dict[str, Any]:
     return summary(result)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_18(event: None, ctx: DurableContext) -> dict[str, Any]:
     result = await ctx.parallel(
         [failing, failing, constant("b2"), constant("b3")],
@@ -222,7 +223,7 @@ async def req_8_18(event: None, ctx: DurableContext) -> dict[str, Any]:
     return counts(result, "completionReason", "successCount", "failureCount", "totalCount")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_19(event: None, ctx: DurableContext) -> list[Any]:
     result = await ctx.parallel(
         [constant("b0"), constant("b1")], name="bad-concurrency", max_concurrency=0
@@ -230,7 +231,7 @@ async def req_8_19(event: None, ctx: DurableContext) -> list[Any]:
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_20(event: None, ctx: DurableContext) -> dict[str, Any]:
     result = await ctx.parallel(
         [constant("b0"), failing, constant("b2")],
@@ -246,7 +247,7 @@ async def req_8_20(event: None, ctx: DurableContext) -> dict[str, Any]:
     }
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_21(event: None, ctx: DurableContext) -> list[Any]:
     async def inner_parallel(branch: DurableContext) -> list[Any]:
         inner = await branch.parallel(
@@ -258,7 +259,7 @@ async def req_8_21(event: None, ctx: DurableContext) -> list[Any]:
     return result.get_results()
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_8_22(event: None, ctx: DurableContext) -> dict[str, Any]:
     result = await ctx.parallel(
         [failing, constant("b1"), constant("b2"), constant("b3")],

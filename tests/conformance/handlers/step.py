@@ -18,6 +18,7 @@ from aiodurable import (
 )
 from aiodurable.serdes import decode_json, encode_json
 
+from ..execution_logs import LOGS
 from .crash import crash_once
 
 NO_RETRY = RetryStrategy.no_retry()
@@ -35,17 +36,17 @@ def attempt() -> int:
     return StepContext.current().attempt
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_1(event: str, ctx: DurableContext) -> str:
     return await ctx.step(greet, event)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_2(event: str, ctx: DurableContext) -> str:
     return await ctx.step(greet, event, name="custom_step_name")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_3(event: None, ctx: DurableContext) -> str:
     def step_one() -> str:
         return "first"
@@ -57,7 +58,7 @@ async def req_1_3(event: None, ctx: DurableContext) -> str:
     return await ctx.step(step_two, first)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_4(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any]:
     def build_response(user: dict[str, Any]) -> dict[str, Any]:
         return {"user": {"name": user["name"], "tags": user["tags"]}, "count": len(user["tags"])}
@@ -65,7 +66,7 @@ async def req_1_4(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any]:
     return await ctx.step(build_response, event)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_5(event: None, ctx: DurableContext) -> None:
     def do_nothing() -> None:
         return None
@@ -83,7 +84,7 @@ class UppercaseSerdes:
         return str(decode_json(text, str))
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_6(event: str, ctx: DurableContext) -> str:
     def return_input(text: str) -> str:
         return text
@@ -91,7 +92,7 @@ async def req_1_6(event: str, ctx: DurableContext) -> str:
     return await ctx.step(return_input, event, serdes=UppercaseSerdes())
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_7(event: str, ctx: DurableContext) -> str:
     def greet_logged(name: str) -> str:
         logger = StepContext.current().logger
@@ -103,14 +104,14 @@ async def req_1_7(event: str, ctx: DurableContext) -> str:
     return await ctx.step(greet_logged, event)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_8(event: None, ctx: DurableContext) -> str:
     result = await ctx.step(lambda: "computed")
     await ctx.wait(timedelta(seconds=2))
     return result
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_9(event: None, ctx: DurableContext) -> str:
     def compute() -> str:
         ctx.logger.info("step executed")
@@ -121,7 +122,7 @@ async def req_1_9(event: None, ctx: DurableContext) -> str:
     return result
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_10(event: None, ctx: DurableContext) -> str:
     def fail() -> str:
         ctx.logger.info("step executed")
@@ -135,7 +136,7 @@ async def req_1_10(event: None, ctx: DurableContext) -> str:
     return caught
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_11(event: None, ctx: DurableContext) -> str:
     def unreliable_func() -> str:
         if attempt() == 1:
@@ -146,7 +147,7 @@ async def req_1_11(event: None, ctx: DurableContext) -> str:
     return await ctx.step(unreliable_func, retry=retry)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_12(event: None, ctx: DurableContext) -> str:
     def always_fail() -> str:
         raise RuntimeError(f"attempt {attempt()} failed")
@@ -155,7 +156,7 @@ async def req_1_12(event: None, ctx: DurableContext) -> str:
     return await ctx.step(always_fail, retry=retry)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_13(event: None, ctx: DurableContext) -> str:
     def unreliable_func() -> str:
         if attempt() < 3:
@@ -165,7 +166,7 @@ async def req_1_13(event: None, ctx: DurableContext) -> str:
     return await ctx.step(unreliable_func)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_14(event: None, ctx: DurableContext) -> str:
     def unreliable_func() -> str:
         if attempt() < 3:
@@ -176,7 +177,7 @@ async def req_1_14(event: None, ctx: DurableContext) -> str:
     return await ctx.step(unreliable_func, retry=retry)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_15(event: None, ctx: DurableContext) -> str:
     def flaky() -> str:
         if attempt() == 1:
@@ -189,7 +190,7 @@ async def req_1_15(event: None, ctx: DurableContext) -> str:
     return await ctx.step(flaky, retry=retry_on_transient)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_16(event: None, ctx: DurableContext) -> str:
     def flaky() -> str:
         raise TransientError("temporarily unavailable")
@@ -202,7 +203,7 @@ async def req_1_16(event: None, ctx: DurableContext) -> str:
     return await ctx.step(flaky, retry=no_retry_on_transient_error)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_17(event: str, ctx: DurableContext) -> str:
     def at_most_once_flaky_step() -> str:
         StepContext.current().logger.info(f"processing {event}")
@@ -216,7 +217,7 @@ async def req_1_17(event: str, ctx: DurableContext) -> str:
     )
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_18(event: str, ctx: DurableContext) -> str:
     def flaky() -> str:
         StepContext.current().logger.info(f"processing {event}")
@@ -227,7 +228,7 @@ async def req_1_18(event: str, ctx: DurableContext) -> str:
     return await ctx.step(flaky, semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY, retry=retry)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_19(event: None, ctx: DurableContext) -> str:
     def failing_func() -> str:
         raise RuntimeError("always fails")
@@ -235,7 +236,7 @@ async def req_1_19(event: None, ctx: DurableContext) -> str:
     return await ctx.step(failing_func, retry=NO_RETRY)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_1_20(event: None, ctx: DurableContext) -> str:
     def failing_func() -> str:
         raise RuntimeError("always fails")

@@ -14,6 +14,8 @@ from typing import Any
 
 from aiodurable import DurableContext, durable_execution
 
+from ..execution_logs import LOGS
+
 ECHO = "conformance-echo"
 FAILING = "conformance-failing"
 MEASURE = "conformance-measure"
@@ -23,19 +25,19 @@ class TargetFailure(Exception):
     """The failure the failing target reports."""
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def echo(event: Any, ctx: DurableContext) -> Any:
     await ctx.wait(1)
     return event
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def failing(event: Any, ctx: DurableContext) -> Any:
     await ctx.wait(1)
     raise TargetFailure("the target function failed")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def measure(event: dict[str, str], ctx: DurableContext) -> dict[str, int]:
     await ctx.wait(1)
     return {"received": len(event["data"])}

@@ -13,6 +13,8 @@ from aiodurable import (
     durable_execution,
 )
 
+from ..execution_logs import LOGS
+
 
 def increment(state: int) -> int:
     return state + 1
@@ -29,21 +31,21 @@ def poll_every(seconds: int, until: Any, *, max_attempts: int = 60) -> WaitStrat
     )
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_6_1(event: int, ctx: DurableContext) -> int:
     return await ctx.wait_for_condition(
         increment, initial_state=0, wait_strategy=poll_every(1, lambda s: s >= event)
     )
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_6_2(event: int, ctx: DurableContext) -> int:
     return await ctx.wait_for_condition(
         lambda state: state, initial_state=5, wait_strategy=poll_every(1, lambda s: s >= event)
     )
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_6_3(event: int, ctx: DurableContext) -> int:
     return await ctx.wait_for_condition(
         increment,
@@ -53,21 +55,21 @@ async def req_6_3(event: int, ctx: DurableContext) -> int:
     )
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_6_4(event: int, ctx: DurableContext) -> int:
     return await ctx.wait_for_condition(
         increment, initial_state=5, wait_strategy=poll_every(1, lambda s: s >= event)
     )
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_6_5(event: int, ctx: DurableContext) -> int:
     return await ctx.wait_for_condition(
         increment, initial_state=0, wait_strategy=poll_every(2, lambda s: s >= event)
     )
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_6_6(event: int, ctx: DurableContext) -> int:
     return await ctx.wait_for_condition(
         increment,
@@ -80,14 +82,14 @@ def broken_check(state: int) -> int:
     raise RuntimeError("the status endpoint is down")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_6_7(event: None, ctx: DurableContext) -> int:
     return await ctx.wait_for_condition(
         broken_check, initial_state=0, wait_strategy=poll_every(1, lambda s: True)
     )
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_6_8(event: None, ctx: DurableContext) -> Any:
     try:
         return await ctx.wait_for_condition(
@@ -102,7 +104,7 @@ def advance_job(state: dict[str, Any]) -> dict[str, Any]:
     return {"status": "DONE" if attempts >= 2 else "PENDING", "attempts": attempts}
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_6_9(event: None, ctx: DurableContext) -> dict[str, Any]:
     return await ctx.wait_for_condition(
         advance_job,
@@ -111,7 +113,7 @@ async def req_6_9(event: None, ctx: DurableContext) -> dict[str, Any]:
     )
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_6_10(event: None, ctx: DurableContext) -> None:
     return await ctx.wait_for_condition(
         lambda state: None, initial_state=None, wait_strategy=poll_every(1, lambda s: True)
@@ -128,7 +130,7 @@ class PrefixedText:
         return text.removeprefix("state:")
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_6_11(event: None, ctx: DurableContext) -> str:
     return await ctx.wait_for_condition(
         lambda state: state + "x",
@@ -138,7 +140,7 @@ async def req_6_11(event: None, ctx: DurableContext) -> str:
     )
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_6_12(event: int, ctx: DurableContext) -> int:
     reached = await ctx.wait_for_condition(
         increment, initial_state=0, wait_strategy=poll_every(1, lambda s: s >= event)
@@ -146,7 +148,7 @@ async def req_6_12(event: int, ctx: DurableContext) -> int:
     return await ctx.step(lambda: reached * 10)
 
 
-@durable_execution
+@durable_execution(logging=LOGS)
 async def req_6_13(event: None, ctx: DurableContext) -> int:
     first = await ctx.wait_for_condition(
         increment, initial_state=0, wait_strategy=poll_every(1, lambda s: s >= 2)
