@@ -130,8 +130,14 @@ class PluginSet:
             except Exception:
                 import logging
 
+                arn = getattr(info, "execution_arn", None)
                 logging.getLogger("aiodurable.plugins").warning(
-                    "plugin %r failed in %s; ignored", plugin, hook, exc_info=True
+                    "plugin %s failed in %s for execution %s; ignored",
+                    type(plugin).__qualname__,
+                    hook,
+                    arn,
+                    exc_info=True,
+                    extra={"executionArn": arn},
                 )
 
     def observe(self, arn: str, before: Operation | None, after: Operation) -> None:
