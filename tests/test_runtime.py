@@ -499,3 +499,25 @@ async def test_sys_exit_fails_the_invocation_without_checkpointing(where: str) -
         await workflow.run(service.event(arn), client=service)
     actions = {u.action for c in service.calls for u in c.updates}
     assert actions <= {OperationAction.START}  # no SUCCEED, FAIL or RETRY was written
+
+
+def test_the_lambda_entry_point_keeps_one_event_loop_across_warm_invocations() -> None:
+    import asyncio
+
+    loops: list[int] = []
+
+    async def where() -> int:
+        loops.append(id(asyncio.get_running_loop()))
+        return len(loops)
+
+    service = FakeService()
+
+    @durable_execution(client=service)
+    async def workflow(event: Any, ctx: DurableContext) -> int:
+        return await ctx.step(where)
+
+    first = service.start()
+    second = service.start()
+    assert workflow(service.event(first), None) == {"Status": "SUCCEEDED", "Result": "1"}
+    assert workflow(service.event(second), None) == {"Status": "SUCCEEDED", "Result": "2"}
+    assert len(set(loops)) == 1
