@@ -57,6 +57,7 @@ from aiodurable.local.store import MemoryStore, Store
 from aiodurable.local.validation import (
     MAX_DELAY_SECONDS,
     MAX_INVOKE_PAYLOAD_BYTES,
+    parse_count,
     parse_function_name,
     validate_updates,
 )
@@ -1040,9 +1041,10 @@ def _records_progress(updates: Sequence[OperationUpdate]) -> bool:
 def _parse_marker(marker: str | None) -> int:
     if not marker:
         return 0
-    if not marker.isdigit():
-        raise _invalid_state_call(f"Marker {marker!r} was not returned by this service")
-    return int(marker)
+    start = parse_count(marker)
+    if start is None:
+        raise _invalid_state_call(f"Marker {marker[:64]!r} was not returned by this service")
+    return start
 
 
 def _invalid_state_call(message: str) -> CheckpointError:

@@ -34,7 +34,7 @@ from aiodurable.local.errors import (
     ServiceError,
 )
 from aiodurable.local.records import ExecutionInfo
-from aiodurable.local.validation import parse_function_name
+from aiodurable.local.validation import parse_count, parse_function_name
 from aiodurable.wire import ErrorObject, OperationUpdate
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "LocalHttpServer", "make_app"]
@@ -79,19 +79,26 @@ def _int(request: web.Request, name: str, default: int) -> int:
     value = request.query.get(name)
     if value is None:
         return default
-    if not value.isdigit():
-        raise InvalidParameterError(f"{name} must be a non-negative integer, got {value!r}")
-    return int(value)
+    number = parse_count(value)
+    if number is None:
+        raise InvalidParameterError(
+            f"{name} must be a non-negative integer (at most 18 digits), got {value[:64]!r}"
+        )
+    return number
+
+
+def _decode_json(raw: bytes | str) -> Any:
+    # msgspec, unlike json.loads, refuses NaN and lone surrogates ("\ud800"), which no
+    # store or response could encode later. Deep nesting exhausts the stack in either.
+    try:
+        return msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise InvalidParameterError(f"the request body is not JSON: {exc}") from None
 
 
 async def _body_json(request: web.Request) -> Any:
     raw = await request.read()
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise InvalidParameterError(f"the request body is not JSON: {exc}") from exc
+    return _decode_json(raw) if raw else None
 
 
 def _execution_json(info: ExecutionInfo, include_data: bool) -> dict[str, Any]:
@@ -126,9 +133,9 @@ def _withhold_payloads(value: Any) -> Any:
 
 def _paged(items: list[Any], request: web.Request, default: int) -> tuple[list[Any], str | None]:
     marker = request.query.get("Marker") or "0"
-    if not marker.isdigit():
-        raise InvalidParameterError(f"Marker {marker!r} was not returned by this service")
-    start = int(marker)
+    start = parse_count(marker)
+    if start is None:
+        raise InvalidParameterError(f"Marker {marker[:64]!r} was not returned by this service")
     size = _int(request, "MaxItems", default) or default
     page = items[start : start + size]
     return page, (str(start + size) if start + size < len(items) else None)
@@ -176,6 +183,8 @@ class _Routes:
             return _error(exc.error_code or "ServiceException", str(exc), exc.status_code or 500)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             return _error("InvalidParameterValueException", str(exc), 400)
+        except web.HTTPRequestEntityTooLarge as exc:
+            return _error("RequestTooLargeException", exc.text or "request too large", 413)
 
     # -- executions ------------------------------------------------------------------------
     def _function(self, function_name: str) -> str:
@@ -201,9 +210,9 @@ class _Routes:
         if raw:
             text = raw.decode(errors="replace")
             try:
-                json.loads(text)
+                _decode_json(text)
                 payload = text
-            except ValueError:
+            except InvalidParameterError:
                 payload = json.dumps(text)  # a non-JSON input is kept as a JSON string
         invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
         if invocation_type == "DryRun":
@@ -317,11 +326,11 @@ class _Routes:
 def _timestamp(value: str) -> datetime:
     try:
         return datetime.fromtimestamp(float(value), UTC)
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # not a number, or out of range
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError as exc:
-            raise InvalidParameterError(f"{value!r} is not a timestamp") from exc
+            raise InvalidParameterError(f"{value[:64]!r} is not a timestamp") from exc
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -329,7 +338,9 @@ def make_app(backend: LocalBackend) -> web.Application:
     """An aiohttp application serving ``backend`` on the Lambda routes."""
     routes = _Routes(backend)
     app = web.Application(client_max_size=8 * 1024 * 1024)
-    app.router.add_route("*", "/{tail:.*}", routes.dispatch)
+    # Every path, even one with a newline in it ("." would not match it): an unknown
+    # path gets the service's JSON error rather than aiohttp's plain-text 404.
+    app.router.add_route("*", r"/{tail:[\s\S]*}", routes.dispatch)
     return app
 
 

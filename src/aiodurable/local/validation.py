@@ -27,6 +27,7 @@ __all__ = [
     "MAX_ERROR_CHARS",
     "MAX_INVOKE_PAYLOAD_BYTES",
     "MAX_PAYLOAD_CHARS",
+    "parse_count",
     "parse_function_name",
     "validate_updates",
 ]
@@ -68,6 +69,17 @@ _ALLOWED = {
     OperationType.CALLBACK: {OperationAction.START},
     OperationType.CHAINED_INVOKE: {OperationAction.START},
 }
+
+
+def parse_count(value: str) -> int | None:
+    """A ``MaxItems`` / ``Marker`` query value as an int, or None if it is not one.
+
+    Only ASCII digits count (``str.isdigit`` accepts "²", which ``int`` refuses), and at
+    most 18 of them (``int`` refuses more than 4,300; no page is that long anyway).
+    """
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+        return None
+    return int(value)
 
 
 def parse_function_name(function_name: str, *, region: str, account: str) -> tuple[str, str | None]:
