@@ -402,7 +402,7 @@ QUERY_KEYS = (
 # One draw per parameter: Hypothesis spends most of a case's time per draw.
 QUERY_PARAMETERS = [(key, value) for key in QUERY_KEYS for value in ODD_NUMBERS]
 #: One digit more than int() parses. Two of them would not fit in aiohttp's 8 KiB request
-#: line, which its HTTP parser refuses before the application sees it (see test_isolation).
+#: line, which its HTTP parser refuses (a plain-text 400) before the application sees it.
 TOO_MANY_DIGITS = "9" * 4301
 queries = st.lists(st.sampled_from(QUERY_PARAMETERS), max_size=3) | st.sampled_from(
     [[("MaxItems", TOO_MANY_DIGITS)], [("Marker", TOO_MANY_DIGITS)]]
