@@ -243,10 +243,10 @@ class LambdaServiceClient:
 
 def _decode(response: dict[str, Any], result: type[_T], operation: str, execution_arn: str) -> _T:
     # botocore has already parsed timestamps into aware datetimes; strict=False lets
-    # msgspec accept the odd number-as-string too.
-    body = {key: value for key, value in response.items() if key != "ResponseMetadata"}
+    # msgspec accept the odd number-as-string too. Unknown members (ResponseMetadata) are
+    # skipped by the conversion.
     try:
-        return msgspec.convert(body, result, strict=False)
+        return msgspec.convert(response, result, strict=False)
     except msgspec.ValidationError as exc:
         failure = Failure(
             retryable=False,
