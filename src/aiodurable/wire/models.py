@@ -84,8 +84,13 @@ class InvocationStatus(enum.StrEnum):
     PENDING = "PENDING"
 
 
-class _Wire(msgspec.Struct, rename="pascal", omit_defaults=True, frozen=True):
-    """Base of every wire Struct."""
+class _Wire(msgspec.Struct, rename="pascal", omit_defaults=True, frozen=True, gc=False):
+    """Base of every wire Struct.
+
+    Wire values never form reference cycles, so they are not tracked by the cyclic
+    garbage collector (``gc=False``): an invocation holding thousands of operations
+    does not make every collection slower.
+    """
 
 
 class ErrorObject(_Wire, frozen=True):
