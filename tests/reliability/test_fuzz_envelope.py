@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from aiodurable.errors import InvalidInvocationError
@@ -86,5 +86,6 @@ def test_decoder_never_crashes(event: Any) -> None:
 
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=64) | st.text(max_size=64))
+@example(b'"\x80"')  # a JSON string that is not UTF-8 (found by this test)
 def test_raw_bytes_and_text_events_are_rejected_cleanly(raw: bytes | str) -> None:
     check(raw)

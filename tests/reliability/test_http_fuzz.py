@@ -922,8 +922,9 @@ def test_a_count_that_int_cannot_parse_is_a_400(
         (f"{EXECUTIONS}/x/checkpoint", b"[" * 100_000),  # deeper than the JSON decoder's stack
         ("/2015-03-31/functions/echo/invocations", b"x" * (8 * 1024 * 1024 + 1)),
         (f"{EXECUTIONS}/\n", None),  # a path the catch-all route used to miss
+        (f"{EXECUTIONS}/x/checkpoint", b'"\x80"'),  # a JSON string that is not UTF-8
     ],
-    ids=["deep-json", "over-8-MiB", "newline-in-path"],
+    ids=["deep-json", "over-8-MiB", "newline-in-path", "not-utf-8"],
 )
 def test_a_body_or_path_the_server_cannot_take_is_a_json_4xx(
     server: FuzzedServer, path: str, body: bytes | None

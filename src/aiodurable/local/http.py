@@ -92,7 +92,7 @@ def _decode_json(raw: bytes | str) -> Any:
     # store or response could encode later. Deep nesting exhausts the stack in either.
     try:
         return msgspec.json.decode(raw)
-    except (msgspec.DecodeError, RecursionError) as exc:
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
         raise InvalidParameterError(f"the request body is not JSON: {exc}") from None
 
 

@@ -89,7 +89,7 @@ def decode_invocation(event: Any) -> InvocationInput:
     if isinstance(event, (bytes, str)):
         try:
             event = msgspec.json.decode(event)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # not JSON, or not UTF-8
             raise InvalidInvocationError(f"the invocation event is not JSON: {exc}") from exc
     if (
         not isinstance(event, Mapping)
