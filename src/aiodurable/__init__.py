@@ -23,7 +23,8 @@ from aiodurable.errors import (
     WaitForConditionError,
 )
 from aiodurable.handler import DurableHandler, durable_execution
-from aiodurable.operations.batch import (
+from aiodurable.operations.attempt import StepContext
+from aiodurable.operations.batch_result import (
     BatchItem,
     BatchResult,
     CompletionConfig,
@@ -31,7 +32,6 @@ from aiodurable.operations.batch import (
     Nesting,
 )
 from aiodurable.operations.callback import Callback
-from aiodurable.operations.step import StepContext
 from aiodurable.operations.wait_for_condition import WaitDecision, WaitStrategy
 from aiodurable.plugins import Plugin
 from aiodurable.retry import Jitter, RetryDecision, RetryStrategy, StepSemantics

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from aiodurable.errors import (
-    CallbackError,
-    CallbackSubmitterError,
-    ChildContextError,
-    StepError,
-    ValidationError,
-    registered_error_class,
-)
-from aiodurable.operations.base import OperationIdentity
+from aiodurable.errors import ValidationError
 from aiodurable.operations.batch import (
-    BatchResult,
     BranchSpec,
-    CompletionConfig,
-    NamedBranch,
-    Nesting,
+    map_specs,
+    parallel_specs,
     run_batch,
     validate_batch,
 )
+from aiodurable.operations.batch_result import BatchResult, CompletionConfig, NamedBranch, Nesting
 from aiodurable.operations.callback import (
     Callback,
     callback_result_serdes,
@@ -35,8 +25,11 @@ from aiodurable.operations.callback import (
 )
 from aiodurable.operations.child import run_child
 from aiodurable.operations.invoke import run_invoke
+from aiodurable.operations.names import check_name, check_sub_type, default_name
+from aiodurable.operations.scope import OperationScope
 from aiodurable.operations.step import run_step, serdes_for_function
 from aiodurable.operations.wait import run_wait, wait_seconds
+from aiodurable.operations.wait_for_callback import callback_waiter, run_wait_for_callback
 from aiodurable.operations.wait_for_condition import (
     WaitDecision,
     WaitStrategy,
@@ -45,9 +38,8 @@ from aiodurable.operations.wait_for_condition import (
 from aiodurable.replay_logging import make_logger
 from aiodurable.retry import RetryPolicy, StepSemantics
 from aiodurable.runtime.execution import Execution
-from aiodurable.runtime.operation_ids import step_id
 from aiodurable.serdes import ANY_JSON, JsonSerdes, Serdes
-from aiodurable.wire import TERMINAL_STATUSES, OperationType
+from aiodurable.wire import OperationType
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -59,9 +51,6 @@ __all__ = ["DurableContext", "LoggingConfig"]
 T = TypeVar("T")
 S = TypeVar("S")
 I = TypeVar("I")  # noqa: E741
-
-_SUB_TYPE = re.compile(r"[A-Za-z0-9_-]{1,32}")
-_NAME = re.compile(r"[\x20-\x7e]{1,256}")
 
 
 @dataclass(frozen=True)
@@ -75,41 +64,7 @@ class LoggingConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-_valid_names: set[str] = set()
-
-
-def _check_name(name: str | None) -> str | None:
-    if not name:
-        return None
-    if name in _valid_names:
-        return name
-    if not _NAME.fullmatch(name):
-        raise ValidationError(
-            f"operation name {name!r} is invalid: use 1 to 256 printable ASCII characters"
-        )
-    if len(_valid_names) < 10_000:  # names come from code: a small, fixed set
-        _valid_names.add(name)
-    return name
-
-
-def _check_sub_type(sub_type: str | None, default: str) -> str:
-    if not sub_type:
-        return default
-    if not _SUB_TYPE.fullmatch(sub_type):
-        raise ValidationError(
-            f"sub_type {sub_type!r} is invalid: use 1 to 32 characters of [A-Za-z0-9_-]"
-        )
-    return sub_type
-
-
-def _default_name(fn: Callable[..., Any]) -> str | None:
-    name = getattr(fn, "__name__", None)
-    if name.__class__ is str and (name in _valid_names or name.isidentifier()):
-        return name
-    return None
-
-
-class DurableContext:
+class DurableContext(OperationScope):
     """Durable operations of one workflow (or of one child context / branch).
 
     Every operation is assigned its id when it is *called*, so
@@ -117,16 +72,7 @@ class DurableContext:
     replay whatever order the tasks run in.
     """
 
-    __slots__ = (
-        "_counter",
-        "_execution",
-        "_logger",
-        "_logging",
-        "_peeked",
-        "_replaying",
-        "id_prefix",
-        "parent_id",
-    )
+    __slots__ = ("_logger", "_logging")
 
     def __init__(
         self,
@@ -137,12 +83,13 @@ class DurableContext:
         replaying: bool | None = None,
         logging: LoggingConfig | None = None,
     ) -> None:
-        self._execution = execution
-        self.parent_id = parent_id
-        self.id_prefix = id_prefix
-        self._counter = 0
-        self._peeked: tuple[int, str] | None = None
-        self._replaying = execution.replaying if replaying is None else replaying
+        OperationScope.__init__(
+            self,
+            execution,
+            parent_id,
+            id_prefix,
+            execution.replaying if replaying is None else replaying,
+        )
         self._logging = logging or LoggingConfig()
         self._logger: FilteringBoundLogger | None = None
 
@@ -155,56 +102,6 @@ class DurableContext:
     def is_replaying(self) -> bool:
         """True while this context re-executes operations that are already recorded."""
         return self._replaying and not self._logging.log_during_replay
-
-    def _next_id(self) -> str:
-        self._counter += 1
-        peeked = self._peeked
-        if peeked is not None and peeked[0] == self._counter:
-            return peeked[1]
-        return step_id(self.id_prefix, self._counter)
-
-    def _peek_id(self) -> str:
-        """The id the next operation will get (computed once, reused by ``_next_id``)."""
-        counter = self._counter + 1
-        peeked = self._peeked
-        if peeked is None or peeked[0] != counter:
-            peeked = self._peeked = (counter, step_id(self.id_prefix, counter))
-        return peeked[1]
-
-    def _identity(
-        self, type_: OperationType, sub_type: str | None, name: str | None
-    ) -> OperationIdentity:
-        return OperationIdentity(self._next_id(), type_, sub_type, name, self.parent_id)
-
-    def _tracked(self, identity: OperationIdentity, work: Awaitable[T]) -> Awaitable[T]:
-        """Track replay status around an operation (PROTOCOL §4.2).
-
-        New work needs no tracking (the status only moves from REPLAY to NEW), so outside
-        replay the operation's own coroutine is returned as it is.
-        """
-        if not self._replaying:
-            return work
-        operations = self._execution.operations
-        op = operations.get(identity.id)
-        if op is None:
-            self._replaying = False  # the replay frontier: new code from here on
-            return work
-        if op.type is OperationType.STEP:
-            if op.status not in TERMINAL_STATUSES:
-                self._replaying = False  # the step's body will really run
-            elif self._peek_id() not in operations:
-                # A finished step replays without running code or checkpointing, so the
-                # status after it is already known.
-                self._replaying = False
-            return work
-        return self._replay_tracked(op.status in TERMINAL_STATUSES, work)
-
-    async def _replay_tracked(self, terminal: bool, work: Awaitable[T]) -> T:
-        try:
-            return await work
-        finally:
-            if not terminal or self._peek_id() not in self._execution.operations:
-                self._replaying = False
 
     # -- logging -----------------------------------------------------------------------
     def _make_logger(self, **bindings: Any) -> FilteringBoundLogger:
@@ -282,8 +179,8 @@ class DurableContext:
             serdes = JsonSerdes(result_type) if result_type is not None else serdes_for_function(fn)
         identity = self._identity(
             OperationType.STEP,
-            _check_sub_type(sub_type, "Step"),
-            _check_name(name) if name is not None else _default_name(fn),
+            check_sub_type(sub_type, "Step"),
+            check_name(name) if name is not None else default_name(fn),
         )
         return self._tracked(
             identity,
@@ -308,7 +205,7 @@ class DurableContext:
         resumes in a later invocation, so a 7-day wait costs nothing while it waits.
         """
         seconds = wait_seconds(duration)  # validated before an id is allocated
-        identity = self._identity(OperationType.WAIT, "Wait", _check_name(name))
+        identity = self._identity(OperationType.WAIT, "Wait", check_name(name))
         return self._tracked(identity, run_wait(self._execution, identity, seconds))
 
     # -- child contexts ------------------------------------------------------------------
@@ -340,8 +237,8 @@ class DurableContext:
         """
         identity = self._identity(
             OperationType.CONTEXT,
-            _check_sub_type(sub_type, "RunInChildContext"),
-            _check_name(name) if name is not None else _default_name(fn),
+            check_sub_type(sub_type, "RunInChildContext"),
+            check_name(name) if name is not None else default_name(fn),
         )
         op_id = identity.id
         return self._tracked(
@@ -412,7 +309,7 @@ class DurableContext:
         timeout_s = callback_timeout_seconds(timeout, "timeout")
         heartbeat_s = callback_timeout_seconds(heartbeat_timeout, "heartbeat_timeout")
         identity = self._identity(
-            OperationType.CALLBACK, _check_sub_type(sub_type, "Callback"), _check_name(name)
+            OperationType.CALLBACK, check_sub_type(sub_type, "Callback"), check_name(name)
         )
         return self._tracked(
             identity,
@@ -478,64 +375,22 @@ class DurableContext:
         """Create a callback, hand its id to ``submitter`` (run as a step), and wait for
         the result. Raises the callback's own error, or ``CallbackSubmitterError`` when
         the submitter failed after its retries."""
-        name = _check_name(name) if name is not None else _default_name(submitter)
-        callback_timeout_seconds(timeout, "timeout")
-        callback_timeout_seconds(heartbeat_timeout, "heartbeat_timeout")
-        result_serdes = callback_result_serdes(result_type, serdes)
-
-        async def body(child: DurableContext) -> Any:
-            callback = await child.create_callback(
-                name=f"{name} create callback id" if name else "create callback id",
-                timeout=timeout,
-                heartbeat_timeout=heartbeat_timeout,
-                serdes=result_serdes,
-            )
-            await child.step(
-                submitter,
-                callback.callback_id,
-                name=f"{name} submitter" if name else "submitter",
-                retry=retry,
-                serdes=ANY_JSON,
-            )
-            return await callback.result()
-
+        name = check_name(name) if name is not None else default_name(submitter)
+        body = callback_waiter(
+            submitter, name, timeout, heartbeat_timeout, retry, result_type, serdes
+        )
         identity = self._identity(OperationType.CONTEXT, "WaitForCallback", name)
         op_id = identity.id
         return self._tracked(
             identity,
-            self._unwrap_callback_error(
-                run_child(
-                    self._execution,
-                    identity,
-                    body,
-                    lambda replaying: self._child(op_id, op_id, replaying),
-                    serdes=JsonSerdes(result_type) if result_type else ANY_JSON,
-                    summary=None,
-                )
+            run_wait_for_callback(
+                self._execution,
+                identity,
+                body,
+                lambda replaying: self._child(op_id, op_id, replaying),
+                result_type,
             ),
         )
-
-    @staticmethod
-    async def _unwrap_callback_error(work: Awaitable[T]) -> T:
-        try:
-            return await work
-        except ChildContextError as exc:
-            cls = registered_error_class(exc.error_type)
-            if cls is not None and issubclass(cls, CallbackError):
-                raise cls(
-                    exc.message,
-                    error_type=exc.error_type,
-                    error_data=exc.error_data,
-                    stack_trace=exc.stack_trace,
-                ) from None
-            if cls is StepError:
-                raise CallbackSubmitterError(
-                    exc.message,
-                    error_type=exc.error_type,
-                    error_data=exc.error_data,
-                    stack_trace=exc.stack_trace,
-                ) from exc
-            raise
 
     # -- invoke --------------------------------------------------------------------------
     def invoke(
@@ -556,7 +411,7 @@ class DurableContext:
         """
         if not function_name:
             raise ValidationError("invoke needs a function name, alias or ARN")
-        identity = self._identity(OperationType.CHAINED_INVOKE, "ChainedInvoke", _check_name(name))
+        identity = self._identity(OperationType.CHAINED_INVOKE, "ChainedInvoke", check_name(name))
         return self._tracked(
             identity,
             run_invoke(
@@ -590,7 +445,7 @@ class DurableContext:
         """
         if check is None or wait_strategy is None:
             raise ValidationError("wait_for_condition needs a check and a wait_strategy")
-        identity = self._identity(OperationType.STEP, "WaitForCondition", _check_name(name))
+        identity = self._identity(OperationType.STEP, "WaitForCondition", check_name(name))
         return self._tracked(
             identity,
             run_wait_for_condition(
@@ -620,15 +475,9 @@ class DurableContext:
         """Run branches concurrently; by default every branch must succeed."""
         completion = completion or CompletionConfig.all_successful()
         validate_batch(len(branches), max_concurrency, completion)
-        specs = [
-            BranchSpec(b.name, b.fn)
-            if isinstance(b, NamedBranch)
-            else BranchSpec(f"parallel-branch-{i}", b)
-            for i, b in enumerate(branches)
-        ]
         return self._batch(
             "Parallel",
-            specs,
+            parallel_specs(branches),
             name,
             max_concurrency,
             completion,
@@ -657,18 +506,10 @@ class DurableContext:
         completion = completion or CompletionConfig()
         items = list(items)
         validate_batch(len(items), max_concurrency, completion)
-
-        def runner(item: I, index: int) -> Callable[[DurableContext], Awaitable[T]]:
-            return lambda child: fn(child, item, index)
-
-        specs = [
-            BranchSpec(item_namer(item, i) if item_namer else f"map-item-{i}", runner(item, i))
-            for i, item in enumerate(items)
-        ]
         return self._batch(
             "Map",
-            specs,
-            name or _default_name(fn),
+            map_specs(items, fn, item_namer),
+            name or default_name(fn),
             max_concurrency,
             completion,
             nesting,
@@ -689,7 +530,7 @@ class DurableContext:
         serdes: Serdes[Any] | None,
         item_serdes: Serdes[Any] | None,
     ) -> Awaitable[BatchResult[Any]]:
-        identity = self._identity(OperationType.CONTEXT, kind, _check_name(name))
+        identity = self._identity(OperationType.CONTEXT, kind, check_name(name))
         return self._tracked(
             identity,
             run_batch(

@@ -3,16 +3,16 @@
 Each branch is an asyncio task in one task group per operation: no threads, and no
 branch outlives the operation. ``max_concurrency`` bounds branches *in flight*: a branch
 parked on a wait or a callback keeps its slot. Once the completion policy is decided the
-branches still in flight are cancelled and reported as ``STARTED``.
+branches still in flight are cancelled and reported as ``STARTED``. The operation and
+each nested branch follow the CONTEXT lifecycle of :mod:`aiodurable.operations.lifecycle`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -23,184 +23,31 @@ from aiodurable.errors import (
     error_object_from_exception,
 )
 from aiodurable.operations.base import OperationIdentity
-from aiodurable.operations.child import FATAL_ERRORS, REPLAY_CHILDREN_THRESHOLD
+from aiodurable.operations.batch_result import (
+    BatchItem,
+    BatchResult,
+    CompletionConfig,
+    NamedBranch,
+    Nesting,
+)
+from aiodurable.operations.lifecycle import RebuildFailure, no_summary, run_context
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.operation_ids import branch_id
-from aiodurable.serdes import JsonSerdes, Serdes, decode_json, deserialize, encode_json, serialize
-from aiodurable.wire import (
-    ContextOptions,
-    ErrorObject,
-    OperationAction,
-    OperationStatus,
-    OperationType,
-)
+from aiodurable.runtime.signals import FATAL_ERRORS
+from aiodurable.serdes import JsonSerdes, Serdes, deserialize, encode_json, serialize
+from aiodurable.wire import ErrorObject, OperationType
 
 __all__ = [
-    "BatchItem",
-    "BatchResult",
-    "CompletionConfig",
-    "NamedBranch",
-    "Nesting",
+    "BranchSpec",
+    "map_specs",
+    "parallel_specs",
     "run_batch",
+    "validate_batch",
 ]
 
 T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741
 C = TypeVar("C")
-
-ItemStatus = Literal["SUCCEEDED", "FAILED", "STARTED"]
-
-
-class Nesting(enum.Enum):
-    #: Each branch is a checkpointed CONTEXT (``MapIteration`` / ``ParallelBranch``).
-    """How branch operations are recorded: each in its own context, or flat."""
-
-    NESTED = "NESTED"
-    #: Branch operations sit directly under the map/parallel context.
-    FLAT = "FLAT"
-
-
-@dataclass(frozen=True)
-class CompletionConfig:
-    """When a map or parallel is done.
-
-    ``min_successful``: done once this many branches succeeded. ``tolerated_failure_count``
-    / ``tolerated_failure_percentage`` (of all items): done, with reason
-    ``FAILURE_TOLERANCE_EXCEEDED``, once failures exceed them. With no field set the
-    first failure ends the operation.
-    """
-
-    min_successful: int | None = None
-    tolerated_failure_count: int | None = None
-    tolerated_failure_percentage: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.min_successful is not None and self.min_successful < 1:
-            raise ValidationError(f"min_successful must be at least 1, got {self.min_successful}")
-        if self.tolerated_failure_count is not None and self.tolerated_failure_count < 0:
-            raise ValidationError("tolerated_failure_count must not be negative")
-        pct = self.tolerated_failure_percentage
-        if pct is not None and not 0 <= pct <= 100:
-            raise ValidationError(f"tolerated_failure_percentage must be 0-100, got {pct}")
-
-    @classmethod
-    def first_successful(cls) -> CompletionConfig:
-        """Done as soon as one branch succeeded."""
-        return cls(min_successful=1)
-
-    @classmethod
-    def all_completed(cls) -> CompletionConfig:
-        """Run every branch, whatever fails."""
-        return cls(tolerated_failure_percentage=100)
-
-    @classmethod
-    def all_successful(cls) -> CompletionConfig:
-        """Every branch must succeed: the first failure ends the operation."""
-        return cls(tolerated_failure_count=0, tolerated_failure_percentage=0)
-
-    def exceeded(self, failures: int, total: int) -> bool:
-        """Whether ``failures`` out of ``total`` items exceed the tolerance."""
-        count, pct = self.tolerated_failure_count, self.tolerated_failure_percentage
-        if count is None and pct is None:
-            return failures > 0 and self.min_successful is None
-        if count is not None and failures > count:
-            return True
-        return pct is not None and total > 0 and failures / total * 100 > pct
-
-    def complete(self, successes: int, failures: int, total: int) -> bool:
-        """Whether the operation is done with these counts."""
-        if successes + failures >= total:
-            return True
-        return self.min_successful is not None and successes >= self.min_successful
-
-    def reason(self, successes: int, failures: int, total: int) -> str:
-        """The completion reason recorded for these counts."""
-        if self.exceeded(failures, total):
-            return "FAILURE_TOLERANCE_EXCEEDED"
-        if successes + failures >= total:
-            return "ALL_COMPLETED"
-        if self.min_successful is not None and successes >= self.min_successful:
-            return "MIN_SUCCESSFUL_REACHED"
-        return "ALL_COMPLETED"
-
-
-class BatchItem(msgspec.Struct, Generic[T], rename="camel", omit_defaults=True):
-    """One started branch: its index, status, and result or error."""
-
-    index: int
-    status: ItemStatus
-    result: T | None = None
-    error: ErrorObject | None = None
-
-
-class BatchResult(msgspec.Struct, Generic[T], rename="camel"):
-    """The outcome of a map or parallel: the started branches in index order."""
-
-    all: list[BatchItem[T]]
-    completion_reason: str
-
-    @property
-    def status(self) -> Literal["SUCCEEDED", "FAILED"]:
-        """``FAILED`` if any branch failed, else ``SUCCEEDED``."""
-        return "FAILED" if self.has_failure else "SUCCEEDED"
-
-    def succeeded(self) -> list[BatchItem[T]]:
-        """The items of the branches that succeeded."""
-        return [item for item in self.all if item.status == "SUCCEEDED"]
-
-    def failed(self) -> list[BatchItem[T]]:
-        """The items of the branches that failed."""
-        return [item for item in self.all if item.status == "FAILED"]
-
-    def started(self) -> list[BatchItem[T]]:
-        """The items of branches still running when the operation completed."""
-        return [item for item in self.all if item.status == "STARTED"]
-
-    def get_results(self) -> list[T | None]:
-        """Results of the succeeded branches, in index order."""
-        return [item.result for item in self.all if item.status == "SUCCEEDED"]
-
-    def get_errors(self) -> list[ErrorObject]:
-        """The errors of the failed branches, in index order."""
-        return [item.error or ErrorObject() for item in self.all if item.status == "FAILED"]
-
-    def throw_if_error(self) -> None:
-        """Raise ``ChildContextError`` for the first failed branch, if any."""
-        for item in self.all:
-            if item.status == "FAILED":
-                raise ChildContextError.from_error_object(item.error)
-
-    @property
-    def has_failure(self) -> bool:
-        """Whether any branch failed."""
-        return any(item.status == "FAILED" for item in self.all)
-
-    @property
-    def success_count(self) -> int:
-        """How many branches succeeded."""
-        return sum(item.status == "SUCCEEDED" for item in self.all)
-
-    @property
-    def failure_count(self) -> int:
-        """How many branches failed."""
-        return sum(item.status == "FAILED" for item in self.all)
-
-    @property
-    def started_count(self) -> int:
-        """How many branches were still running at completion."""
-        return sum(item.status == "STARTED" for item in self.all)
-
-    @property
-    def total_count(self) -> int:
-        """How many branches were started (never-started ones are not counted)."""
-        return len(self.all)
-
-
-@dataclass(frozen=True)
-class NamedBranch(Generic[T]):
-    """A parallel branch with a name of its own."""
-
-    name: str
-    fn: Callable[[Any], Awaitable[T]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,9 +64,6 @@ class _Summary(msgspec.Struct, rename="camel", omit_defaults=True):
     completed_indexes: list[int] | None = None
 
 
-BatchBody = Callable[[Any], Awaitable[Any]]
-
-
 def validate_batch(count: int, max_concurrency: int | None, completion: CompletionConfig) -> None:
     if max_concurrency is not None and max_concurrency < 1:
         raise ValidationError(
@@ -231,7 +75,36 @@ def validate_batch(count: int, max_concurrency: int | None, completion: Completi
         )
 
 
-async def run_batch(
+def parallel_specs(
+    branches: Iterable[Callable[[Any], Awaitable[Any]] | NamedBranch[Any]],
+) -> list[BranchSpec]:
+    """One spec per parallel branch, named ``parallel-branch-<i>`` unless it has a name."""
+    return [
+        BranchSpec(b.name, b.fn)
+        if isinstance(b, NamedBranch)
+        else BranchSpec(f"parallel-branch-{i}", b)
+        for i, b in enumerate(branches)
+    ]
+
+
+def map_specs(
+    items: Sequence[I],
+    fn: Callable[[Any, I, int], Awaitable[Any]],
+    item_namer: Callable[[I, int], str] | None,
+) -> list[BranchSpec]:
+    """One spec per map item: ``fn(child_ctx, item, index)``, named ``map-item-<i>``
+    unless ``item_namer`` names it."""
+
+    def runner(item: I, index: int) -> Callable[[Any], Awaitable[Any]]:
+        return lambda child: fn(child, item, index)
+
+    return [
+        BranchSpec(item_namer(item, i) if item_namer else f"map-item-{i}", runner(item, i))
+        for i, item in enumerate(items)
+    ]
+
+
+def run_batch(
     execution: Execution,
     identity: OperationIdentity,
     branches: Sequence[BranchSpec],
@@ -244,66 +117,42 @@ async def run_batch(
     serdes: Serdes[Any] | None,
     item_serdes: Serdes[Any],
     result_type: Any,
-) -> BatchResult[Any]:
+) -> Coroutine[Any, Any, BatchResult[Any]]:
     """Run the branches; ``make_context(parent_id, id_prefix, replaying)`` builds their
     contexts."""
-    context = identity.serdes_context(execution)
-    whole_serdes: Serdes[Any] = serdes or JsonSerdes(BatchResult[result_type])
-    op = identity.read(execution)
-    details = op.context_details if op is not None else None
-    replay_children = bool(details and details.replay_children)
-    if op is not None and op.status is OperationStatus.SUCCEEDED and not replay_children:
-        value: BatchResult[Any] = deserialize(
-            whole_serdes, details.result if details else None, context
-        )
-        return value
-    if op is not None and op.status is OperationStatus.FAILED:
-        raise ChildContextError.from_error_object(details.error if details else None)
-    checkpointer = execution.checkpointer
-    if op is None:
-        checkpointer.enqueue(identity.update(OperationAction.START))
-    recorded: _Summary | None = None
-    if replay_children and details is not None and details.result:
-        try:
-            recorded = msgspec.json.decode(details.result, type=_Summary)
-        except msgspec.DecodeError:
-            recorded = None
     item_type = "MapIteration" if kind == "Map" else "ParallelBranch"
-    coordinator = _Coordinator(
+
+    def body(replaying: bool, stored: str | None) -> Awaitable[BatchResult[Any]]:
+        recorded: _Summary | None = None
+        if stored:
+            try:
+                recorded = msgspec.json.decode(stored, type=_Summary)
+            except msgspec.DecodeError:
+                recorded = None
+        coordinator = _Coordinator(
+            execution,
+            identity,
+            branches,
+            make_context,
+            item_type,
+            nesting,
+            item_serdes,
+            max_concurrency,
+            completion,
+            replaying,
+        )
+        return coordinator.run(recorded)
+
+    return run_context(
         execution,
         identity,
-        branches,
-        make_context,
-        item_type,
-        nesting,
-        item_serdes,
-        max_concurrency,
-        completion,
-        op is not None,
+        body,
+        serdes=serdes or JsonSerdes(BatchResult[result_type]),
+        summary=lambda result: _summary_text(kind, result),
+        failure=ChildContextError.from_error_object,
+        on_rebuild_failure=RebuildFailure.RECORD,
+        keep_unserialized=True,
     )
-    try:
-        result = await coordinator.run(recorded)
-        text = serialize(whole_serdes, result, context)
-        back: BatchResult[Any] = (
-            deserialize(whole_serdes, text, context) if text is not None else result
-        )
-    except FATAL_ERRORS:
-        raise
-    except Exception as exc:
-        error = error_object_from_exception(exc)
-        await checkpointer.checkpoint(identity.update(OperationAction.FAIL, error=error))
-        raise ChildContextError.from_error_object(error) from exc
-    if replay_children:
-        return back
-    if text is not None and len(text) > REPLAY_CHILDREN_THRESHOLD:
-        stored: str | None = _summary_text(kind, result)
-        options = ContextOptions(replay_children=True)
-    else:
-        stored, options = text, ContextOptions(replay_children=False)
-    await checkpointer.checkpoint(
-        identity.update(OperationAction.SUCCEED, payload=stored, context_options=options)
-    )
-    return back
 
 
 def _summary_text(kind: str, result: BatchResult[Any]) -> str:
@@ -449,8 +298,8 @@ class _Coordinator:
         spec = self.branches[index]
         parent = self.identity.id
         bid = branch_id(parent, index)
-        serdes_context = self.identity.serdes_context(execution)
         if self.nesting is Nesting.FLAT:
+            serdes_context = self.identity.serdes_context(execution)
             if bid in execution.operations:
                 execution.nondeterminism(
                     f"branch {index} of {parent} was recorded NESTED but now runs FLAT"
@@ -466,43 +315,28 @@ class _Coordinator:
                 return BatchItem(index=index, status="FAILED", error=_inner_error(exc))
             return BatchItem(index=index, status="SUCCEEDED", result=result)
         identity = OperationIdentity(bid, OperationType.CONTEXT, self.item_type, spec.name, parent)
-        op = identity.read(execution)
-        details = op.context_details if op is not None else None
-        replay_children = bool(details and details.replay_children)
-        if op is not None and op.status is OperationStatus.SUCCEEDED and not replay_children:
-            stored = deserialize(
-                self.item_serdes, details.result if details else None, serdes_context
-            )
-            return BatchItem(index=index, status="SUCCEEDED", result=stored)
-        if op is not None and op.status is OperationStatus.FAILED:
-            return BatchItem(index=index, status="FAILED", error=details.error if details else None)
-        checkpointer = execution.checkpointer
-        if op is None:
-            checkpointer.enqueue(identity.update(OperationAction.START))
-        child = self.make_context(bid, bid, op is not None)
         try:
-            value = await spec.run(child)
-            text = serialize(self.item_serdes, value, serdes_context)
-            result = (
-                deserialize(self.item_serdes, text, serdes_context) if text is not None else None
+            result = await run_context(
+                execution,
+                identity,
+                lambda replaying, _stored: spec.run(self.make_context(bid, bid, replaying)),
+                serdes=self.item_serdes,
+                summary=no_summary,
+                failure=_BranchFailed,
+                error_of=_inner_error,
+                on_rebuild_failure=RebuildFailure.REPORT,
             )
-        except FATAL_ERRORS:
-            raise
-        except Exception as exc:
-            error = _inner_error(exc)
-            if not replay_children:
-                await checkpointer.checkpoint(identity.update(OperationAction.FAIL, error=error))
-            return BatchItem(index=index, status="FAILED", error=error)
-        if not replay_children:
-            large = text is not None and len(text) > REPLAY_CHILDREN_THRESHOLD
-            await checkpointer.checkpoint(
-                identity.update(
-                    OperationAction.SUCCEED,
-                    payload="" if large else text,
-                    context_options=ContextOptions(replay_children=large),
-                )
-            )
+        except _BranchFailed as failed:
+            return BatchItem(index=index, status="FAILED", error=failed.error)
         return BatchItem(index=index, status="SUCCEEDED", result=result)
+
+
+class _BranchFailed(Exception):
+    """A nested branch failed (now or before): its item records ``error``."""
+
+    def __init__(self, error: ErrorObject | None) -> None:
+        super().__init__()
+        self.error = error
 
 
 def _inner_error(exc: BaseException) -> ErrorObject:
@@ -516,8 +350,3 @@ def _inner_error(exc: BaseException) -> ErrorObject:
             stack_trace=exc.stack_trace,
         )
     return error
-
-
-def decode_batch(text: str, result_type: Any) -> BatchResult[Any]:
-    value: BatchResult[Any] = decode_json(text, BatchResult[result_type])
-    return value

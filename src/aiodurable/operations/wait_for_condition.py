@@ -9,19 +9,18 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aiodurable.errors import WaitForConditionError, error_object_from_exception
-from aiodurable.operations.base import OperationIdentity
-from aiodurable.operations.child import FATAL_ERRORS
-from aiodurable.operations.step import (
-    StepContext,
-    _Attempt,
-    _attempt,
-    _call,
-    _current_step,
-    _wait_for_retry,
+from aiodurable.operations.attempt import (
+    attempts_made,
+    enter_attempt,
+    exit_attempt,
     retry_later,
+    run_attempt,
+    wait_for_retry,
 )
+from aiodurable.operations.base import OperationIdentity
 from aiodurable.retry import Jitter, backoff_seconds
 from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.signals import FATAL_ERRORS
 from aiodurable.serdes import Serdes, check_payload_size, deserialize, serialize
 from aiodurable.wire import OperationAction, OperationStatus
 
@@ -92,7 +91,7 @@ async def run_wait_for_condition(
             raise WaitForConditionError.from_error_object(details.error if details else None)
         if status is OperationStatus.PENDING:
             assert op is not None
-            op = await _wait_for_retry(execution, identity, op)
+            op = await wait_for_retry(execution, identity, op)
             continue
         if op is None or status is OperationStatus.READY:
             checkpointer.enqueue(identity.update(OperationAction.START))
@@ -100,11 +99,10 @@ async def run_wait_for_condition(
             state = deserialize(serdes, details.result, context)
         else:
             state = deserialize(serdes, serialize(serdes, initial_state, context), context)
-        attempt = _attempt(op) + 1
-        token = _current_step.set(StepContext(identity.id, identity.name, attempt, logger_factory))
+        attempt = attempts_made(op) + 1
+        token = enter_attempt(identity, attempt, logger_factory)
         try:
-            hooks = _Attempt(execution, identity, attempt) if execution.plugins else None
-            new_state = await _call(check, (state,), {}, hooks)
+            new_state = await run_attempt(execution, identity, check, (state,), {}, attempt)
             text = serialize(serdes, new_state, context)
             check_payload_size(
                 text, f"the state of wait_for_condition {identity.name or identity.id}"
@@ -118,7 +116,7 @@ async def run_wait_for_condition(
             await checkpointer.checkpoint(identity.update(OperationAction.FAIL, error=error))
             raise WaitForConditionError.from_error_object(error) from exc
         finally:
-            _current_step.reset(token)
+            exit_attempt(token)
         if not decision.should_continue:
             await checkpointer.checkpoint(identity.update(OperationAction.SUCCEED, payload=text))
             return state

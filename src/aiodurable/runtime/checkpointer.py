@@ -20,6 +20,7 @@ from contextlib import suppress
 import msgspec
 
 from aiodurable.errors import CheckpointError, ExecutionStoppedError
+from aiodurable.runtime.signals import TokenRevoked
 from aiodurable.service.base import DurableServiceClient
 from aiodurable.wire import Operation, OperationType, OperationUpdate
 
@@ -28,10 +29,6 @@ __all__ = ["Checkpointer", "CheckpointerStats", "TokenRevoked"]
 MAX_BATCH_BYTES = 750 * 1024
 MAX_BATCH_UPDATES = 250
 STATE_PAGE_SIZE = 1000
-
-
-class TokenRevoked(BaseException):
-    """The service revoked this invocation's token; the invocation ends PENDING."""
 
 
 class _Kind(enum.Enum):

@@ -18,7 +18,6 @@ from aiodurable.errors import (
     InvocationExitError,
     error_object_from_exception,
 )
-from aiodurable.operations.step import ProcessExit
 from aiodurable.plugins import (
     NO_PLUGINS,
     InvocationEndInfo,
@@ -27,6 +26,7 @@ from aiodurable.plugins import (
 )
 from aiodurable.runtime.checkpointer import Checkpointer, TokenRevoked
 from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.signals import ProcessExit
 from aiodurable.serdes import encode_json
 from aiodurable.service.base import DurableServiceClient
 from aiodurable.wire import (

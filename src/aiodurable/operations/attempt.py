@@ -1,0 +1,245 @@
+"""The attempt runner shared by ``ctx.step`` and ``ctx.wait_for_condition``.
+
+One attempt is one call of user code: :func:`run_attempt` exposes it as
+:class:`StepContext`, runs the plugin attempt hooks around it (in the task or the worker
+thread the code runs in) and turns ``SystemExit`` into :class:`ProcessExit`. Between
+attempts :func:`retry_later` checkpoints RETRY and :func:`wait_for_retry` parks until
+the service reports the next attempt READY.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from collections.abc import Callable
+from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING, Any
+
+from aiodurable.errors import error_object_from_exception
+from aiodurable.operations.base import OperationIdentity
+from aiodurable.plugins import AttemptEndInfo, AttemptInfo
+from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.signals import ProcessExit
+from aiodurable.wire import Operation, OperationAction, OperationStatus, StepOptions
+
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger
+
+__all__ = [
+    "AttemptHooks",
+    "StepContext",
+    "attempts_made",
+    "enter_attempt",
+    "exit_attempt",
+    "retry_later",
+    "run_attempt",
+    "wait_for_retry",
+]
+
+_current_step: ContextVar[StepContext | None] = ContextVar("aiodurable_step", default=None)
+
+
+class StepContext:
+    """What a running step body can know about itself.
+
+    Reach it with :meth:`StepContext.current` from inside the step function (sync or
+    async)::
+
+        async def charge(order: Order) -> Receipt:
+            step = StepContext.current()
+            step.logger.info("charging", attempt=step.attempt)
+    """
+
+    __slots__ = ("_logger", "_logger_factory", "attempt", "name", "operation_id")
+
+    def __init__(
+        self,
+        operation_id: str,
+        name: str | None,
+        attempt: int,
+        logger_factory: Callable[..., FilteringBoundLogger],
+    ) -> None:
+        self.operation_id = operation_id
+        self.name = name
+        #: 1-based number of the attempt that is running.
+        self.attempt = attempt
+        self._logger_factory = logger_factory
+        self._logger: FilteringBoundLogger | None = None
+
+    @property
+    def logger(self) -> FilteringBoundLogger:
+        """A logger bound with the operation id, name and attempt."""
+        if self._logger is None:
+            self._logger = self._logger_factory(
+                operationId=self.operation_id, operationName=self.name, attempt=self.attempt
+            )
+        return self._logger
+
+    @classmethod
+    def current(cls) -> StepContext:
+        """The context of the step running in this task or thread."""
+        step = _current_step.get()
+        if step is None:
+            raise RuntimeError("StepContext.current() is only available inside a step body")
+        return step
+
+
+@functools.cache
+def _is_async(fn: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
+    )
+
+
+def attempts_made(op: Operation | None) -> int:
+    """How many attempts the stored operation records (0 for a new one)."""
+    if op is None or op.step_details is None:
+        return 0
+    return op.step_details.attempt or 0
+
+
+def enter_attempt(
+    identity: OperationIdentity,
+    attempt: int,
+    logger_factory: Callable[..., FilteringBoundLogger],
+) -> Token[StepContext | None]:
+    """Make ``StepContext.current()`` describe this attempt, until :func:`exit_attempt`.
+
+    The caller keeps it set while it decides what the attempt's outcome means (retry
+    policy, wait strategy), so those see the attempt too.
+    """
+    return _current_step.set(StepContext(identity.id, identity.name, attempt, logger_factory))
+
+
+def exit_attempt(token: Token[StepContext | None]) -> None:
+    _current_step.reset(token)
+
+
+async def run_attempt(
+    execution: Execution,
+    identity: OperationIdentity,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    attempt: int,
+) -> Any:
+    """Run attempt number ``attempt`` of user code: async on the loop, sync in a worker
+    thread, with the plugin attempt hooks around it (where the code runs)."""
+    try:
+        if not _is_async(fn):
+            hooks = AttemptHooks(execution, identity, attempt) if execution.plugins else None
+            return await _call_sync(fn, args, kwargs, hooks)
+        if not execution.plugins:
+            return await fn(*args, **kwargs)
+        hooks = AttemptHooks(execution, identity, attempt)
+        hooks.start()
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            hooks.end(exc)
+            raise
+        hooks.end(None)
+        return result
+    except SystemExit as exc:
+        raise ProcessExit(exc.code) from exc
+
+
+async def _call_sync(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    hooks: AttemptHooks | None,
+) -> Any:
+    call = (
+        functools.partial(fn, *args, **kwargs)
+        if hooks is None
+        else functools.partial(hooks.run_sync, fn, args, kwargs)
+    )
+    import anyio.to_thread  # only sync step functions need it (cold start)
+
+    result = await anyio.to_thread.run_sync(call)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+class AttemptHooks:
+    """Plugin hooks around one attempt of user code."""
+
+    __slots__ = ("attempt", "execution", "identity")
+
+    def __init__(self, execution: Execution, identity: OperationIdentity, attempt: int) -> None:
+        self.execution = execution
+        self.identity = identity
+        self.attempt = attempt
+
+    def start(self) -> None:
+        self.execution.plugins.call(
+            "on_attempt_start",
+            AttemptInfo(self.execution.arn, self.identity.id, self.identity.name, self.attempt),
+        )
+
+    def end(self, error: BaseException | None) -> None:
+        self.execution.plugins.call(
+            "on_attempt_end",
+            AttemptEndInfo(
+                self.execution.arn,
+                self.identity.id,
+                self.identity.name,
+                self.attempt,
+                "FAILED" if error is not None else "SUCCEEDED",
+                error_object_from_exception(error) if error is not None else None,
+            ),
+        )
+
+    def run_sync(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        self.start()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            self.end(exc)
+            raise
+        self.end(None)
+        return result
+
+
+async def retry_later(
+    execution: Execution, identity: OperationIdentity, delay_seconds: int, **fields: Any
+) -> Operation | None:
+    """Checkpoint RETRY with ``fields`` (an error or a state payload) and park until the
+    attempt is due; returns the operation as the service then reports it."""
+    delay = max(1, int(delay_seconds))  # the service rejects 0 (PROTOCOL §2.2)
+    await execution.checkpointer.checkpoint(
+        identity.update(
+            OperationAction.RETRY,
+            step_options=StepOptions(next_attempt_delay_seconds=delay),
+            **fields,
+        )
+    )
+    stored = identity.read(execution)
+    if stored is None or stored.status is not OperationStatus.PENDING:
+        return stored
+    return await wait_for_retry(execution, identity, stored, time.time() + delay)
+
+
+async def wait_for_retry(
+    execution: Execution,
+    identity: OperationIdentity,
+    op: Operation,
+    due: float | None = None,
+) -> Operation | None:
+    """Park until the retry is due, then learn from the service whether it is READY."""
+    while True:
+        if due is None:
+            details = op.step_details
+            stamp = details.next_attempt_timestamp if details else None
+            due = stamp.timestamp() if stamp is not None else time.time()
+        await execution.park(due, watch=identity.id)
+        await execution.checkpointer.refresh()
+        current = identity.read(execution)
+        if current is None or current.status is not OperationStatus.PENDING:
+            return current
+        op, due = current, time.time() + 1.0

@@ -1,0 +1,115 @@
+"""The CONTEXT lifecycle shared by child contexts, map/parallel and their branches.
+
+One state machine (PROTOCOL §6.7, §6.8)::
+
+    read ── SUCCEEDED (result stored) ──────────────▶ stored result
+        ├── FAILED ─────────────────────────────────▶ failure(stored error)
+        └── new / STARTED / SUCCEEDED (replay children)
+              │ START (new only)
+              ▼
+            body ─▶ serialize ─▶ SUCCEED (a summary above 256 KiB: ReplayChildren)
+              └── raises ──────▶ FAIL ─▶ failure(error)
+
+When a large result was stored as a summary (``ReplayChildren``), the body runs again to
+rebuild the result from its inner checkpoints and nothing is checkpointed on success.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiodurable.errors import error_object_from_exception
+from aiodurable.operations.base import OperationIdentity
+from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.signals import FATAL_ERRORS
+from aiodurable.serdes import Serdes, deserialize, serialize
+from aiodurable.wire import ContextOptions, ErrorObject, OperationAction, OperationStatus
+
+__all__ = ["REPLAY_CHILDREN_THRESHOLD", "RebuildFailure", "no_summary", "run_context"]
+
+T = TypeVar("T")
+
+#: Results longer than this (characters of serialized text) are not stored: the body is
+#: run again on replay and its inner operations replay from their checkpoints.
+REPLAY_CHILDREN_THRESHOLD = 256 * 1024
+
+
+class RebuildFailure(enum.Enum):
+    """What a body failing while it rebuilds a large (``ReplayChildren``) result does."""
+
+    #: Re-raise the body's own exception (child contexts).
+    RERAISE = "reraise"
+    #: Raise ``failure(error)`` without checkpointing (map/parallel branches).
+    REPORT = "report"
+    #: Checkpoint FAIL, then raise ``failure(error)`` (map/parallel as a whole).
+    RECORD = "record"
+
+
+def no_summary(_value: object) -> str:
+    """The summary of a large result that records nothing but ``ReplayChildren``."""
+    return ""
+
+
+async def run_context(
+    execution: Execution,
+    identity: OperationIdentity,
+    body: Callable[[bool, str | None], Awaitable[T]],
+    *,
+    serdes: Serdes[Any],
+    summary: Callable[[T], str],
+    failure: Callable[[ErrorObject | None], BaseException],
+    error_of: Callable[[BaseException], ErrorObject] = error_object_from_exception,
+    on_rebuild_failure: RebuildFailure = RebuildFailure.RERAISE,
+    keep_unserialized: bool = False,
+) -> T:
+    """Run one CONTEXT operation.
+
+    ``body(replaying, stored)`` runs the work; ``replaying`` says whether the operation
+    was already recorded and ``stored`` is the summary text a ``ReplayChildren`` result
+    left. ``summary(result)`` is stored instead of a result over the threshold.
+    ``failure(error)`` builds the exception raised for a failure (stored or new),
+    ``error_of(exc)`` the error checkpointed for an exception of the body. A result its
+    serdes stores no text for comes back as ``None``, or as itself with
+    ``keep_unserialized``.
+    """
+    context = identity.serdes_context(execution)
+    op = identity.read(execution)
+    details = op.context_details if op is not None else None
+    replay_children = bool(details and details.replay_children)
+    if op is not None and op.status is OperationStatus.SUCCEEDED and not replay_children:
+        value: T = deserialize(serdes, details.result if details else None, context)
+        return value
+    if op is not None and op.status is OperationStatus.FAILED:
+        raise failure(details.error if details else None)
+    checkpointer = execution.checkpointer
+    if op is None:
+        checkpointer.enqueue(identity.update(OperationAction.START))
+    try:
+        result = await body(op is not None, details.result if replay_children and details else None)
+        text = serialize(serdes, result, context)
+        if text is not None:
+            back: T = deserialize(serdes, text, context)
+        else:
+            back = result if keep_unserialized else None  # type: ignore[assignment]
+    except FATAL_ERRORS:
+        raise
+    except Exception as exc:
+        if replay_children and on_rebuild_failure is RebuildFailure.RERAISE:
+            raise
+        error = error_of(exc)
+        if not replay_children or on_rebuild_failure is RebuildFailure.RECORD:
+            await checkpointer.checkpoint(identity.update(OperationAction.FAIL, error=error))
+        raise failure(error) from exc
+    if replay_children:
+        return back  # rebuilding a large result: it is already recorded
+    if text is not None and len(text) > REPLAY_CHILDREN_THRESHOLD:
+        stored: str | None = summary(result)
+        options = ContextOptions(replay_children=True)
+    else:
+        stored, options = text, ContextOptions(replay_children=False)
+    await checkpointer.checkpoint(
+        identity.update(OperationAction.SUCCEED, payload=stored, context_options=options)
+    )
+    return back
