@@ -8,7 +8,7 @@ still while anything runs and, when nothing does, jumps straight to the next due
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -31,15 +31,45 @@ class Clock(Protocol):
         """The current time, timezone-aware UTC, millisecond precision."""
         ...
 
+    @property
+    def may_skip(self) -> bool:
+        """Whether the backend may jump to the next timer when idle (virtual time only)."""
+        ...
+
+    def skipping(self) -> AbstractContextManager[None]:
+        """A block during which idle time may jump to due timers (virtual time only)."""
+        ...
+
+    def advance(self, delta: timedelta | float) -> datetime:
+        """Move time forward by ``delta``; only a virtual clock can."""
+        ...
+
+    def advance_to(self, when: datetime) -> datetime:
+        """Move time forward to ``when``; only a virtual clock can."""
+        ...
+
 
 class RealClock:
     """Wall-clock time: timers fire when they are due."""
 
     virtual = False
+    may_skip = False
 
     def now(self) -> datetime:
         """The wall-clock time (UTC)."""
         return truncate_ms(datetime.now(UTC))
+
+    def skipping(self) -> AbstractContextManager[None]:
+        """Nothing to allow: real time is never skipped."""
+        return nullcontext()
+
+    def advance(self, delta: timedelta | float) -> datetime:
+        """Real time cannot be moved."""
+        raise TypeError("advance() needs a VirtualClock; this backend runs in real time")
+
+    def advance_to(self, when: datetime) -> datetime:
+        """Real time cannot be moved."""
+        raise TypeError("advance_to() needs a VirtualClock; this backend runs in real time")
 
 
 class VirtualClock:

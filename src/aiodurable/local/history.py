@@ -17,6 +17,7 @@ from aiodurable.wire import ErrorObject
 
 __all__ = [
     "CallbackStartedDetails",
+    "details_field",
     "ChainedInvokeStartedDetails",
     "ErrorDetails",
     "Event",
@@ -195,3 +196,8 @@ def _snake(name: str) -> str:
 
 
 _DETAILS_FIELD = {t: _snake(t.value) + "_details" for t in EventType}
+
+
+def details_field(event_type: EventType) -> str:
+    """The name of the ``…Details`` member an event of ``event_type`` carries."""
+    return _DETAILS_FIELD[event_type]
