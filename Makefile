@@ -23,8 +23,9 @@ $(STAMP): $(STAMP_DEMO)
 		aws-durable-execution-conformance-tests==1.0.0
 	touch $(STAMP)
 
+DEMO_ARGS ?=
 demo: $(STAMP_DEMO)
-	$(BIN)/python examples/order_workflow.py
+	$(BIN)/python examples/order_workflow.py $(DEMO_ARGS)
 
 # Debian packages the tests drive (tmux: the live view is tested in a real terminal).
 tools:

@@ -61,7 +61,9 @@ async def run_command(args: argparse.Namespace) -> int:
         server = None
         if args.serve is not None:
             server = await stack.enter_async_context(
-                LocalHttpServer(backend, host=args.host, port=args.serve)
+                LocalHttpServer(
+                    backend, host=args.host, port=args.serve, allowed_hosts=args.allow_host
+                )
             )
             out.write(f"serving the local backend on {server.endpoint_url}\n")
             backend.on_callback_started(_callback_hint(out, server.endpoint_url))
@@ -122,7 +124,9 @@ async def serve_command(args: argparse.Namespace) -> int:
         LocalBackend(
             store=_store(args.store), clock=_clock(args.clock), functions=functions
         ) as backend,
-        LocalHttpServer(backend, host=args.host, port=args.port) as server,
+        LocalHttpServer(
+            backend, host=args.host, port=args.port, allowed_hosts=args.allow_host
+        ) as server,
     ):
         names = ", ".join(functions) or "none"
         print(
