@@ -37,8 +37,9 @@ def _clock(name: str) -> Clock:
     return VirtualClock() if name == "virtual" else RealClock()
 
 
-def _functions(specs: list[str]) -> dict[str, Any]:
-    return dict(parse_function_spec(spec) for spec in specs)
+def _functions(targets: list[str], plain: list[str]) -> dict[str, Any]:
+    functions = dict(parse_function_spec(spec, durable_only=True) for spec in targets)
+    return {**functions, **dict(parse_function_spec(spec) for spec in plain)}
 
 
 async def run_command(args: argparse.Namespace) -> int:
@@ -55,7 +56,7 @@ async def run_command(args: argparse.Namespace) -> int:
             LocalBackend(
                 store=_store(args.store),
                 clock=_clock(args.clock),
-                functions={function_name: handler, **_functions(args.function)},
+                functions={function_name: handler, **_functions([], args.function)},
             )
         )
         server = None
@@ -119,7 +120,7 @@ def _pretty(text: str) -> str:
 
 
 async def serve_command(args: argparse.Namespace) -> int:
-    functions = _functions(args.targets + args.function)
+    functions = _functions(args.targets, args.function)
     async with (
         LocalBackend(
             store=_store(args.store), clock=_clock(args.clock), functions=functions
