@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 STAMP_DEMO := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench load conformance clean lambda-zip tools
+.PHONY: demo test lint typecheck unit fuzz bench load conformance clean lambda-zip tools
 
 $(STAMP_DEMO): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ unit: $(STAMP) tools
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# The long fuzz campaign (10,000 cases per property); `make test` runs a few hundred.
+fuzz: $(STAMP)
+	FUZZ_CASES=10000 $(BIN)/pytest -q tests/reliability/test_http_fuzz.py tests/reliability/test_fuzz_envelope.py
 
 conformance: $(STAMP)
 	$(BIN)/python -m tests.conformance.run
