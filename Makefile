@@ -2,21 +2,34 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
+# Two stamps, one venv: the demo needs only the package and its runtime dependencies;
+# the test and dev tools (and AWS's conformance requirements) come with `make test`.
+STAMP_DEMO := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit fuzz bench load conformance clean lambda-zip
+.PHONY: demo test lint typecheck unit fuzz bench load conformance clean lambda-zip tools
 
-$(STAMP): pyproject.toml
+$(STAMP_DEMO): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(PIP) install -e .
+	touch $(STAMP_DEMO)
+
+$(STAMP): $(STAMP_DEMO)
+	$(PIP) install --upgrade pip
+	$(PIP) install -e '.[test]'
 	# AWS's conformance requirements: the wheel declares Python >= 3.14 but runs on 3.11.
-	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python \
+	$(PIP) install --no-deps --ignore-requires-python \
 		aws-durable-execution-conformance-tests==1.0.0
 	touch $(STAMP)
 
-demo: $(STAMP)
-	$(BIN)/python examples/order_workflow.py
+DEMO_ARGS ?=
+demo: $(STAMP_DEMO)
+	$(BIN)/python examples/order_workflow.py $(DEMO_ARGS)
+
+# Debian packages the tests drive (tmux: the live view is tested in a real terminal).
+tools:
+	@command -v tmux >/dev/null || { apt-get update -qq && apt-get install -y -qq tmux; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
@@ -25,7 +38,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
-unit: $(STAMP)
+unit: $(STAMP) tools
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

@@ -1,6 +1,6 @@
 """An order workflow on the embedded local backend, in virtual time.
 
-    python examples/order_workflow.py
+    python examples/order_workflow.py [--store PATH]
 
 Steps (one of them fails once and is retried), a 6-hour wait for the warehouse and a
 manager's approval through a callback — all of it in well under a second, because the
@@ -10,6 +10,7 @@ the finished execution is found there by name, not run again.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 from datetime import timedelta
@@ -65,10 +66,10 @@ async def order_workflow(order: Order, ctx: DurableContext) -> Receipt:
     return Receipt(order.order_id, amount, charge_id, str(approver))
 
 
-async def main() -> None:
+async def main(store: Path) -> None:
     clock = VirtualClock()
     async with LocalBackend(
-        store=SqliteStore(STORE), clock=clock, functions={"orders": order_workflow}
+        store=SqliteStore(store), clock=clock, functions={"orders": order_workflow}
     ) as backend:
 
         def approve(arn: str, op: Operation) -> None:
@@ -87,7 +88,7 @@ async def main() -> None:
             "orders", msgspec.json.encode(order).decode(), name="order-o-1001"
         )
         if info.done:
-            print(f"order-o-1001 already finished; it is in {STORE} (delete it to run again)")
+            print(f"order-o-1001 already finished; it is in {store} (delete it to run again)")
         info = await backend.wait_for_completion(info.arn)
 
         print(f"\nexecution {info.arn}")
@@ -97,8 +98,10 @@ async def main() -> None:
         print("\nhistory:")
         for event in to_api_json(backend.history(info.arn)):
             print(format_event(event))
-        print(f"\nstored in {STORE}")
+        print(f"\nstored in {store}")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description="The demo order workflow, in virtual time.")
+    parser.add_argument("--store", type=Path, default=STORE, help=f"SQLite file (default {STORE})")
+    asyncio.run(main(parser.parse_args().store))

@@ -119,6 +119,10 @@ class Backend:
         return op.status
 
 
+#: What a real client sends: state-changing requests without it are refused as cross-site.
+JSON = {"Content-Type": "application/json"}
+
+
 @pytest.fixture
 async def local() -> AsyncIterator[Backend]:
     held = HeldTarget()
@@ -131,7 +135,7 @@ async def local() -> AsyncIterator[Backend]:
 
 @pytest.fixture
 async def http(local: Backend) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(local.endpoint) as session:
+    async with aiohttp.ClientSession(local.endpoint, headers=JSON) as session:
         yield session
 
 
@@ -374,7 +378,7 @@ async def test_payloads_are_not_logged_by_the_http_server(
         async with (
             LocalBackend(clock=VirtualClock(), functions={"secretive": secretive}) as backend,
             LocalHttpServer(backend, port=0) as server,
-            aiohttp.ClientSession(server.endpoint_url) as http,
+            aiohttp.ClientSession(server.endpoint_url, headers=JSON) as http,
         ):
             async with http.post(
                 "/2015-03-31/functions/secretive/invocations", data=SECRET_EVENT
@@ -426,7 +430,7 @@ def test_payloads_are_not_logged_by_aiodurable_serve() -> None:
 
 async def _invoke_secretive(endpoint: str) -> str:
     async with (
-        aiohttp.ClientSession(endpoint) as http,
+        aiohttp.ClientSession(endpoint, headers=JSON) as http,
         http.post("/2015-03-31/functions/secretive/invocations", data=SECRET_EVENT) as response,
     ):
         return await response.text()

@@ -20,6 +20,7 @@ from aiodurable.local.http import DEFAULT_HOST, DEFAULT_PORT
 __all__ = ["main"]
 
 DEFAULT_ENDPOINT = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+ALLOW = "another name this server may be reached by (Host header); repeatable"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,12 +52,14 @@ def _parser() -> argparse.ArgumentParser:
         help=f"also serve the backend over HTTP (default port {DEFAULT_PORT})",
     )
     run.add_argument("--host", default=DEFAULT_HOST)
+    run.add_argument("--allow-host", action="append", default=[], metavar="NAME", help=ALLOW)
 
     serve = commands.add_parser("serve", help="serve the local backend on Lambda's REST routes")
     serve.add_argument("targets", nargs="*", metavar="[NAME=]MODULE:HANDLER")
     serve.add_argument("--function", action="append", default=[], metavar="[NAME=]MODULE:ATTR")
     serve.add_argument("--host", default=DEFAULT_HOST)
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME", help=ALLOW)
     serve.add_argument("--store", metavar="PATH", help="SQLite file (default: in memory)")
     serve.add_argument("--clock", choices=("real", "virtual"), default="real")
 

@@ -37,8 +37,9 @@ def _clock(name: str) -> Clock:
     return VirtualClock() if name == "virtual" else RealClock()
 
 
-def _functions(specs: list[str]) -> dict[str, Any]:
-    return dict(parse_function_spec(spec) for spec in specs)
+def _functions(targets: list[str], plain: list[str]) -> dict[str, Any]:
+    functions = dict(parse_function_spec(spec, durable_only=True) for spec in targets)
+    return {**functions, **dict(parse_function_spec(spec) for spec in plain)}
 
 
 async def run_command(args: argparse.Namespace) -> int:
@@ -55,13 +56,15 @@ async def run_command(args: argparse.Namespace) -> int:
             LocalBackend(
                 store=_store(args.store),
                 clock=_clock(args.clock),
-                functions={function_name: handler, **_functions(args.function)},
+                functions={function_name: handler, **_functions([], args.function)},
             )
         )
         server = None
         if args.serve is not None:
             server = await stack.enter_async_context(
-                LocalHttpServer(backend, host=args.host, port=args.serve)
+                LocalHttpServer(
+                    backend, host=args.host, port=args.serve, allowed_hosts=args.allow_host
+                )
             )
             out.write(f"serving the local backend on {server.endpoint_url}\n")
             backend.on_callback_started(_callback_hint(out, server.endpoint_url))
@@ -117,12 +120,14 @@ def _pretty(text: str) -> str:
 
 
 async def serve_command(args: argparse.Namespace) -> int:
-    functions = _functions(args.targets + args.function)
+    functions = _functions(args.targets, args.function)
     async with (
         LocalBackend(
             store=_store(args.store), clock=_clock(args.clock), functions=functions
         ) as backend,
-        LocalHttpServer(backend, host=args.host, port=args.port) as server,
+        LocalHttpServer(
+            backend, host=args.host, port=args.port, allowed_hosts=args.allow_host
+        ) as server,
     ):
         names = ", ".join(functions) or "none"
         print(

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aiodurable.handler import DurableHandler, durable_execution
+from aiodurable.handler import DurableHandler
 
 __all__ = ["CliError", "load_attribute", "load_durable", "parse_function_spec"]
 
@@ -50,27 +50,35 @@ def load_attribute(spec: str) -> Any:
 
 
 def load_durable(spec: str) -> DurableHandler[Any, Any]:
-    """A durable handler; a bare ``async def workflow(event, ctx)`` is wrapped."""
+    """A handler decorated with ``@durable_execution``; anything else is a usage error."""
     value = load_attribute(spec)
     if isinstance(value, DurableHandler):
         return value
+    module_name, _, attribute = spec.partition(":")
     if inspect.iscoroutinefunction(value):
-        return durable_execution(value)
+        what = f"{attribute} is a plain async function"
+    elif callable(value):
+        what = f"{attribute} is a plain function"
+    else:
+        what = f"{attribute} is a {type(value).__name__}"
     raise CliError(
-        f"{spec} is not a durable handler: decorate 'async def workflow(event, ctx)' with "
-        "@durable_execution"
+        f"{spec} is not a durable handler ({what}). Decorate it in {module_name}: "
+        f"'from aiodurable import durable_execution' and '@durable_execution' above "
+        f"'async def {attribute}(event, ctx: DurableContext)'"
     )
 
 
-def parse_function_spec(spec: str) -> tuple[str, Any]:
-    """``[NAME=]MODULE:ATTRIBUTE`` → (function name, durable handler or plain function)."""
+def parse_function_spec(spec: str, *, durable_only: bool = False) -> tuple[str, Any]:
+    """``[NAME=]MODULE:ATTRIBUTE`` → (function name, durable handler or plain function).
+
+    A plain function is an invoke target called as ``fn(event, context)``, like a
+    non-durable Lambda function; ``durable_only`` refuses it.
+    """
     name, sep, target = spec.partition("=")
     if not sep:
         name, target = spec.rsplit(":", 1)[-1], spec
-    value = load_attribute(target)
-    if not isinstance(value, DurableHandler) and inspect.iscoroutinefunction(value):
-        parameters = inspect.signature(value).parameters
-        if len(parameters) == 2:  # (event, ctx): a workflow without the decorator
-            value = durable_execution(value)
+    value = load_durable(target) if durable_only else load_attribute(target)
+    if not callable(value):
+        raise CliError(f"{target} is a {type(value).__name__}, not a function")
     name = re.sub(r"[^a-zA-Z0-9_-]", "-", name)[:64]
     return name, value

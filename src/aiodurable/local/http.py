@@ -12,12 +12,17 @@ Anything that speaks the Lambda API — botocore/boto3, the AWS CLI, aiobotocore
 
 Timestamps in responses are epoch seconds; errors carry ``x-amzn-ErrorType`` and a JSON
 body with ``Type`` and ``message``, so botocore raises ``ClientError`` with the code.
+
+Every request passes the checks of :mod:`aiodurable.local.http_guard` (Host header,
+cross-site proof on state-changing requests, body timeouts and a budget for large
+bodies). More routes — the web UI — are mounted as aiohttp sub-apps through ``mounts``
+and pass the same checks.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
@@ -33,6 +38,7 @@ from aiodurable.local.errors import (
     InvalidParameterError,
     ServiceError,
 )
+from aiodurable.local.http_guard import BodyBudget, HostCheck, guard_middleware
 from aiodurable.local.records import ExecutionInfo
 from aiodurable.local.validation import parse_count, parse_function_name
 from aiodurable.wire import ErrorObject, OperationUpdate
@@ -41,6 +47,8 @@ __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "LocalHttpServer", "make_app"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9014
+#: Lambda's request limit is 6 MB; 8 MB leaves room for JSON overhead in checkpoints.
+MAX_BODY = 8 * 1024 * 1024
 
 Handler = Callable[[web.Request, list[str]], Awaitable[web.StreamResponse]]
 
@@ -96,11 +104,6 @@ def _decode_json(raw: bytes | str) -> Any:
         raise InvalidParameterError(f"the request body is not JSON: {exc}") from None
 
 
-async def _body_json(request: web.Request) -> Any:
-    raw = await request.read()
-    return _decode_json(raw) if raw else None
-
-
 def _execution_json(info: ExecutionInfo, include_data: bool) -> dict[str, Any]:
     data: dict[str, Any] = {
         "DurableExecutionArn": info.arn,
@@ -142,8 +145,9 @@ def _paged(items: list[Any], request: web.Request, default: int) -> tuple[list[A
 
 
 class _Routes:
-    def __init__(self, backend: LocalBackend) -> None:
+    def __init__(self, backend: LocalBackend, budget: BodyBudget) -> None:
         self.backend = backend
+        self.budget = budget
         self.table: list[tuple[str, tuple[str, ...], Handler]] = [
             ("POST", ("2015-03-31", "functions", "*", "invocations"), self.invoke),
             ("GET", ("2015-03-31", "functions"), self.list_functions),
@@ -185,6 +189,19 @@ class _Routes:
             return _error("InvalidParameterValueException", str(exc), 400)
         except web.HTTPRequestEntityTooLarge as exc:
             return _error("RequestTooLargeException", exc.text or "request too large", 413)
+        except TimeoutError:
+            return _error(
+                "RequestTimeoutException",
+                f"the request body did not arrive within {self.budget.read_seconds:g} s",
+                408,
+            )
+
+    async def _read(self, request: web.Request) -> bytes:
+        return await self.budget.read(request)
+
+    async def _body_json(self, request: web.Request) -> Any:
+        raw = await self._read(request)
+        return _decode_json(raw) if raw else None
 
     # -- executions ------------------------------------------------------------------------
     def _function(self, function_name: str) -> str:
@@ -205,15 +222,18 @@ class _Routes:
 
     async def invoke(self, request: web.Request, args: list[str]) -> web.StreamResponse:
         function_name = self._function(args[0])
-        raw = await request.read()
+        raw = await self._read(request)
         payload: str | None = None
         if raw:
-            text = raw.decode(errors="replace")
             try:
-                _decode_json(text)
-                payload = text
-            except InvalidParameterError:
-                payload = json.dumps(text)  # a non-JSON input is kept as a JSON string
+                _decode_json(raw)
+            except InvalidParameterError as exc:
+                return _error(
+                    "InvalidRequestContentException",
+                    f"Could not parse request body into json: {str(exc).split(': ', 1)[-1]}",
+                    400,
+                )
+            payload = raw.decode()
         invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
         if invocation_type == "DryRun":
             return web.Response(status=204)
@@ -237,7 +257,7 @@ class _Routes:
         return _json(body, headers={**headers, "X-Amz-Function-Error": "Unhandled"})
 
     async def checkpoint(self, request: web.Request, args: list[str]) -> web.StreamResponse:
-        body = msgspec.convert(await _body_json(request) or {}, _CheckpointBody)
+        body = msgspec.convert(await self._body_json(request) or {}, _CheckpointBody)
         response = self.backend.checkpoint_now(
             args[0], body.checkpoint_token, body.updates, client_token=body.client_token
         )
@@ -269,7 +289,7 @@ class _Routes:
         return _json({"Events": page, **({"NextMarker": marker} if marker else {})})
 
     async def stop(self, request: web.Request, args: list[str]) -> web.StreamResponse:
-        body = await _body_json(request)
+        body = await self._body_json(request)
         error = msgspec.convert(body, ErrorObject) if body else None
         when = self.backend.stop_execution(args[0], error)
         return _json(to_api_json({"StopTimestamp": when}))
@@ -308,12 +328,12 @@ class _Routes:
 
     # -- callbacks -------------------------------------------------------------------------
     async def succeed(self, request: web.Request, args: list[str]) -> web.StreamResponse:
-        raw = await request.read()
+        raw = await self._read(request)
         self.backend.send_callback_success(args[0], raw if raw else None)
         return _json({})
 
     async def fail(self, request: web.Request, args: list[str]) -> web.StreamResponse:
-        body = await _body_json(request)
+        body = await self._body_json(request)
         error = msgspec.convert(body, ErrorObject) if body else None
         self.backend.send_callback_failure(args[0], error)
         return _json({})
@@ -334,11 +354,31 @@ def _timestamp(value: str) -> datetime:
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def make_app(backend: LocalBackend) -> web.Application:
-    """An aiohttp application serving ``backend`` on the Lambda routes."""
-    routes = _Routes(backend)
-    app = web.Application(client_max_size=8 * 1024 * 1024)
-    # Every path, even one with a newline in it ("." would not match it): an unknown
+def make_app(
+    backend: LocalBackend,
+    *,
+    host: str = DEFAULT_HOST,
+    allowed_hosts: Iterable[str] = (),
+    mounts: Mapping[str, web.Application] | None = None,
+    body_timeout: float = 30.0,
+    body_budget: int = 16 * 1024 * 1024,
+) -> web.Application:
+    """An aiohttp application serving ``backend`` on the Lambda routes.
+
+    ``host`` is the address it is bound to and ``allowed_hosts`` further names it may be
+    reached by (the Host check); ``mounts`` maps a path prefix (``"/ui"``) to a sub-app
+    whose routes pass the same checks; ``body_budget`` bytes of large bodies are read at
+    once at most, each within ``body_timeout`` seconds.
+    """
+    budget = BodyBudget(body_budget, max_size=MAX_BODY, read_seconds=body_timeout)
+    routes = _Routes(backend, budget)
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[guard_middleware(HostCheck(host, allowed_hosts), _error)],
+    )
+    for prefix, sub_app in (mounts or {}).items():
+        app.add_subapp(prefix, sub_app)
+    # Every other path, even one with a newline in it ("." would not match it): an unknown
     # path gets the service's JSON error rather than aiohttp's plain-text 404.
     app.router.add_route("*", r"/{tail:[\s\S]*}", routes.dispatch)
     return app
@@ -349,23 +389,53 @@ class LocalHttpServer:
 
     async with LocalBackend() as backend, LocalHttpServer(backend, port=0) as server:
         print(server.endpoint_url)
+
+    Requests must name the server in their Host header (its address, ``localhost`` on
+    loopback, or one of ``allowed_hosts``); state-changing ones must carry a JSON
+    Content-Type or AWS signature headers. A connection with no request in flight for
+    ``idle_timeout`` seconds is closed, and so is a request whose body takes longer than
+    ``body_timeout``. ``mounts`` adds sub-apps (path prefix → ``web.Application``).
     """
 
     def __init__(
-        self, backend: LocalBackend, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+        self,
+        backend: LocalBackend,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        allowed_hosts: Iterable[str] = (),
+        mounts: Mapping[str, web.Application] | None = None,
+        idle_timeout: float = 15.0,
+        body_timeout: float = 30.0,
     ) -> None:
         self.backend = backend
         self.host = host
         self.port = port
+        self.allowed_hosts = tuple(allowed_hosts)
+        self.mounts = dict(mounts or {})
+        self.idle_timeout = idle_timeout
+        self.body_timeout = body_timeout
         self._runner: web.AppRunner | None = None
 
     @property
     def endpoint_url(self) -> str:
+        """``http://host:port`` of the running server (the real port once started)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
     async def __aenter__(self) -> LocalHttpServer:
-        runner = web.AppRunner(make_app(self.backend), access_log=None)
+        app = make_app(
+            self.backend,
+            host=self.host,
+            allowed_hosts=self.allowed_hosts,
+            mounts=self.mounts,
+            body_timeout=self.body_timeout,
+        )
+        # The keep-alive timer also runs from the moment a connection opens, so one that
+        # never completes its request headers is closed too.
+        runner = web.AppRunner(
+            app, access_log=None, keepalive_timeout=self.idle_timeout, lingering_time=1.0
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         try:
