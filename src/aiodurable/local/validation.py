@@ -321,7 +321,6 @@ def validate_updates(
     account: str,
 ) -> None:
     """Reject the request unless every update is valid in order (PROTOCOL §2.4, §2.5)."""
-    _check_request_size(updates)
     statuses: dict[str, OperationStatus | None] = {}
     known: dict[str, Operation | OperationUpdate] = {}
     seen: dict[str, list[OperationUpdate]] = {}
@@ -369,3 +368,4 @@ def validate_updates(
         statuses[u.id] = _AFTER[u.action]
         if reference is None:
             known[u.id] = u
+    _check_request_size(updates)
