@@ -163,8 +163,8 @@ def check_payload_size(
     size = payload_bytes(text)
     if size > limit:
         raise ResultTooLargeError(
-            f"{what} serializes to {size:,} bytes of UTF-8; the service stores at most "
-            f"{limit:,} bytes per {operation_type.value} operation "
+            f"{what} serializes to {size} bytes of UTF-8; the service stores at most "
+            f"{limit} bytes per {operation_type.value} operation "
             f'("{payload_limit_message(operation_type)}"). {OFFLOAD_REMEDY}'
         )
 
