@@ -230,7 +230,9 @@ async def test_large_child_result_is_rebuilt_by_replaying_children() -> None:
 
     async def body(child: DurableContext) -> str:
         runs.append(1)
-        return await child.step(lambda: "z" * 300_000, name="big")
+        # Each step stays under the service's 262,144-byte limit; their sum does not.
+        first = await child.step(lambda: "z" * 150_000, name="big-1")
+        return first + await child.step(lambda: "z" * 150_000, name="big-2")
 
     @durable_execution
     async def workflow(event: Any, ctx: DurableContext) -> int:

@@ -8,13 +8,16 @@ Decoding is typed: a step annotated ``-> Receipt`` gets a ``Receipt`` back on re
 from __future__ import annotations
 
 import gc
-from typing import Any, Generic, Protocol, TypeVar, cast
+import inspect
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar, cast
 
 import msgspec
 
 from aiodurable.errors import ResultTooLargeError, SerializationError
+from aiodurable.limits import OFFLOAD_REMEDY, payload_bytes, payload_limit, payload_limit_message
+from aiodurable.wire import OperationType
 
-__all__ = ["JsonSerdes", "PassthroughSerdes", "Serdes", "SerdesContext"]
+__all__ = ["AsyncSerdes", "JsonSerdes", "PassthroughSerdes", "Serdes", "SerdesContext"]
 
 T = TypeVar("T")
 
@@ -44,6 +47,26 @@ class Serdes(Protocol[T]):
     def deserialize(self, text: str, context: SerdesContext) -> T:
         """The value stored as ``text``."""
         ...
+
+
+class AsyncSerdes(Protocol[T]):
+    """A serdes whose work is I/O (an object store, a network filesystem).
+
+    The runtime awaits both methods; they must not block the event loop. Give one to any
+    operation that takes ``serdes=`` — :class:`aiodurable.offload.S3Serdes` is one.
+    """
+
+    async def serialize(self, value: T, context: SerdesContext) -> str | None:
+        """Checkpoint text for ``value`` (``None``: store no payload)."""
+        ...
+
+    async def deserialize(self, text: str, context: SerdesContext) -> T:
+        """The value stored as ``text``."""
+        ...
+
+
+#: What an operation's ``serdes=`` accepts.
+AnySerdes: TypeAlias = "Serdes[Any] | AsyncSerdes[Any]"
 
 
 def _decoder_for(type_: Any) -> msgspec.json.Decoder[Any]:
@@ -120,18 +143,29 @@ class PassthroughSerdes:
         return text
 
 
-#: The service stores at most this many characters per payload (PROTOCOL §2.8).
+#: The API model's limit for any payload string, in characters (PROTOCOL §2.8).
 MAX_PAYLOAD_CHARS = 6_291_456
 
 
-def check_payload_size(text: str | None, what: str) -> None:
-    """Refuse a payload the service would reject, before it is sent."""
-    if text is not None and len(text) > MAX_PAYLOAD_CHARS:
+def check_payload_size(
+    text: str | None, what: str, operation_type: OperationType = OperationType.STEP
+) -> None:
+    """Refuse a payload the service would reject, before it is sent.
+
+    ``what`` names the value ("the result of step 'fetch'"); the message gives its size,
+    the limit, the service's own words and the remedy.
+    """
+    if text is None:
+        return
+    limit = payload_limit(operation_type)
+    if len(text) <= limit:  # a string is never more characters than UTF-8 bytes
+        return
+    size = payload_bytes(text)
+    if size > limit:
         raise ResultTooLargeError(
-            f"{what} serializes to {len(text)} characters; a checkpoint payload holds at "
-            f"most {MAX_PAYLOAD_CHARS}. Store large data elsewhere (e.g. S3) and return a "
-            "reference, or return it from a child context, which keeps large results by "
-            "replaying its operations."
+            f"{what} serializes to {size} bytes of UTF-8; the service stores at most "
+            f"{limit} bytes per {operation_type.value} operation "
+            f'("{payload_limit_message(operation_type)}"). {OFFLOAD_REMEDY}'
         )
 
 
@@ -157,6 +191,56 @@ def deserialize(serdes: Serdes[Any], text: str | None, context: SerdesContext) -
         return None
     try:
         return serdes.deserialize(text, context)
+    except SerializationError:
+        raise
+    except Exception as exc:
+        raise SerializationError(
+            f"deserializing the result of operation {context.operation_id} failed: {exc!r}"
+        ) from exc
+
+
+async def to_checkpoint(
+    serdes: AnySerdes, value: object, context: SerdesContext
+) -> tuple[str | None, Any]:
+    """Checkpoint text of ``value`` and the value a replay will see.
+
+    The value is returned through the serdes on the first run too, so both runs see the
+    same type. A serdes with a ``roundtrip`` method (the offloading ones) gives both at
+    once, without reading back what it has just stored.
+    """
+    roundtrip = getattr(serdes, "roundtrip", None)
+    try:
+        if roundtrip is not None:
+            pair = roundtrip(value, context)
+            if inspect.isawaitable(pair):
+                pair = await pair
+            text, back = pair
+            return text, back
+        text = serdes.serialize(value, context)
+        if inspect.isawaitable(text):
+            text = await text
+    except SerializationError:
+        raise
+    except Exception as exc:
+        raise SerializationError(
+            f"serializing the result of operation {context.operation_id} failed: {exc!r}"
+        ) from exc
+    if text is None:
+        return None, None
+    return text, await from_checkpoint(serdes, text, context)
+
+
+async def from_checkpoint(serdes: AnySerdes, text: str | None, context: SerdesContext) -> Any:
+    """Decode stored text through a sync or async serdes; no payload is ``None``."""
+    if text is None:
+        return None
+    if serdes.__class__ is JsonSerdes:
+        return decode_json(text, serdes.type_)
+    try:
+        value = serdes.deserialize(text, context)
+        if inspect.isawaitable(value):
+            value = await value
+        return value
     except SerializationError:
         raise
     except Exception as exc:

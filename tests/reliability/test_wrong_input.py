@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiodurable import DurableContext, durable_execution
+from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES
 from aiodurable.serdes import MAX_PAYLOAD_CHARS
 
 from ..fake_service import FakeService
@@ -58,9 +59,13 @@ async def test_oversized_result_gives_the_limit_and_the_size() -> None:
     assert output["Error"]["ErrorType"] == "aiodurable.errors.ResultTooLargeError"
     assert "dump" in message
     assert str(MAX_PAYLOAD_CHARS + 3) in message  # the JSON text, quotes included
-    assert str(MAX_PAYLOAD_CHARS) in message
+    assert str(MAX_OPERATION_PAYLOAD_BYTES) in message  # the service's per-operation limit
     # Nothing over the limit was sent to the service.
-    assert all(len(u.payload or "") <= MAX_PAYLOAD_CHARS for c in service.calls for u in c.updates)
+    assert all(
+        len(u.payload or "") <= MAX_OPERATION_PAYLOAD_BYTES
+        for c in service.calls
+        for u in c.updates
+    )
 
 
 def versions() -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 :func:`validate_updates` accepts or rejects a whole request before anything is applied;
 a rejection is the service's ``InvalidParameterValueException`` (HTTP 400), which the
-runtime treats as terminal for the execution.
+runtime treats as terminal for the execution. Sizes are measured as
+:mod:`aiodurable.limits` says, the same for a request made in-process and over HTTP:
+a payload by the UTF-8 bytes of its text, a request by the bytes of its JSON body.
 """
 
 from __future__ import annotations
@@ -12,7 +14,18 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
-from aiodurable.local.errors import invalid_checkpoint
+from aiodurable.errors import CheckpointError
+from aiodurable.limits import (
+    MAX_ASYNC_INPUT_BYTES,
+    MAX_CALLBACK_RESULT_BYTES,
+    MAX_INVOKE_PAYLOAD_BYTES,
+    MAX_REQUEST_BYTES,
+    MAX_SYNC_INPUT_BYTES,
+    payload_bytes,
+    payload_limit,
+    payload_limit_message,
+)
+from aiodurable.local.errors import InvalidParameterError, invalid_checkpoint
 from aiodurable.wire import (
     Operation,
     OperationAction,
@@ -27,14 +40,17 @@ __all__ = [
     "MAX_ERROR_CHARS",
     "MAX_INVOKE_PAYLOAD_BYTES",
     "MAX_PAYLOAD_CHARS",
+    "RequestTooLargeError",
+    "check_callback_result",
+    "check_execution_input",
     "parse_count",
     "parse_function_name",
     "validate_updates",
 ]
 
+#: The API model's limit for any payload string (checked before the service's own).
 MAX_PAYLOAD_CHARS = 6_291_456
 MAX_ERROR_CHARS = 32_768
-MAX_INVOKE_PAYLOAD_BYTES = 1_048_576
 MAX_DELAY_SECONDS = 31_622_400
 MAX_CALLBACK_TIMEOUT = 99_999_999
 
@@ -69,6 +85,80 @@ _ALLOWED = {
     OperationType.CALLBACK: {OperationAction.START},
     OperationType.CHAINED_INVOKE: {OperationAction.START},
 }
+
+
+class RequestTooLargeError(InvalidParameterError):
+    """A request or an execution input over Lambda's size limit (413)."""
+
+    code = "RequestTooLargeException"
+    status_code = 413
+
+
+def _too_large_message(size: int, limit: int, operation: str) -> str:
+    return f"Request must be smaller than {limit} bytes for the {operation} operation (got {size})."
+
+
+def check_execution_input(payload: str | None, *, asynchronous: bool = True) -> None:
+    """Refuse an execution input Lambda would not accept for this kind of invoke.
+
+    ``asynchronous``: an ``Event`` invoke (256 KB); ``False`` for ``RequestResponse`` (6 MB).
+    """
+    if payload is None:
+        return
+    limit = MAX_ASYNC_INPUT_BYTES if asynchronous else MAX_SYNC_INPUT_BYTES
+    size = payload_bytes(payload)
+    if size > limit:
+        raise RequestTooLargeError(
+            _too_large_message(size, limit, "Invoke")
+            + " Pass a reference to large input (an S3 key) instead of the data."
+        )
+
+
+def check_callback_result(result: bytes | str | None) -> None:
+    """Refuse a ``SendDurableExecutionCallbackSuccess`` result over the API's 1 MB blob."""
+    if result is None:
+        return
+    size = len(result) if isinstance(result, bytes) else payload_bytes(result)
+    if size > MAX_CALLBACK_RESULT_BYTES:
+        raise InvalidParameterError(
+            f"a callback result must be at most {MAX_CALLBACK_RESULT_BYTES} bytes, got {size}"
+        )
+
+
+#: Upper bound of the JSON of one update's fields other than its payload and error.
+_UPDATE_FIELDS_BYTES = 1024
+#: JSON escaping writes a character as at most six bytes (``\u001f``).
+_MAX_ESCAPED_BYTES_PER_CHAR = 6
+
+
+def _check_request_size(updates: Sequence[OperationUpdate]) -> None:
+    """Refuse a request whose JSON body would be over Lambda's request limit.
+
+    The bound is computed from the string lengths first; only a request that might be
+    too large is encoded to learn its exact size.
+    """
+    bound = 0
+    for u in updates:
+        bound += _UPDATE_FIELDS_BYTES
+        if u.payload is not None:
+            bound += _MAX_ESCAPED_BYTES_PER_CHAR * len(u.payload)
+        if u.error is not None:
+            bound += _MAX_ESCAPED_BYTES_PER_CHAR * sum(
+                len(part or "")
+                for part in (u.error.error_message, u.error.error_type, u.error.error_data)
+            ) + sum(
+                _MAX_ESCAPED_BYTES_PER_CHAR * len(line) + 3 for line in u.error.stack_trace or ()
+            )
+    if bound <= MAX_REQUEST_BYTES:
+        return
+    size = len(msgspec.json.encode(updates))
+    if size > MAX_REQUEST_BYTES:
+        raise CheckpointError(
+            _too_large_message(size, MAX_REQUEST_BYTES, "CheckpointDurableExecution"),
+            retryable=False,
+            error_code=RequestTooLargeError.code,
+            status_code=RequestTooLargeError.status_code,
+        )
 
 
 def parse_count(value: str) -> int | None:
@@ -111,10 +201,15 @@ def _check_fields(u: OperationUpdate, *, region: str, account: str) -> None:
         raise invalid_checkpoint(f"{where}: Name must be 1-256 printable ASCII characters")
     if u.sub_type is not None and not _SUB_TYPE.fullmatch(u.sub_type):
         raise invalid_checkpoint(f"{where}: SubType must be 1-32 characters of [a-zA-Z0-9_-]")
-    if u.payload is not None and len(u.payload) > MAX_PAYLOAD_CHARS:
-        raise invalid_checkpoint(
-            f"{where}: Payload has {len(u.payload)} characters; the limit is {MAX_PAYLOAD_CHARS}"
-        )
+    if u.payload is not None:
+        if len(u.payload) > MAX_PAYLOAD_CHARS:
+            raise invalid_checkpoint(
+                f"{where}: Payload has {len(u.payload)} characters; the limit is "
+                f"{MAX_PAYLOAD_CHARS}"
+            )
+        if payload_bytes(u.payload) > payload_limit(u.type):
+            # The service's exact words: SDKs recognise the error by them.
+            raise invalid_checkpoint(payload_limit_message(u.type))
     if u.error is not None:
         size = len(msgspec.json.encode(u.error).decode())
         if size > MAX_ERROR_CHARS:
@@ -148,14 +243,6 @@ def _check_fields(u: OperationUpdate, *, region: str, account: str) -> None:
         parse_function_name(options.function_name, region=region, account=account)
         if options.tenant_id is not None and not _TENANT.fullmatch(options.tenant_id):
             raise invalid_checkpoint(f"{where}: TenantId {options.tenant_id!r} is invalid")
-    if (
-        u.type is OperationType.CHAINED_INVOKE
-        and u.payload is not None
-        and len(u.payload.encode()) > MAX_INVOKE_PAYLOAD_BYTES
-    ):
-        raise invalid_checkpoint(
-            f"{where}: a chained invoke payload must be at most {MAX_INVOKE_PAYLOAD_BYTES} bytes"
-        )
 
 
 def _check_action(u: OperationUpdate, status: OperationStatus | None) -> None:
@@ -281,3 +368,4 @@ def validate_updates(
         statuses[u.id] = _AFTER[u.action]
         if reference is None:
             known[u.id] = u
+    _check_request_size(updates)

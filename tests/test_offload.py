@@ -1,0 +1,240 @@
+"""Offloading serdes against real stores: a directory, and S3 served by moto's server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from aiobotocore.session import get_session  # type: ignore[import-untyped]
+
+from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES, payload_bytes
+from aiodurable.offload import (
+    FileSystemSerdes,
+    OffloadedPayloadMissingError,
+    OffloadMode,
+    PathEncoding,
+    S3Encryption,
+    S3Serdes,
+    object_path,
+)
+from aiodurable.serdes import JsonSerdes, SerdesContext, from_checkpoint, to_checkpoint
+
+from .s3_server import S3Server, running_s3_server
+
+ARN = (
+    "arn:aws:lambda:us-east-1:123456789012:function:reports:$LATEST"
+    "/durable-execution/monthly-2026-11/0f1e2d3c4b5a"
+)
+MB = 1024 * 1024
+
+
+class Report(msgspec.Struct):
+    month: str
+    rows: list[str]
+
+
+def big_report(size: int = 2 * MB) -> Report:
+    return Report(month="2026-11", rows=["r" * 1000] * (size // 1003))
+
+
+def ctx(operation_id: str = "3f2a-step") -> SerdesContext:
+    return SerdesContext(operation_id=operation_id, durable_execution_arn=ARN)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    with running_s3_server() as server:
+        yield server
+
+
+@pytest.fixture
+async def s3(s3_server: S3Server) -> AsyncIterator[Any]:
+    """A raw S3 client, to look at what the serdes stored."""
+    async with get_session().create_client("s3", **s3_server.client_options()) as client:
+        yield client
+
+
+@pytest.fixture
+async def bucket(s3: Any) -> str:
+    name = f"payloads-{uuid.uuid4().hex[:12]}"
+    await s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+async def s3_serdes(s3_server: S3Server, bucket: str) -> AsyncIterator[S3Serdes]:
+    async with S3Serdes(
+        bucket, prefix="runs/", client_options=s3_server.client_options()
+    ) as serdes:
+        yield serdes
+
+
+# -- the stores, through the serdes protocol ------------------------------------------------
+async def test_a_2_mb_value_round_trips_through_a_directory(tmp_path: Path) -> None:
+    serdes = FileSystemSerdes(tmp_path).bind(JsonSerdes(Report))
+    report = big_report()
+
+    text, back = await to_checkpoint(serdes, report, ctx())
+    envelope = json.loads(text or "")
+
+    assert payload_bytes(text or "") < 1024
+    assert Path(envelope["file"]).is_file()  # noqa: ASYNC240
+    assert Path(envelope["file"]).is_relative_to(tmp_path)
+    assert envelope["size"] == Path(envelope["file"]).stat().st_size >= 2 * MB - 2048  # noqa: ASYNC240
+    assert back == report and isinstance(back, Report)
+    assert await from_checkpoint(serdes, text, ctx()) == report
+
+
+async def test_a_2_mb_value_round_trips_through_s3(s3_serdes: S3Serdes, s3: Any) -> None:
+    serdes = s3_serdes.bind(JsonSerdes(Report))
+    report = big_report()
+
+    text, _ = await to_checkpoint(serdes, report, ctx())
+    pointer = json.loads(text or "")["s3"]
+    head = await s3.head_object(Bucket=pointer["bucket"], Key=pointer["key"])
+
+    assert pointer["key"] == "runs/reports/monthly-2026-11/0f1e2d3c4b5a/3f2a-step.json"
+    assert head["ContentLength"] >= 2 * MB - 2048
+    assert await from_checkpoint(serdes, text, ctx()) == report
+
+
+async def test_readable_and_hashed_paths_name_execution_and_operation() -> None:
+    readable = object_path(ctx("op/1"), PathEncoding.READABLE)
+    hashed = object_path(ctx("op/1"), PathEncoding.HASHED)
+    other_arn = object_path(
+        SerdesContext(operation_id="a", durable_execution_arn="not an arn"),
+        PathEncoding.READABLE,
+    )
+
+    assert readable == "reports/monthly-2026-11/0f1e2d3c4b5a/op%2F1.json"
+    directory, file = hashed.split("/")
+    assert len(directory) == 64 and file.endswith(".json") and len(file) == 64 + 5
+    assert "reports" not in hashed and "op" not in hashed
+    assert object_path(ctx("op/1"), PathEncoding.HASHED) == hashed  # stable
+    assert object_path(ctx("op/2"), PathEncoding.HASHED) != hashed
+    assert other_arn == "not%20an%20arn/a.json"
+
+
+async def test_overflow_keeps_small_values_inline_and_offloads_large_ones(
+    tmp_path: Path,
+) -> None:
+    serdes = FileSystemSerdes(tmp_path, mode=OffloadMode.OVERFLOW)
+    small = {"total": 30}
+    just_over = "x" * MAX_OPERATION_PAYLOAD_BYTES  # its envelope is a few bytes over
+
+    small_text, _ = await to_checkpoint(serdes, small, ctx("small"))
+    large_text, _ = await to_checkpoint(serdes, just_over, ctx("large"))
+
+    assert json.loads(small_text or "") == {"data": '{"total":30}'}
+    assert not list(tmp_path.rglob("small.json"))  # noqa: ASYNC240
+    assert "file" in json.loads(large_text or "")
+    assert await from_checkpoint(serdes, small_text, ctx("small")) == small
+    assert await from_checkpoint(serdes, large_text, ctx("large")) == just_over
+
+
+async def test_always_offloads_even_a_small_value_and_keeps_a_preview(tmp_path: Path) -> None:
+    serdes = FileSystemSerdes(
+        tmp_path, preview=lambda r: {"month": r.month, "rows": len(r.rows)}
+    ).bind(JsonSerdes(Report))
+    report = Report(month="2026-11", rows=["a", "b"])
+
+    text, _ = await to_checkpoint(serdes, report, ctx())
+
+    envelope = json.loads(text or "")
+    assert envelope["preview"] == {"month": "2026-11", "rows": 2}
+    assert Path(envelope["file"]).read_text() == '{"month":"2026-11","rows":["a","b"]}'  # noqa: ASYNC240
+
+
+async def test_a_preview_over_4_kib_is_refused_with_the_remedy(tmp_path: Path) -> None:
+    serdes = FileSystemSerdes(tmp_path, preview=lambda value: value)
+
+    with pytest.raises(Exception, match="a preview holds at most 4096") as caught:
+        await to_checkpoint(serdes, "y" * 10_000, ctx())
+    assert "summary fields" in str(caught.value)
+
+
+async def test_a_retried_write_overwrites_its_own_object(s3_serdes: S3Serdes, s3: Any) -> None:
+    first, _ = await to_checkpoint(s3_serdes, {"attempt": 1}, ctx())
+    second, _ = await to_checkpoint(s3_serdes, {"attempt": 2}, ctx())
+
+    listing = await s3.list_objects_v2(Bucket=s3_serdes.bucket)
+    assert first == second  # same key: the checkpoint text does not change
+    assert len(listing["Contents"]) == 1
+    assert await from_checkpoint(s3_serdes, second, ctx()) == {"attempt": 2}
+
+
+async def test_a_missing_s3_object_raises_a_typed_error_naming_the_key(
+    s3_serdes: S3Serdes, s3: Any
+) -> None:
+    text, _ = await to_checkpoint(s3_serdes, {"n": 1}, ctx())
+    key = json.loads(text or "")["s3"]["key"]
+    await s3.delete_object(Bucket=s3_serdes.bucket, Key=key)
+
+    with pytest.raises(OffloadedPayloadMissingError) as caught:
+        await from_checkpoint(s3_serdes, text, ctx())
+
+    assert f"s3://{s3_serdes.bucket}/{key}" in str(caught.value)
+    assert caught.value.location == f"s3://{s3_serdes.bucket}/{key}"
+    assert "same bucket/prefix" in str(caught.value)
+
+
+async def test_a_missing_file_raises_a_typed_error_naming_the_path(tmp_path: Path) -> None:
+    serdes = FileSystemSerdes(tmp_path)
+    text, _ = await to_checkpoint(serdes, {"n": 1}, ctx())
+    path = json.loads(text or "")["file"]
+    Path(path).unlink()  # noqa: ASYNC240
+
+    with pytest.raises(OffloadedPayloadMissingError, match=path.replace("$", r"\$")):
+        await from_checkpoint(serdes, text, ctx())
+
+
+@pytest.mark.parametrize(
+    ("encryption", "key_id", "expected"),
+    [
+        (S3Encryption.S3_MANAGED, None, {"ServerSideEncryption": "AES256"}),
+        (
+            S3Encryption.KMS,
+            "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            {
+                "ServerSideEncryption": "aws:kms",
+                "SSEKMSKeyId": "arn:aws:kms:us-east-1:123456789012:key/"
+                "1234abcd-12ab-34cd-56ef-1234567890ab",
+            },
+        ),
+    ],
+)
+async def test_objects_are_written_with_the_chosen_server_side_encryption(
+    s3_server: S3Server,
+    bucket: str,
+    s3: Any,
+    encryption: S3Encryption,
+    key_id: str | None,
+    expected: dict[str, str],
+) -> None:
+    async with S3Serdes(
+        bucket,
+        encryption=encryption,
+        kms_key_id=key_id,
+        client_options=s3_server.client_options(),
+    ) as serdes:
+        text, _ = await to_checkpoint(serdes, {"secret": True}, ctx())
+    key = json.loads(text or "")["s3"]["key"]
+
+    head = await s3.head_object(Bucket=bucket, Key=key)
+
+    assert {name: head.get(name) for name in expected} == expected
+
+
+def test_a_kms_key_without_kms_encryption_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"only used with encryption=S3Encryption\.KMS"):
+        S3Serdes("b", kms_key_id="k")
+
+
+async def test_an_envelope_from_another_serdes_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="not an offloading envelope"):
+        await from_checkpoint(FileSystemSerdes(tmp_path), '"plain text"', ctx())
