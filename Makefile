@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench load conformance clean lambda-zip
+.PHONY: demo test lint typecheck unit fuzz bench load conformance clean lambda-zip
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ unit: $(STAMP)
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# The long fuzz campaign (10,000 cases per property); `make test` runs a few hundred.
+fuzz: $(STAMP)
+	FUZZ_CASES=10000 $(BIN)/pytest -q tests/reliability/test_http_fuzz.py tests/reliability/test_fuzz_envelope.py
 
 conformance: $(STAMP)
 	$(BIN)/python -m tests.conformance.run

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from aiodurable.errors import InvalidInvocationError
 from aiodurable.runtime.invocation import decode_invocation
+from tests.reliability.fuzz_budget import CASES
 
 json_scalars = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
@@ -78,13 +79,13 @@ def check(event: Any) -> None:
     assert isinstance(decoded.durable_execution_arn, str)
 
 
-@settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=CASES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(envelopes | json_values)
 def test_decoder_never_crashes(event: Any) -> None:
     check(event)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=max(CASES // 20, 50), deadline=None)
 @given(st.binary(max_size=64) | st.text(max_size=64))
 @example(b'"\x80"')  # a JSON string that is not UTF-8 (found by this test)
 def test_raw_bytes_and_text_events_are_rejected_cleanly(raw: bytes | str) -> None:

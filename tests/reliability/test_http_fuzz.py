@@ -44,8 +44,8 @@ from aiodurable.wire import (
     WaitOptions,
 )
 from tests.local.held import HeldTarget, Invocation
+from tests.reliability.fuzz_budget import CASES
 
-CASES = int(__import__("os").environ.get("FUZZ_CASES", 10_000))
 #: A request still unanswered after this long is a hang.
 REQUEST_TIMEOUT = 30.0
 ACCOUNT = "123456789012"
