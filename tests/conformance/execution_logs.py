@@ -2,10 +2,11 @@
 
 On Lambda every line a function prints lands in its log group, and AWS's runner fetches
 an execution's lines with the filter ``$.durableExecutionArn = ARN || $.executionArn =
-ARN``. Here all requirements run side by side in one process, so handlers write their
-lines to :data:`EXECUTION_LOGS` instead of stdout, and it files each line under the ARN
-the line itself names. Lines that name no execution are dropped: the filter would not
-find them either.
+ARN``. Handlers here write their lines to :data:`EXECUTION_LOGS`, which prints each line
+to stdout as a Lambda function does — so any runner reading the functions' output can
+check ``ExpectedLogs`` — and also files it under the ARN the line itself names, because
+all requirements run side by side in one process. Lines that name no execution are
+printed but not filed: the filter would not find them either.
 
 Handlers log through :data:`LOGS` (``ctx.logger`` and step loggers, silent during
 replay) or :data:`LOGS_DURING_REPLAY`; plugins write their JSON lines with
@@ -16,9 +17,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 import threading
 from collections import defaultdict
-from typing import Any
+from typing import Any, TextIO
 
 from aiodurable import LoggingConfig
 
@@ -27,20 +29,27 @@ ARN_FIELDS = ("durableExecutionArn", "executionArn")
 
 
 class ExecutionLogs:
-    """Log lines by execution ARN, in the order they were written (thread-safe)."""
+    """Log lines by execution ARN, in the order they were written (thread-safe).
 
-    def __init__(self) -> None:
+    Every line is also printed to ``stdout`` (the process's current ``sys.stdout`` when
+    none is given), one line each, as a Lambda function's output.
+    """
+
+    def __init__(self, stdout: TextIO | None = None) -> None:
+        self._stdout = stdout
         self._lock = threading.Lock()
         self._sequence = itertools.count()
         self._lines: defaultdict[str, list[tuple[int, str]]] = defaultdict(list)
 
     def write(self, line: str) -> None:
-        """Keep ``line`` (one JSON object) under the execution ARN it carries."""
+        """Print ``line`` (one JSON object) and keep it under the execution ARN it carries."""
         arn = _execution_arn(line)
-        if arn is None:
-            return
         with self._lock:
-            self._lines[arn].append((next(self._sequence), line))
+            out = self._stdout if self._stdout is not None else sys.stdout
+            out.write(line + "\n")
+            out.flush()
+            if arn is not None:
+                self._lines[arn].append((next(self._sequence), line))
 
     def write_record(self, record: dict[str, Any]) -> None:
         """Write ``record`` as one JSON line, as a plugin printing to stdout would."""

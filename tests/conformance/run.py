@@ -4,24 +4,30 @@
 
 Exits non-zero when a requirement that is not a declared gap failed. The runtime's own
 warnings (the faulty plugin of 10-4 makes six per backend, by design) go to
-:data:`RUNTIME_LOG` rather than between the results.
+:data:`RUNTIME_LOG`, and what the handlers print to stdout (their log lines, as a Lambda
+function's output) to :data:`FUNCTION_OUTPUT`, rather than between the results.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TextIO
 
 from .requirements import all_requirements
 from .runner import Outcome
 from .suite import BACKENDS, BackendUnavailable, run_on
 
 RUNTIME_LOG = Path(os.environ.get("CONFORMANCE_RUNTIME_LOG", "/tmp/aiodurable-conformance.log"))
+FUNCTION_OUTPUT = Path(
+    os.environ.get("CONFORMANCE_FUNCTION_OUTPUT", "/tmp/aiodurable-conformance-stdout.log")
+)
 
 
 def table(results: dict[str, dict[str, Outcome] | str]) -> str:
@@ -57,11 +63,13 @@ def _suite_order(suite: str) -> int:
     return int(first.id.split("-")[0])
 
 
-async def main(backends: list[str], ids: list[str], verbose: bool) -> int:
+async def main(backends: list[str], ids: list[str], verbose: bool, output: TextIO) -> int:
+    """Run, then print the failures and the table; handlers print to ``output``."""
     results: dict[str, dict[str, Outcome] | str] = {}
     for backend in backends:
         try:
-            ran = await run_on(backend, ids)
+            with contextlib.redirect_stdout(output):
+                ran = await run_on(backend, ids)
         except BackendUnavailable as unavailable:
             results[backend] = str(unavailable)
             continue
@@ -91,4 +99,8 @@ if __name__ == "__main__":
     args = parser.parse_args()
     logging.basicConfig(filename=RUNTIME_LOG, filemode="w", level=logging.WARNING)
     chosen = args.ids or list(all_requirements())
-    sys.exit(asyncio.run(main(args.backend or list(BACKENDS), chosen, args.verbose)))
+    with FUNCTION_OUTPUT.open("w", encoding="utf-8") as function_output:
+        code = asyncio.run(
+            main(args.backend or list(BACKENDS), chosen, args.verbose, function_output)
+        )
+    sys.exit(code)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 from aiodurable import DurableContext, LoggingConfig, durable_execution
@@ -58,3 +59,38 @@ async def test_a_handler_logging_config_writes_its_records_to_the_collector() ->
         run = await runner.run("world")
 
     assert messages(logs, run.arn) == ["hello world"]
+
+
+def test_every_line_is_printed_to_stdout_as_a_lambda_function_prints_it() -> None:
+    out = io.StringIO()
+    logs = ExecutionLogs(stdout=out)
+    logs.write(json.dumps({"executionArn": ARN, "message": "filed and printed"}))
+    logs.write("plain text")
+
+    printed = out.getvalue().splitlines()
+    assert printed == [
+        json.dumps({"executionArn": ARN, "message": "filed and printed"}),
+        "plain text",
+    ]
+    assert messages(logs, ARN) == ["filed and printed"]
+
+
+async def test_a_handlers_records_reach_its_stdout_in_the_order_they_are_filed() -> None:
+    out = io.StringIO()
+    logs = ExecutionLogs(stdout=out)
+
+    @durable_execution(logging=LoggingConfig(logger=logs.logger()))
+    async def workflow(event: str, ctx: DurableContext) -> str:
+        ctx.logger.info("first")
+        ctx.logger.info("second")
+        return event
+
+    async with LocalRunner[str](workflow) as runner:
+        run = await runner.run("x")
+
+    printed = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["message"] for r in printed if r.get("executionArn") == run.arn] == [
+        "first",
+        "second",
+    ]
+    assert [e["message"] for e in logs.events(run.arn)] == out.getvalue().splitlines()
