@@ -10,6 +10,7 @@ with ``synchronous=FULL``; the file is created readable by its owner only (0600)
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 from collections.abc import Iterable
@@ -63,6 +64,10 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        # Operations are loaded in the order they were first saved. One counter over the
+        # whole file gives that order in O(1) per saved operation (gaps are harmless).
+        (last,) = self._db.execute("SELECT MAX(seq) FROM operations").fetchone()
+        self._next_seq = itertools.count(0 if last is None else last + 1)
 
     def load(self) -> list[StoredExecution]:
         """Every stored execution, oldest first."""
@@ -84,23 +89,24 @@ class SqliteStore:
     ) -> None:
         """Commit the execution, operations and events in one transaction."""
         db = self._db
+        arn = record.arn
+        seq = self._next_seq
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute(
                 "INSERT INTO executions (arn, record) VALUES (?, ?) "
                 "ON CONFLICT (arn) DO UPDATE SET record = excluded.record",
-                (record.arn, _encode(record)),
+                (arn, _encode(record)),
             )
-            for op in operations:
-                db.execute(
-                    "INSERT INTO operations (arn, id, seq, body) VALUES (?, ?, "
-                    "(SELECT COUNT(*) FROM operations WHERE arn = ?), ?) "
-                    "ON CONFLICT (arn, id) DO UPDATE SET body = excluded.body",
-                    (record.arn, op.id, record.arn, _encode(op)),
-                )
+            # An operation saved again keeps its first ``seq`` (the upsert leaves it).
+            db.executemany(
+                "INSERT INTO operations (arn, id, seq, body) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (arn, id) DO UPDATE SET body = excluded.body",
+                [(arn, op.id, next(seq), _encode(op)) for op in operations],
+            )
             db.executemany(
                 "INSERT INTO events (arn, event_id, body) VALUES (?, ?, ?)",
-                [(record.arn, event.event_id, _encode(event)) for event in events],
+                [(arn, event.event_id, _encode(event)) for event in events],
             )
         except BaseException:
             db.execute("ROLLBACK")
