@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--store", metavar="PATH", help="SQLite file (default: in memory)")
     serve.add_argument("--clock", choices=("real", "virtual"), default="real")
+    serve.add_argument("--no-ui", action="store_true", help="do not serve the web UI at /ui/")
 
     for name, help_text in (
         ("executions", "list executions"),

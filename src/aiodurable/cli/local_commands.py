@@ -122,13 +122,15 @@ async def serve_command(args: argparse.Namespace) -> int:
         LocalBackend(
             store=_store(args.store), clock=_clock(args.clock), functions=functions
         ) as backend,
-        LocalHttpServer(backend, host=args.host, port=args.port) as server,
+        LocalHttpServer(backend, host=args.host, port=args.port, ui=not args.no_ui) as server,
     ):
         names = ", ".join(functions) or "none"
         print(
             f"aiodurable local backend listening on {server.endpoint_url} (functions: {names})",
             flush=True,
         )
+        if not args.no_ui:
+            print(f"web UI: {server.endpoint_url}/ui/", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

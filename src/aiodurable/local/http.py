@@ -334,10 +334,16 @@ def _timestamp(value: str) -> datetime:
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def make_app(backend: LocalBackend) -> web.Application:
-    """An aiohttp application serving ``backend`` on the Lambda routes."""
+def make_app(
+    backend: LocalBackend, *, ui: bool = False, host: str | None = None
+) -> web.Application:
+    """An aiohttp application serving ``backend`` on the Lambda routes (and the web UI)."""
     routes = _Routes(backend)
     app = web.Application(client_max_size=8 * 1024 * 1024)
+    if ui:
+        from aiodurable.local.ui import add_ui_routes
+
+        add_ui_routes(app, backend, host=host)
     # Every path, even one with a newline in it ("." would not match it): an unknown
     # path gets the service's JSON error rather than aiohttp's plain-text 404.
     app.router.add_route("*", r"/{tail:[\s\S]*}", routes.dispatch)
@@ -352,9 +358,15 @@ class LocalHttpServer:
     """
 
     def __init__(
-        self, backend: LocalBackend, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+        self,
+        backend: LocalBackend,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        ui: bool = False,
     ) -> None:
         self.backend = backend
+        self.ui = ui
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
@@ -365,7 +377,8 @@ class LocalHttpServer:
         return f"http://{host}:{self.port}"
 
     async def __aenter__(self) -> LocalHttpServer:
-        runner = web.AppRunner(make_app(self.backend), access_log=None)
+        app = make_app(self.backend, ui=self.ui, host=self.host)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         try:
