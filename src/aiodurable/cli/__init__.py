@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-host", action="append", default=[], metavar="NAME", help=ALLOW)
     serve.add_argument("--store", metavar="PATH", help="SQLite file (default: in memory)")
     serve.add_argument("--clock", choices=("real", "virtual"), default="real")
+    serve.add_argument("--no-ui", action="store_true", help="do not serve the web UI at /ui/")
 
     for name, help_text in (
         ("executions", "list executions"),

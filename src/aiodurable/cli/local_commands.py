@@ -126,7 +126,11 @@ async def serve_command(args: argparse.Namespace) -> int:
             store=_store(args.store), clock=_clock(args.clock), functions=functions
         ) as backend,
         LocalHttpServer(
-            backend, host=args.host, port=args.port, allowed_hosts=args.allow_host
+            backend,
+            host=args.host,
+            port=args.port,
+            allowed_hosts=args.allow_host,
+            ui=not args.no_ui,
         ) as server,
     ):
         names = ", ".join(functions) or "none"
@@ -134,6 +138,8 @@ async def serve_command(args: argparse.Namespace) -> int:
             f"aiodurable local backend listening on {server.endpoint_url} (functions: {names})",
             flush=True,
         )
+        if not args.no_ui:
+            print(f"web UI: {server.endpoint_url}/ui/", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

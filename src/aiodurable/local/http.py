@@ -362,13 +362,15 @@ def make_app(
     mounts: Mapping[str, web.Application] | None = None,
     body_timeout: float = 30.0,
     body_budget: int = 16 * 1024 * 1024,
+    ui: bool = False,
 ) -> web.Application:
     """An aiohttp application serving ``backend`` on the Lambda routes.
 
     ``host`` is the address it is bound to and ``allowed_hosts`` further names it may be
     reached by (the Host check); ``mounts`` maps a path prefix (``"/ui"``) to a sub-app
     whose routes pass the same checks; ``body_budget`` bytes of large bodies are read at
-    once at most, each within ``body_timeout`` seconds.
+    once at most, each within ``body_timeout`` seconds. ``ui`` adds the web UI
+    (:mod:`aiodurable.local.ui`) under ``/ui/``.
     """
     budget = BodyBudget(body_budget, max_size=MAX_BODY, read_seconds=body_timeout)
     routes = _Routes(backend, budget)
@@ -378,6 +380,10 @@ def make_app(
     )
     for prefix, sub_app in (mounts or {}).items():
         app.add_subapp(prefix, sub_app)
+    if ui:
+        from aiodurable.local.ui import add_ui_routes
+
+        add_ui_routes(app, backend)
     # Every other path, even one with a newline in it ("." would not match it): an unknown
     # path gets the service's JSON error rather than aiohttp's plain-text 404.
     app.router.add_route("*", r"/{tail:[\s\S]*}", routes.dispatch)
@@ -407,8 +413,10 @@ class LocalHttpServer:
         mounts: Mapping[str, web.Application] | None = None,
         idle_timeout: float = 15.0,
         body_timeout: float = 30.0,
+        ui: bool = False,
     ) -> None:
         self.backend = backend
+        self.ui = ui
         self.host = host
         self.port = port
         self.allowed_hosts = tuple(allowed_hosts)
@@ -430,6 +438,7 @@ class LocalHttpServer:
             allowed_hosts=self.allowed_hosts,
             mounts=self.mounts,
             body_timeout=self.body_timeout,
+            ui=self.ui,
         )
         # The keep-alive timer also runs from the moment a connection opens, so one that
         # never completes its request headers is closed too.
