@@ -39,7 +39,7 @@ def measure_latency(
     *,
     latencies: tuple[int, ...] = LATENCIES_MS,
     cells: tuple[tuple[str, int], ...] = LATENCY_CELLS,
-    timeout: float = 300.0,
+    timeout: float = 120.0,
     log: Any = print,
 ) -> list[dict[str, Any]]:
     """One row per (SDK, latency, workload, n): one timed run after a small warm-up."""
