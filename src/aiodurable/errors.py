@@ -59,6 +59,15 @@ class ValidationError(DurableError, ValueError):
     """An argument to a durable operation is invalid; nothing was checkpointed."""
 
 
+class OperationInStepError(ValidationError):
+    """A durable operation was called from inside a step body.
+
+    A step is one unit of user code whose result is checkpointed once; operations inside
+    it would run again on every retry and have no place in the history. The execution
+    fails at the call, in the invocation that made it.
+    """
+
+
 class InvalidInvocationError(DurableError):
     """The Lambda event is not a durable-execution invocation envelope."""
 

@@ -92,6 +92,11 @@ def _is_async(fn: Callable[..., Any]) -> bool:
     )
 
 
+def running_step() -> StepContext | None:
+    """The step whose body is running in this task or thread, if any."""
+    return _current_step.get()
+
+
 def attempts_made(op: Operation | None) -> int:
     """How many attempts the stored operation records (0 for a new one)."""
     if op is None or op.step_details is None:

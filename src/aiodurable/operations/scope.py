@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from aiodurable.errors import OperationInStepError
+from aiodurable.operations.attempt import running_step
 from aiodurable.operations.base import OperationIdentity
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.operation_ids import step_id
@@ -57,6 +59,15 @@ class OperationScope:
     def _identity(
         self, type_: OperationType, sub_type: str | None, name: str | None
     ) -> OperationIdentity:
+        step = running_step()
+        if step is not None:
+            called = name or sub_type or type_.value
+            raise OperationInStepError(
+                f"durable operation {called!r} was called inside the body of step "
+                f"{step.name or step.operation_id!r} (operation {step.operation_id}); a step "
+                "cannot contain durable operations. Call it from the workflow, or group the "
+                "operations with ctx.run_in_child_context(...) instead of ctx.step(...)."
+            )
         return OperationIdentity(self._next_id(), type_, sub_type, name, self.parent_id)
 
     def _tracked(self, identity: OperationIdentity, work: Awaitable[T]) -> Awaitable[T]:

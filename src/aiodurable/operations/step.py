@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from aiodurable.errors import (
     DurableError,
     NonDeterministicError,
+    OperationInStepError,
     ResultTooLargeError,
     SerializationError,
     StepError,
@@ -122,7 +123,7 @@ async def run_step(
         token = enter_attempt(identity, attempt, logger_factory)
         try:
             value = await run_attempt(execution, identity, fn, args, kwargs, attempt)
-        except (NonDeterministicError, TokenRevoked):
+        except (NonDeterministicError, OperationInStepError, TokenRevoked):
             raise
         except Exception as exc:
             op = await _handle_failure(execution, identity, op, exc, retry)

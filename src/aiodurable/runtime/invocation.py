@@ -220,11 +220,13 @@ async def _drive(
 
     work = asyncio.create_task(run_workflow(), name=f"aiodurable-workflow {execution.arn}")
     stop = asyncio.create_task(execution.terminated.wait(), name="aiodurable-termination")
+    interrupted = False  # the invocation ended (suspension, failure) with the workflow running
     try:
         await asyncio.wait((work, stop), return_when=asyncio.FIRST_COMPLETED)
     finally:
         stop.cancel()
         if not work.done():
+            interrupted = True
             work.cancel()
         with suppress(asyncio.CancelledError, Exception, TokenRevoked, ProcessExit):
             await work
@@ -238,6 +240,11 @@ async def _drive(
         outcome = work.exception()
         if outcome is None:
             value = work.result()
+        if interrupted and not isinstance(outcome, ProcessExit):
+            # The workflow caught the cancellation of its suspension (``suppress(
+            # CancelledError)`` around an ``await``) and returned or raised: what it
+            # produced says nothing, since the operations it awaited have not completed.
+            finished, outcome, value = False, None, None
     if execution.fatal is None:
         await checkpointer.flush()
     return await _build_output(execution, checkpointer, finished, value, outcome)

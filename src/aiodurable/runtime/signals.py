@@ -7,7 +7,7 @@ re-raises them untouched.
 
 from __future__ import annotations
 
-from aiodurable.errors import CheckpointError, NonDeterministicError
+from aiodurable.errors import CheckpointError, NonDeterministicError, OperationInStepError
 
 __all__ = ["FATAL_ERRORS", "ProcessExit", "TokenRevoked"]
 
@@ -30,6 +30,7 @@ class ProcessExit(BaseException):
 #: Errors that end the invocation rather than fail an operation.
 FATAL_ERRORS: tuple[type[BaseException], ...] = (
     NonDeterministicError,
+    OperationInStepError,
     TokenRevoked,
     CheckpointError,
 )

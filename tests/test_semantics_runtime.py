@@ -1,0 +1,99 @@
+"""Misuses that must fail loudly at the first invocation rather than end in a wrong outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+from aiodurable import DurableContext, OperationInStepError, durable_execution
+from aiodurable.testing import LocalRunner
+
+
+# -- a durable operation inside a step body ------------------------------------------------
+@durable_execution
+async def waits_inside_a_step(event: object, ctx: DurableContext) -> str:
+    async def body() -> str:
+        await ctx.wait(timedelta(seconds=5), name="inner-wait")
+        return "done"
+
+    return await ctx.step(body, name="outer")
+
+
+@durable_execution
+async def steps_inside_a_sync_step(event: object, ctx: DurableContext) -> str:
+    def body() -> str:
+        ctx.step(lambda: 1, name="inner-step").close()
+        return "done"
+
+    return await ctx.step(body, name="outer")
+
+
+async def test_a_durable_operation_inside_a_step_fails_the_first_invocation() -> None:
+    async with LocalRunner(waits_inside_a_step) as runner:
+        run = await runner.run({})
+
+    assert run.status == "FAILED"
+    assert run.invocations == 1
+    assert run.error is not None
+    assert run.error.error_type == "aiodurable.errors.OperationInStepError"
+    message = run.error.error_message or ""
+    assert "'inner-wait'" in message and "'outer'" in message
+    assert "run_in_child_context" in message
+    # Not retried as a step failure, and the inner operation never reached the history.
+    assert "inner-wait" not in [op.name for op in run.operations]
+
+
+async def test_a_durable_operation_inside_a_sync_step_is_rejected_too() -> None:
+    async with LocalRunner(steps_inside_a_sync_step) as runner:
+        run = await runner.run({})
+
+    assert run.status == "FAILED"
+    assert run.error is not None
+    assert run.error.error_type == "aiodurable.errors.OperationInStepError"
+    assert "'inner-step'" in (run.error.error_message or "")
+
+
+def test_the_error_is_a_validation_error_users_can_import() -> None:
+    from aiodurable import ValidationError
+
+    assert issubclass(OperationInStepError, ValidationError)
+
+
+# -- a swallowed suspension ----------------------------------------------------------------
+@durable_execution
+async def swallows_the_suspension(event: object, ctx: DurableContext) -> str:
+    with contextlib.suppress(asyncio.CancelledError):
+        await ctx.wait(timedelta(hours=1), name="cool-off")
+    return "too early"
+
+
+async def test_a_workflow_that_swallows_its_suspension_never_succeeds_early() -> None:
+    async with LocalRunner(swallows_the_suspension) as runner:
+        started = runner.now()
+        run = await runner.run({})
+
+    # The invocation that suspended ends PENDING whatever the coroutine returned; the
+    # execution completes only after the wait, from the invocation that replays it.
+    assert run.operation("cool-off").status == "SUCCEEDED"
+    assert runner.now() - started >= timedelta(hours=1)
+    assert run.invocations == 2
+    assert run.status == "SUCCEEDED"
+
+
+@durable_execution
+async def swallows_then_raises(event: object, ctx: DurableContext) -> str:
+    try:
+        await ctx.wait(timedelta(minutes=10), name="pause")
+    except asyncio.CancelledError:
+        raise ValueError("not a real failure: the wait was still pending") from None
+    return "after the pause"
+
+
+async def test_a_workflow_that_turns_its_suspension_into_an_error_does_not_fail() -> None:
+    async with LocalRunner(swallows_then_raises) as runner:
+        run = await runner.run({})
+
+    assert run.operation("pause").status == "SUCCEEDED"
+    assert run.status == "SUCCEEDED"
+    assert run.result == "after the pause"
