@@ -12,7 +12,10 @@ Standard library only: it is imported into every SDK's virtualenv.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -64,6 +67,48 @@ class FakeLambdaApi:
         self.state_calls = 0
         #: Seconds spent inside this fake, so its share can be taken out of a run's time.
         self.service_time = 0.0
+        #: Round-trip time added to every call (``BENCH_LATENCY_MS``), as a network would.
+        self.latency = float(os.environ.get("BENCH_LATENCY_MS", "0")) / 1000
+        #: Seconds of wall time with at least one call in flight.
+        self.waiting = 0.0
+        self._in_flight = 0
+        self._since = 0.0
+        self._lock = threading.Lock()
+
+    # -- the network in between ----------------------------------------------------------
+    def _begin(self) -> None:
+        with self._lock:
+            if self._in_flight == 0:
+                self._since = time.perf_counter()
+            self._in_flight += 1
+
+    def _end(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self.waiting += time.perf_counter() - self._since
+
+    def call(self, method: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+        """``method(**kwargs)`` after :attr:`latency`, the calling thread blocked meanwhile."""
+        self._begin()
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            return method(**kwargs)
+        finally:
+            self._end()
+
+    async def call_async(
+        self, method: Callable[..., dict[str, Any]], **kwargs: Any
+    ) -> dict[str, Any]:
+        """``method(**kwargs)`` after :attr:`latency`, the event loop free meanwhile."""
+        self._begin()
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            return method(**kwargs)
+        finally:
+            self._end()
 
     # -- setting up an invocation --------------------------------------------------------
     def preload(self, operations: Iterable[Mapping[str, Any]]) -> None:

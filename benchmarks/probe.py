@@ -104,6 +104,7 @@ def invoke_once(
         "updates": api.updates,
         "state_calls": api.state_calls,
         "service_time": api.service_time,
+        "waiting": api.waiting,
         "threads_started": THREADS.started,
         "threads_peak": THREADS.peak,
         "operations": len(api.operations) - 1,

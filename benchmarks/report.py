@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import venvs
+from benchmarks import report_service, venvs
 from benchmarks.workloads import SDKS, WORKLOADS
 
 __all__ = ["TARGETS", "evaluate_targets", "write"]
@@ -466,6 +466,7 @@ def render(results: dict[str, Any], chart_name: str | None) -> str:
         table = _imports_table(results) if key == "W6" else _workload_table(results, key)
         if table:
             lines += [f"## {key}: {spec.title}", "", *table, ""]
+    lines += report_service.service_sections(results)
     lines += _profiles(results)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -486,4 +487,8 @@ def write(results: dict[str, Any], results_path: Path, doc: Path, chart: Path | 
             print(f"[report] chart not drawn: {exc}", file=sys.stderr)
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(render(results, chart_name))
+    if doc == venvs.REPO / "docs" / "benchmarks.md" and not results["meta"].get("quick"):
+        readme = venvs.REPO / "README.md"
+        if not report_service.update_readme(readme, results):
+            print("[report] README.md has no BENCHMARK-NUMBERS block", file=sys.stderr)
     print(f"report: {doc}" + (f", chart: {chart}" if chart_name else ""), file=sys.stderr)

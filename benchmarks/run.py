@@ -274,6 +274,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--chart", type=Path, help=f"PNG chart (default {CHART.relative_to(venvs.REPO)})"
     )
+    parser.add_argument(
+        "--service", choices=("all", "none", "only"), default="all",
+        help="the latency, cold-start and store-scaling measurements (benchmarks/service_bench.py):"
+        " with the workloads, skipped, or alone",
+    )  # fmt: skip
+    parser.add_argument("--cold-repeats", type=int, default=10, help="cold-start processes")
     parser.add_argument("--no-report", action="store_true", help="measure only")
     parser.add_argument(
         "--report-only", action="store_true", help="rebuild the report from --results"
@@ -336,6 +342,8 @@ def main(argv: list[str] | None = None) -> None:
         "imports": [],
     }
     started = time.perf_counter()
+    if args.service == "only":
+        workloads = []
     for workload in workloads:
         spec = WORKLOADS[workload]
         if workload == "W6":
@@ -362,6 +370,15 @@ def main(argv: list[str] | None = None) -> None:
                 cell = measure_cell(envs[sdk], sdk, versions[sdk], workload, n, args)
                 results["cells"].append(cell)
                 log(f"    {describe(cell)}")
+    if args.service != "none":
+        from benchmarks import service_bench
+
+        peers = {s: envs[s] for s in SDKS if s in envs}
+        results["cold_start"] = service_bench.measure_cold_start(peers, args.cold_repeats, log=log)
+        sizes = (1_000, 4_000) if args.quick else service_bench.STORE_SIZES
+        results["store_scaling"] = service_bench.measure_store_scaling(sizes, log=log)
+        cells = (("W1", 20), ("W3", 200)) if args.quick else service_bench.LATENCY_CELLS
+        results["latency"] = service_bench.measure_latency(peers, cells=cells, log=log)
     results["meta"]["elapsed"] = time.perf_counter() - started
     results["meta"]["load_after"] = os.getloadavg()[0]
     if args.profile:
@@ -402,8 +419,9 @@ def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     ]
     old["meta"]["versions"].update(new["meta"]["versions"])
     old["meta"].setdefault("merged", []).append(new["meta"]["command"])
-    if new.get("profiles"):
-        old["profiles"] = new["profiles"]
+    for key in ("profiles", "cold_start", "store_scaling", "latency"):
+        if new.get(key):
+            old[key] = new[key]
     return old
 
 

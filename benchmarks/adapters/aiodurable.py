@@ -25,10 +25,10 @@ class _LambdaApi:
     api: FakeLambdaApi
 
     async def checkpoint_durable_execution(self, **kwargs: Any) -> dict[str, Any]:
-        return self.api.checkpoint_durable_execution(**kwargs)
+        return await self.api.call_async(self.api.checkpoint_durable_execution, **kwargs)
 
     async def get_durable_execution_state(self, **kwargs: Any) -> dict[str, Any]:
-        return self.api.get_durable_execution_state(**kwargs)
+        return await self.api.call_async(self.api.get_durable_execution_state, **kwargs)
 
 
 async def noop(i: int) -> int:

@@ -24,10 +24,10 @@ class _Client:
     api: FakeLambdaApi
 
     def checkpoint_durable_execution(self, **kwargs: Any) -> dict[str, Any]:
-        return self.api.checkpoint_durable_execution(**kwargs)
+        return self.api.call(self.api.checkpoint_durable_execution, **kwargs)
 
     def get_durable_execution_state(self, **kwargs: Any) -> dict[str, Any]:
-        return self.api.get_durable_execution_state(**kwargs)
+        return self.api.call(self.api.get_durable_execution_state, **kwargs)
 
 
 def _value(i: int) -> Any:

@@ -1,5 +1,6 @@
 """aiodurable: an asyncio-native runtime for AWS Lambda durable functions."""
 
+from aiodurable._version import __version__
 from aiodurable.context import DurableContext, LoggingConfig
 from aiodurable.errors import (
     BatchCompletionError,
@@ -38,6 +39,7 @@ from aiodurable.retry import Jitter, RetryDecision, RetryStrategy, StepSemantics
 from aiodurable.serdes import JsonSerdes, PassthroughSerdes, Serdes, SerdesContext
 
 __all__ = [
+    "__version__",
     "BatchItem",
     "BatchResult",
     "Callback",

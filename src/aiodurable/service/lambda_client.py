@@ -11,8 +11,6 @@ Only this module (and :mod:`aiodurable.service.errors`) imports the AWS stack, a
 from __future__ import annotations
 
 import asyncio
-import functools
-import importlib.metadata
 import itertools
 import logging
 import secrets
@@ -25,6 +23,7 @@ from typing import Any, Self, TypeVar
 
 import msgspec
 
+from aiodurable._version import __version__
 from aiodurable.service.errors import Failure, classify
 from aiodurable.wire import CheckpointResponse, ExecutionState, OperationUpdate
 
@@ -127,7 +126,7 @@ class LambdaServiceClient:
         client_config = AioConfig(
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
-            user_agent_extra=f"aiodurable/{_version()}",
+            user_agent_extra=f"aiodurable/{__version__}",
             # One attempt per botocore call: BackoffPolicy retries, knowing which errors
             # are worth it and keeping the checkpoint's ClientToken.
             retries={"mode": "standard", "total_max_attempts": 1},
@@ -254,11 +253,3 @@ def _decode(response: dict[str, Any], result: type[_T], operation: str, executio
             detail=f"the response does not match the durable execution API: {exc}",
         )
         raise failure.to_error(operation, execution_arn, attempts=1) from exc
-
-
-@functools.cache
-def _version() -> str:
-    try:
-        return importlib.metadata.version("aiodurable")
-    except importlib.metadata.PackageNotFoundError:  # running from a source tree
-        return "unknown"

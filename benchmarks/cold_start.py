@@ -1,0 +1,199 @@
+"""W7: a Lambda sandbox's first invocation, end to end, in a fresh process per sample.
+
+What a cold start pays, for each SDK: the interpreter imports the handler module, the
+SDK creates its real default Lambda client (aiobotocore for aiodurable, boto3 for the
+official SDK, botocore for the community SDK) and runs one invocation whose single step
+is checkpointed over HTTP. The service is aiodurable's local backend behind its HTTP
+server in this (parent) process; each SDK reaches it through ``AWS_ENDPOINT_URL_LAMBDA``,
+as any botocore client would reach a custom endpoint. The backend starts the execution
+and hands the invocation event to a fresh interpreter of the SDK's virtualenv, which
+reports how long it took from before the handler import to the handler's return.
+
+The first process of each SDK is discarded: it leaves the bytecode and page caches as a
+warm Lambda image has them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["HANDLERS", "ColdStartResult", "measure_cold_starts"]
+
+#: The handler module of each SDK: one step, its result returned. ``invoke`` is what the
+#: Lambda runtime does with the module: call the handler with the event and a context.
+HANDLERS = {
+    "aiodurable": (
+        "from aiodurable import DurableContext, durable_execution\n"
+        "@durable_execution\n"
+        "async def handler(event, ctx: DurableContext):\n"
+        "    return await ctx.step(lambda: 'ok', name='one')\n"
+    ),
+    "official": (
+        "from aws_durable_execution_sdk_python import DurableContext, durable_execution\n"
+        "@durable_execution\n"
+        "def handler(event, ctx: DurableContext):\n"
+        "    return ctx.step(lambda _step: 'ok', name='one')\n"
+    ),
+    "community": (
+        "from async_durable_execution import durable_execution, step\n"
+        "async def _one():\n"
+        "    return 'ok'\n"
+        "@durable_execution\n"
+        "async def handler(event):\n"
+        "    return await step(_one, name='one')\n"
+    ),
+}
+
+_CHILD = """
+import json, sys, time
+event = json.loads(sys.stdin.read())
+class LambdaContext:
+    aws_request_id = "cold-start-0001"
+    function_name = "cold"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:cold"
+    memory_limit_in_mb = 1024
+    def get_remaining_time_in_millis(self):
+        return 900_000
+started = time.perf_counter()
+module = {"__name__": "handler_module"}
+exec(compile(sys.argv[1], "<handler>", "exec"), module)
+imported = time.perf_counter()
+output = module["handler"](event, LambdaContext())
+done = time.perf_counter()
+print(json.dumps({"import": imported - started, "total": done - started, "output": output}))
+"""
+
+
+@dataclass
+class ColdStartResult:
+    sdk: str
+    #: Seconds from before the handler import to the handler's return, one per process.
+    totals: list[float] = field(default_factory=list)
+    #: Seconds of the handler module's import alone.
+    imports: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.totals)
+
+    @property
+    def median_import(self) -> float:
+        return statistics.median(self.imports)
+
+
+class _ColdProcess:
+    """A durable target of the local backend: each invocation is a fresh interpreter."""
+
+    def __init__(
+        self,
+        python: str,
+        code: str,
+        endpoint: str,
+        result: ColdStartResult,
+        flags: tuple[str, ...] = (),
+    ) -> None:
+        self.python = python
+        self.flags = flags
+        self.stderr = ""
+        self.code = code
+        self.result = result
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "AWS_ENDPOINT_URL_LAMBDA": endpoint,
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "AKIDCOLDSTART",
+            "AWS_SECRET_ACCESS_KEY": "cold-start-secret",
+            "AWS_LAMBDA_FUNCTION_NAME": "cold",
+        }
+        self.record = True
+
+    async def run(self, event: dict[str, Any], *, client: Any = None) -> Any:
+        process = await asyncio.create_subprocess_exec(
+            self.python,
+            *self.flags,
+            "-I",
+            "-c",
+            _CHILD,
+            self.code,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self.env,
+        )
+        out, err = await process.communicate(json.dumps(event).encode())
+        if process.returncode != 0:
+            raise RuntimeError(f"{self.result.sdk}: {err.decode(errors='replace')[-2000:]}")
+        self.stderr = err.decode(errors="replace")
+        report = json.loads(out.decode().strip().splitlines()[-1])
+        if self.record:
+            self.result.totals.append(report["total"])
+            self.result.imports.append(report["import"])
+        return report["output"]
+
+
+async def _measure(
+    sdk: str, python: str, repeats: int, flags: tuple[str, ...] = ()
+) -> tuple[ColdStartResult, str]:
+    from aiodurable.local import LocalBackend
+    from aiodurable.local.http import LocalHttpServer
+
+    result = ColdStartResult(sdk)
+    async with LocalBackend() as backend, LocalHttpServer(backend, port=0) as server:
+        target = _ColdProcess(python, HANDLERS[sdk], server.endpoint_url, result, flags)
+        backend.register("cold", target)
+        for i in range(repeats + 1):
+            target.record = i > 0
+            info = backend.start_execution("cold", "{}", name=f"cold-{i}")
+            final = await asyncio.wait_for(backend.wait_for_completion(info.arn), 120)
+            if final.status.value != "SUCCEEDED":
+                raise RuntimeError(f"{sdk} cold start ended {final.status.value}: {final}")
+            steps = [op for op in backend.operations(info.arn) if op.type.value == "STEP"]
+            if len(steps) != 1:
+                raise RuntimeError(f"{sdk}: expected one checkpointed step, got {steps}")
+    return result, target.stderr
+
+
+def measure_cold_starts(pythons: dict[str, str], repeats: int = 10) -> list[ColdStartResult]:
+    """One :class:`ColdStartResult` per SDK (``pythons``: SDK → interpreter path)."""
+    return [asyncio.run(_measure(sdk, python, repeats))[0] for sdk, python in pythons.items()]
+
+
+def import_profile(python: str, sdk: str, top: int = 12) -> list[tuple[str, float]]:
+    """The costliest imports of one cold first invocation (``-X importtime``): modules
+    at the top two levels of the import tree, by cumulative seconds, costliest first."""
+    _, stderr = asyncio.run(_measure(sdk, python, 0, ("-X", "importtime")))
+    rows: list[tuple[str, float, int]] = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cumulative, name = line.split("|", 2)
+        if not cumulative.strip().isdigit():
+            continue  # the header line
+        depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
+        rows.append((name.strip(), int(cumulative) / 1e6, depth))
+    shallow = [(name, seconds) for name, seconds, depth in rows if depth <= 1]
+    return sorted(shallow, key=lambda row: row[1], reverse=True)[:top]
+
+
+if __name__ == "__main__":
+    import argparse
+
+    from benchmarks import venvs
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--sdk", action="append", choices=sorted(HANDLERS))
+    args = parser.parse_args()
+    chosen = args.sdk or list(HANDLERS)
+    results = measure_cold_starts({s: venvs.ensure(s).python for s in chosen}, args.repeats)
+    for r in results:
+        print(
+            f"{r.sdk:12} median {r.median * 1000:7.1f} ms  (import {r.median_import * 1000:6.1f} ms)"
+        )
