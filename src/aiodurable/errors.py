@@ -272,18 +272,6 @@ def error_object_from_exception(error: BaseException) -> ErrorObject:
     )
 
 
-def rebuild_operation_error(
-    wrapper: type[DurableOperationError], error: ErrorObject | None
-) -> DurableOperationError:
-    """Rebuild a stored failure, keeping an SDK error class when the type names one.
-
-    A child context that failed because an inner ``StepError`` escaped it stores
-    ``ErrorType = aiodurable.errors.StepError``; its replay raises ``ChildContextError``
-    whose ``error_type`` says so.
-    """
-    return wrapper.from_error_object(error)
-
-
 def registered_error_class(error_type: str | None) -> type[DurableOperationError] | None:
     if error_type is None:
         return None
