@@ -63,7 +63,28 @@ def _cold_start(results: dict[str, Any]) -> list[str]:
             f"| {_LABELS.get(sdk, sdk)} | {_ms(row['median'])} | {_ms(row['median_import'])} "
             f"| {_ms(row['min'])} | {len(row['samples'])} | {ratio} |"
         )
-    return [*lines, ""]
+    lines.append("")
+    if ours and "official" in rows:
+        met = ours["median"] <= 0.8 * rows["official"]["median"]
+        lines += [
+            f"Target: aiodurable ≤ 0.8× the official SDK — **{'met' if met else 'missed'}** "
+            f"({ours['median'] / rows['official']['median']:.2f}×).",
+            "",
+        ]
+    profiled = [
+        (sdk, row["import_profile"]) for sdk, row in rows.items() if row.get("import_profile")
+    ]
+    if profiled:
+        lines += [
+            "Where a cold first invocation's import time goes (`python -X importtime`, one more "
+            "process per SDK; modules at the top two levels of the import tree, cumulative):",
+            "",
+        ]
+        for sdk, profile in profiled:
+            shown = ", ".join(f"`{name}` {seconds * 1000:.0f} ms" for name, seconds in profile[:8])
+            lines.append(f"- {_LABELS.get(sdk, sdk)}: {shown}")
+        lines.append("")
+    return lines
 
 
 def _store(results: dict[str, Any]) -> list[str]:

@@ -145,7 +145,7 @@ def measure_store_scaling(
 def measure_cold_start(
     envs: dict[str, venvs.Env], repeats: int = 10, *, log: Any = print
 ) -> list[dict[str, Any]]:
-    from benchmarks.cold_start import measure_cold_starts
+    from benchmarks.cold_start import import_profile, measure_cold_starts
 
     rows = []
     for result in measure_cold_starts({s: e.python for s, e in envs.items()}, repeats):
@@ -160,6 +160,9 @@ def measure_cold_start(
             }
         )
         log(f"[cold start] {result.sdk}: median {result.median * 1000:.0f} ms of {repeats}")
+    for row in rows:
+        # Where the time goes: the costliest imports of one more cold first invocation.
+        row["import_profile"] = import_profile(envs[row["sdk"]].python, row["sdk"])
     return rows
 
 
