@@ -231,6 +231,16 @@ class CallbackHeartbeatTimeoutError(CallbackTimeoutError):
     default_message = "Callback timed out on heartbeat"
 
 
+class CallbackResultError(CallbackError):
+    """The callback was answered with a payload that does not decode as the expected type.
+
+    The workflow can catch it and ask again (a new callback); the answer is kept in the
+    history as it was sent.
+    """
+
+    default_message = "Callback answer could not be decoded"
+
+
 class CallbackSubmitterError(CallbackError):
     """The submitter of a wait_for_callback failed after its retries."""
 

@@ -8,8 +8,10 @@ from typing import Any, Generic, TypeVar
 from aiodurable.errors import (
     CallbackFailedError,
     CallbackHeartbeatTimeoutError,
+    CallbackResultError,
     CallbackTimeoutError,
     DurableError,
+    SerializationError,
     ValidationError,
 )
 from aiodurable.operations.base import OperationIdentity
@@ -74,11 +76,15 @@ class Callback(Generic[T]):
             status = op.status if op is not None else None
             details = op.callback_details if op is not None else None
             if status is OperationStatus.SUCCEEDED:
-                value: T = deserialize(
-                    self._serdes,
-                    details.result if details else None,
-                    self._identity.serdes_context(execution),
-                )
+                text = details.result if details else None
+                if not text:
+                    return None  # type: ignore[return-value]  # an empty answer: no value
+                try:
+                    value: T = deserialize(
+                        self._serdes, text, self._identity.serdes_context(execution)
+                    )
+                except SerializationError as exc:
+                    raise self._bad_answer(text, exc) from exc
                 return value
             error = details.error if details else None
             if status is OperationStatus.TIMED_OUT:
@@ -92,6 +98,22 @@ class Callback(Generic[T]):
             ):
                 raise CallbackFailedError.from_error_object(error)
             await execution.park(watch=self._identity.id)
+
+    def _bad_answer(self, text: str, cause: Exception) -> CallbackResultError:
+        name = self._identity.name or self._identity.id
+        shown = text if len(text) <= 80 else text[:80] + "…"
+        return CallbackResultError(
+            f"callback {name!r} (callback id {self.callback_id}) was answered with "
+            f"{shown!r}, which does not decode as {_expected(self._serdes)}: {cause}. "
+            "Catch CallbackResultError to ask again with a new callback, or fix the sender."
+        )
+
+
+def _expected(serdes: Serdes[Any]) -> str:
+    type_ = getattr(serdes, "type_", None)
+    if type_ is not None and type_ is not Any:
+        return getattr(type_, "__qualname__", None) or repr(type_)
+    return type(serdes).__qualname__
 
 
 async def start_callback(
