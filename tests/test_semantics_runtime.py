@@ -97,3 +97,15 @@ async def test_a_workflow_that_turns_its_suspension_into_an_error_does_not_fail(
     assert run.operation("pause").status == "SUCCEEDED"
     assert run.status == "SUCCEEDED"
     assert run.result == "after the pause"
+
+
+# -- str() of an operation error -----------------------------------------------------------
+def test_str_of_an_operation_error_is_its_message_alone() -> None:
+    from aiodurable import StepError
+    from aiodurable.wire import ErrorObject
+
+    error = StepError.from_error_object(
+        ErrorObject(error_type="payments.CardDeclined", error_message="Submitter failed")
+    )
+    assert str(error) == "Submitter failed"
+    assert error.error_type == "payments.CardDeclined"

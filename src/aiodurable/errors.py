@@ -154,8 +154,8 @@ class DurableOperationError(DurableError):
         DurableOperationError._registry[qualified_type_name(cls)] = cls
 
     def __str__(self) -> str:
-        if self.error_type and self.error_type != qualified_type_name(type(self)):
-            return f"{self.message} ({self.error_type})"
+        # The message alone, as the official SDK prints it; the recorded type of the
+        # original error stays in ``error_type``.
         return self.message
 
     @classmethod
