@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import weakref
 from datetime import timedelta
+from typing import Any
 
 from aiodurable import DurableContext, OperationInStepError, durable_execution
 from aiodurable.testing import LocalRunner
@@ -109,3 +112,34 @@ def test_str_of_an_operation_error_is_its_message_alone() -> None:
     )
     assert str(error) == "Submitter failed"
     assert error.error_type == "payments.CardDeclined"
+
+
+# -- nothing user-made kept forever --------------------------------------------------------
+_step_refs: list[weakref.ref[Any]] = []
+
+
+@durable_execution
+async def steps_with_closures(event: object, ctx: DurableContext) -> int:
+    total = 0
+    for i in range(3):
+
+        async def body(i: int = i) -> int:
+            return i
+
+        def sync_body(i: int = i) -> int:
+            return i
+
+        _step_refs.extend((weakref.ref(body), weakref.ref(sync_body)))
+        total += await ctx.step(body, name="async") + await ctx.step(sync_body, name="sync")
+    return total
+
+
+async def test_step_functions_are_not_retained_after_the_invocation() -> None:
+    _step_refs.clear()
+    async with LocalRunner(steps_with_closures) as runner:
+        run = await runner.run({})
+    assert run.result == 6
+    del run, runner
+    gc.collect()
+    assert len(_step_refs) == 6
+    assert [ref() for ref in _step_refs] == [None] * 6

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
+from aiodurable._weakcache import weak_memo
 from aiodurable.errors import error_object_from_exception
 from aiodurable.operations.base import OperationIdentity
 from aiodurable.plugins import AttemptEndInfo, AttemptInfo
@@ -85,7 +86,7 @@ class StepContext:
         return step
 
 
-@functools.cache
+@weak_memo
 def _is_async(fn: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004 - async callable objects

@@ -7,6 +7,7 @@ import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from aiodurable._weakcache import weak_memo
 from aiodurable.errors import (
     DurableError,
     NonDeterministicError,
@@ -47,7 +48,7 @@ __all__ = ["run_step", "serdes_for_function"]
 _DEFAULT_RETRY = RetryStrategy.default()
 
 
-@functools.cache
+@weak_memo
 def serdes_for_function(fn: Callable[..., Any]) -> Serdes[Any]:
     """Typed JSON serdes from ``fn``'s return annotation (``Any`` when there is none)."""
     target = fn.func if isinstance(fn, functools.partial) else fn
