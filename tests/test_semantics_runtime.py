@@ -9,7 +9,9 @@ import weakref
 from datetime import timedelta
 from typing import Any
 
-from aiodurable import DurableContext, OperationInStepError, durable_execution
+import pytest
+
+from aiodurable import DurableContext, LoggingConfig, OperationInStepError, durable_execution
 from aiodurable.testing import LocalRunner
 
 
@@ -143,3 +145,28 @@ async def test_step_functions_are_not_retained_after_the_invocation() -> None:
     gc.collect()
     assert len(_step_refs) == 6
     assert [ref() for ref in _step_refs] == [None] * 6
+
+
+# -- is_replaying() is the truth whatever the logging configuration ------------------------
+_replay_seen: list[bool] = []
+
+
+async def _records_replay(event: object, ctx: DurableContext) -> str:
+    _replay_seen.append(ctx.is_replaying())
+    await ctx.wait(timedelta(seconds=30), name="pause")
+    return "done"
+
+
+@pytest.mark.parametrize("log_during_replay", [False, True])
+async def test_is_replaying_reports_replay_whatever_the_logging_config(
+    log_during_replay: bool,
+) -> None:
+    _replay_seen.clear()
+    handler = durable_execution(
+        _records_replay, logging=LoggingConfig(log_during_replay=log_during_replay)
+    )
+    async with LocalRunner(handler) as runner:
+        run = await runner.run({})
+
+    assert run.status == "SUCCEEDED"
+    assert _replay_seen == [False, True]  # first invocation new, the second replays

@@ -101,13 +101,17 @@ class DurableContext(OperationScope):
 
     def is_replaying(self) -> bool:
         """True while this context re-executes operations that are already recorded."""
+        return self._replaying
+
+    def _logs_suppressed(self) -> bool:
+        """Whether ``ctx.logger`` drops records now (replaying, unless configured not to)."""
         return self._replaying and not self._logging.log_during_replay
 
     # -- logging -----------------------------------------------------------------------
     def _make_logger(self, **bindings: Any) -> FilteringBoundLogger:
         config = self._logging
         return make_logger(
-            self,
+            _LogGate(self),
             config.processors,
             config.logger,
             executionArn=self._execution.arn,
@@ -579,3 +583,15 @@ async def _new_uuid() -> UUID:
     import uuid
 
     return uuid.uuid4()
+
+
+class _LogGate:
+    """The replay filter's view of a context: its logs, not its replay status."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: DurableContext) -> None:
+        self._context = context
+
+    def is_replaying(self) -> bool:
+        return self._context._logs_suppressed()
