@@ -1,7 +1,7 @@
 """A local HTTP server speaking the durable execution REST routes, for client tests.
 
 It records every request. It answers from a queue of scripted replies, or, when the queue
-is empty and a :class:`FakeService` is attached, like the service itself: updates are
+is empty and a :class:`ServiceHarness` is attached, like the service itself: updates are
 applied, tokens chain, and timestamps go out as epoch seconds (PROTOCOL §1.3).
 """
 
@@ -22,7 +22,7 @@ from aiohttp import web
 from aiodurable.errors import CheckpointError
 from aiodurable.wire import OperationUpdate
 
-from .fake_service import FakeService
+from .service_harness import ServiceHarness
 
 _ROUTE = re.compile(r"^/2025-12-01/durable-executions/(?P<arn>[^/]+)/(?P<action>checkpoint|state)$")
 
@@ -52,7 +52,7 @@ class Reply:
 
 
 class ServiceStub:
-    def __init__(self, service: FakeService | None = None) -> None:
+    def __init__(self, service: ServiceHarness | None = None) -> None:
         self.service = service
         self.requests: list[Recorded] = []
         self.replies: deque[Reply] = deque()

@@ -39,8 +39,8 @@ from aiodurable.wire import (
     WaitOptions,
 )
 
-from .fake_service import FakeService
 from .http_stub import Reply, ServiceStub
+from .service_harness import ServiceHarness
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/run/5b1d0c9e"
 BASE = "/2025-12-01/durable-executions/"
@@ -647,12 +647,12 @@ async def greet(event: dict[str, str], ctx: DurableContext) -> str:
 
 
 @pytest.fixture
-def service() -> FakeService:
-    return FakeService()
+def service() -> ServiceHarness:
+    return ServiceHarness()
 
 
 async def test_a_workflow_checkpoints_through_lambda_service_client(
-    service: FakeService, backoff: BackoffPolicy
+    service: ServiceHarness, backoff: BackoffPolicy
 ) -> None:
     stub = ServiceStub(service)
     await stub.start()

@@ -36,10 +36,10 @@ from aiodurable import (
 from aiodurable.operations.batch import validate_batch
 from aiodurable.wire import ErrorObject, OperationStatus, OperationType
 
-from .fake_service import FakeService, drive
+from .service_harness import ServiceHarness, drive
 
 
-def callback_ids(service: FakeService, arn: str) -> list[str]:
+def callback_ids(service: ServiceHarness, arn: str) -> list[str]:
     return [
         op.callback_details.callback_id
         for op in service.operations(arn)
@@ -73,7 +73,7 @@ async def approval(event: Any, ctx: DurableContext) -> str:
 async def test_callback_outcomes(
     status: OperationStatus | None, error: ErrorObject | None, expected: str
 ) -> None:
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     first = await approval.run(service.event(arn), client=service)
     assert first == {"Status": "PENDING"}
@@ -109,7 +109,7 @@ async def test_wait_for_callback_returns_the_result_and_runs_the_submitter_once(
     async def workflow(event: Any, ctx: DurableContext) -> Any:
         return await ctx.wait_for_callback(submit, name="pay", result_type=dict)
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     assert (await workflow.run(service.event(arn), client=service))["Status"] == "PENDING"
     service.complete_callback(arn, submitted[0], result='{"ok": true}')
@@ -132,7 +132,7 @@ async def test_wait_for_callback_submitter_failure_is_a_submitter_error() -> Non
             return f"submitter:{error.message}"
         return "no"
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     outputs = await drive(workflow, service, arn)
     assert outputs[-1] == {"Status": "SUCCEEDED", "Result": '"submitter:queue down"'}
@@ -163,7 +163,7 @@ async def invoker(event: Any, ctx: DurableContext) -> str:
     ],
 )
 async def test_invoke(result: str | None, error: ErrorObject | None, expected: str) -> None:
-    service = FakeService()
+    service = ServiceHarness(invoke_targets=["billing"])
     arn = service.start()
     assert (await invoker.run(service.event(arn), client=service))["Status"] == "PENDING"
     start = service.calls[0].updates[0]
@@ -192,7 +192,7 @@ async def test_child_context_result_is_replayed_without_running_the_body() -> No
         await ctx.wait(5)
         return values
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     outputs = await drive(workflow, service, arn)
     assert outputs[-1] == {"Status": "SUCCEEDED", "Result": "[1,2]"}
@@ -215,7 +215,7 @@ async def test_child_context_failure_raises_child_context_error_with_inner_type(
             return error.error_type or ""
         return ""
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     output = await workflow.run(service.event(arn), client=service)
     assert json.loads(output["Result"]) == "aiodurable.errors.StepError"
@@ -240,7 +240,7 @@ async def test_large_child_result_is_rebuilt_by_replaying_children() -> None:
         await ctx.wait(5)
         return len(value)
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     outputs = await drive(workflow, service, arn)
     assert outputs[-1] == {"Status": "SUCCEEDED", "Result": "300000"}
@@ -265,7 +265,7 @@ async def test_wait_for_condition_polls_until_the_condition_holds() -> None:
             wait_strategy=lambda state, attempt: WaitDecision(state < 3, 2),
         )
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     outputs = await drive(workflow, service, arn)
     assert [o["Status"] for o in outputs] == ["PENDING", "PENDING", "SUCCEEDED"]
@@ -288,7 +288,7 @@ async def test_wait_for_condition_check_error_fails_without_retry() -> None:
             return error.error_type or ""
         return ""
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     output = await workflow.run(service.event(arn), client=service)
     assert json.loads(output["Result"]) == "LookupError"
@@ -318,7 +318,7 @@ async def test_map_returns_results_in_index_order() -> None:
         batch = await ctx.map([3, 1, 2], double, name="doubles", max_concurrency=2)
         return batch.get_results()
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     output = await workflow.run(service.event(arn), client=service)
     assert output == {"Status": "SUCCEEDED", "Result": "[6,2,4]"}
@@ -341,7 +341,7 @@ async def test_map_stops_at_first_failure_by_default() -> None:
             "status": batch.status,
         }
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     output = await workflow.run(service.event(arn), client=service)
     assert json.loads(output["Result"]) == {
@@ -365,7 +365,7 @@ async def test_map_with_min_successful_completes_early_and_cancels_the_rest() ->
         )
         return {"reason": batch.completion_reason, "statuses": [item.status for item in batch.all]}
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     output = await workflow.run(service.event(arn), client=service)
     assert json.loads(output["Result"]) == {
@@ -385,7 +385,7 @@ async def test_tolerated_failure_percentage_counts_all_items() -> None:
         )
         return batch.completion_reason
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     output = await workflow.run(service.event(arn), client=service)
     assert json.loads(output["Result"]) == "ALL_COMPLETED"
@@ -397,7 +397,7 @@ async def test_empty_map_and_invalid_options() -> None:
         batch = await ctx.map([], double)
         return batch.total_count
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     assert (await workflow.run(service.event(arn), client=service))["Result"] == "0"
     with pytest.raises(ValidationError, match="max_concurrency"):
@@ -426,7 +426,7 @@ async def test_max_concurrency_bounds_branches_in_flight() -> None:
         batch = await ctx.map(list(range(50)), tracked, max_concurrency=5)
         return batch.success_count
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     assert (await workflow.run(service.event(arn), client=service))["Result"] == "50"
     assert 1 < peak <= 5
@@ -445,7 +445,7 @@ async def test_map_of_ten_thousand_items_uses_no_thread() -> None:
         batch = await ctx.map(list(range(10_000)), double, max_concurrency=1000)
         return batch.success_count
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     threading.Thread.start = spy  # type: ignore[method-assign]
     try:
@@ -469,7 +469,7 @@ async def test_parallel_named_branches_and_flat_nesting() -> None:
         flat: BatchResult[str] = await ctx.parallel([a, b], nesting=Nesting.FLAT)
         return nested.get_results() + flat.get_results()
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     output = await workflow.run(service.event(arn), client=service)
     assert json.loads(output["Result"]) == ["A", "B", "A", "B"]
@@ -487,7 +487,7 @@ async def test_branch_suspended_on_a_wait_suspends_the_map() -> None:
         batch = await ctx.map([1, 2], waiter)
         return sum(r or 0 for r in batch.get_results())
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     outputs = await drive(workflow, service, arn)
     assert [o["Status"] for o in outputs] == ["PENDING", "SUCCEEDED"]
@@ -504,7 +504,7 @@ async def test_logger_is_silent_during_replay() -> None:
         await ctx.wait(5)
         ctx.logger.info("after wait")
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     await drive(workflow, service, arn)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
@@ -531,7 +531,7 @@ async def test_replay_safe_values_are_identical_on_replay() -> None:
         seen.append(values)
         await ctx.wait(5)
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     await drive(workflow, service, arn)
     assert len(seen) == 2

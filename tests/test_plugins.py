@@ -14,7 +14,7 @@ from aiodurable.plugins import (
     OperationInfo,
 )
 
-from .fake_service import FakeService, drive
+from .service_harness import ServiceHarness, drive
 
 
 class Recorder(Plugin):
@@ -74,7 +74,7 @@ async def test_hooks_fire_once_per_event_across_invocations() -> None:
     async def workflow(event: Any, ctx: DurableContext) -> str:
         return await ctx.step(unreliable, retry=RetryStrategy(max_attempts=2, initial_delay=1))
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     outputs = await drive(workflow, service, arn)
     assert outputs[-1]["Status"] == "SUCCEEDED"
@@ -102,7 +102,7 @@ async def test_a_failing_plugin_changes_nothing() -> None:
     async def workflow(event: str, ctx: DurableContext) -> str:
         return await ctx.step(greet, event)
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start('"World"')
     output = await workflow.run(service.event(arn), client=service)
     assert output == {"Status": "SUCCEEDED", "Result": '"Hello, World!"'}

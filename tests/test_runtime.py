@@ -25,7 +25,7 @@ from aiodurable.runtime.invocation import MAX_OUTPUT_CHARS, decode_invocation
 from aiodurable.runtime.operation_ids import branch_id, hash_id, step_id
 from aiodurable.wire import OperationAction, OperationStatus, OperationType, OperationUpdate
 
-from .fake_service import FakeService, drive
+from .service_harness import ServiceHarness, drive
 
 ROOT_1 = "1ced8f5be2db23a6513eba4d819c73806424748a7bc6fa0d792cc1c7d1775a97"
 ROOT_2 = "c5faca15ac2f93578b39ef4b6bbb871bdedce4ddd584fd31f0bb66fade3947e6"
@@ -74,7 +74,7 @@ async def typed_workflow(event: dict[str, Any], ctx: DurableContext) -> dict[str
 
 
 async def test_typed_results_replay_as_the_same_type() -> None:
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start("{}")
     outputs = await drive(typed_workflow, service, arn)
     assert [o["Status"] for o in outputs] == ["PENDING", "SUCCEEDED"]
@@ -100,7 +100,7 @@ async def test_sequential_step_costs_one_checkpoint_call() -> None:
             total += await ctx.step(trivial, i)
         return total
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     output = await workflow.run(service.event(arn), client=service)
     assert output == {"Status": "SUCCEEDED", "Result": "190"}
@@ -114,7 +114,7 @@ async def test_checkpoint_token_is_chained() -> None:
         await ctx.step(make_receipt, "a")
         await ctx.step(make_receipt, "b")
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     event = service.event(arn)
     await workflow.run(event, client=service)
@@ -137,7 +137,7 @@ async def test_replay_does_not_run_completed_steps() -> None:
         b = await ctx.step(record, "b")
         return a + b
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     outputs = await drive(workflow, service, arn)
     assert outputs[-1] == {"Status": "SUCCEEDED", "Result": '"ab"'}
@@ -169,7 +169,7 @@ async def test_step_retries_then_succeeds(semantics: StepSemantics) -> None:
             retry=RetryStrategy(max_attempts=3, initial_delay=1),
         )
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     outputs = await drive(workflow, service, arn)
     assert [o["Status"] for o in outputs] == ["PENDING", "PENDING", "SUCCEEDED"]
@@ -195,7 +195,7 @@ async def test_step_failure_raises_the_same_step_error_live_and_on_replay() -> N
         await ctx.wait(5)
         return "done"
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     outputs = await drive(workflow, service, arn)
     assert outputs[-1]["Status"] == "SUCCEEDED"
@@ -218,7 +218,7 @@ async def test_at_most_once_step_interrupted_is_not_rerun() -> None:
             retry=RetryStrategy.no_retry(),
         )
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     # Simulate a crash after the START became durable: the op is STARTED in the service.
     await service.checkpoint(
@@ -246,7 +246,7 @@ async def test_at_least_once_step_started_reruns_without_new_start() -> None:
     async def workflow(event: Any, ctx: DurableContext) -> str:
         return await ctx.step(make_receipt, "o", name="r") and "ok"
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     await service.checkpoint(
         arn,
@@ -277,7 +277,7 @@ async def test_nondeterminism_fails_the_execution_naming_both_operations() -> No
     async def v2(event: Any, ctx: DurableContext) -> None:
         await ctx.step(make_receipt, "a", name="refund")
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     assert (await v1.run(service.event(arn), client=service))["Status"] == "PENDING"
     output = await v2.run(service.event(arn), client=service)
@@ -300,7 +300,7 @@ async def test_nondeterminism_is_fatal_even_if_user_code_catches_it() -> None:
             return "swallowed"
         return "no"
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     await v1.run(service.event(arn), client=service)
     output = await v2.run(service.event(arn), client=service)
@@ -308,7 +308,7 @@ async def test_nondeterminism_is_fatal_even_if_user_code_catches_it() -> None:
 
 
 async def test_burst_of_ten_thousand_updates_is_split_by_count_and_size() -> None:
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     merged: list[Any] = []
     checkpointer = Checkpointer(
@@ -340,13 +340,15 @@ async def test_oversized_result_completes_through_an_execution_checkpoint() -> N
     async def workflow(event: Any, ctx: DurableContext) -> str:
         return "y" * (MAX_OUTPUT_CHARS + 10)
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     output = await workflow.run(service.event(arn), client=service)
-    assert output == {"Status": "SUCCEEDED", "Result": ""}
     final = service.calls[-1].updates[-1]
     assert final.type is OperationType.EXECUTION and final.action is OperationAction.SUCCEED
-    assert service.executions[arn].done
+    # The service caps a checkpoint request at 6 MiB: a result too large for the Lambda
+    # response is also too large to checkpoint, and the execution fails saying so.
+    assert output["Status"] == "FAILED"
+    assert "6291456 bytes" in output["Error"]["ErrorMessage"]
 
 
 def test_event_milliseconds_and_api_seconds_decode_to_the_same_instant() -> None:
@@ -392,7 +394,7 @@ async def test_state_is_paged_before_the_input_is_read() -> None:
             await ctx.step(make_receipt, str(i))
         return event["n"]
 
-    service = FakeService(page_size=2)
+    service = ServiceHarness(page_size=2)
     arn = service.start('{"n": 7}')
     await workflow.run(service.event(arn), client=service)
     # Now replay with only one operation on the first page (the EXECUTION op is paged).
@@ -407,7 +409,7 @@ async def test_terminal_checkpoint_error_fails_and_retryable_one_raises() -> Non
         await ctx.step(make_receipt, "a")
         return "ok"
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     service.fail_next.append(CheckpointError("payload too large", retryable=False))
     output = await workflow.run(service.event(arn), client=service)
@@ -426,7 +428,7 @@ async def test_revoked_token_ends_the_invocation_pending() -> None:
         await ctx.step(make_receipt, "a")
         return "ok"
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     service.revoke_next = True
     output = await workflow.run(service.event(arn), client=service)
@@ -440,7 +442,7 @@ async def test_wait_shorter_than_a_second_is_rejected_before_checkpointing() -> 
     async def workflow(event: Any, ctx: DurableContext) -> None:
         await ctx.wait(0.5)
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     output = await workflow.run(service.event(arn), client=service)
     assert output["Status"] == "FAILED"
@@ -456,7 +458,7 @@ async def test_no_task_outlives_an_invocation() -> None:
     async def workflow(event: Any, ctx: DurableContext) -> None:
         await asyncio.gather(ctx.step(make_receipt, "a"), ctx.wait(30))
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     before = asyncio.all_tasks()
     output = await workflow.run(service.event(arn), client=service)
@@ -493,7 +495,7 @@ async def test_sys_exit_fails_the_invocation_without_checkpointing(where: str) -
         else:
             raise SystemExit(5)
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     with pytest.raises(InvocationExitError, match="SystemExit"):
         await workflow.run(service.event(arn), client=service)
@@ -510,7 +512,7 @@ def test_the_lambda_entry_point_keeps_one_event_loop_across_warm_invocations() -
         loops.append(id(asyncio.get_running_loop()))
         return len(loops)
 
-    service = FakeService()
+    service = ServiceHarness()
 
     @durable_execution(client=service)
     async def workflow(event: Any, ctx: DurableContext) -> int:

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from aiodurable import DurableContext, durable_execution
 
-from .fake_service import FakeService, drive
+from .service_harness import ServiceHarness, drive
 
 
 async def reserve(items: list[str]) -> str:
@@ -17,7 +17,7 @@ async def order(event: dict[str, list[str]], ctx: DurableContext) -> str:
 
 
 async def test_order_runs_to_completion() -> None:
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start('{"items": ["a", "b"]}')
     outputs = await drive(order, service, arn)
     assert [o["Status"] for o in outputs] == ["PENDING", "SUCCEEDED"]

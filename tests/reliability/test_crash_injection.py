@@ -25,14 +25,14 @@ from aiodurable import (
 from aiodurable.errors import CheckpointError
 from aiodurable.wire import OperationStatus, OperationType
 
-from ..fake_service import FakeService
+from ..service_harness import ServiceHarness
 
 
 @dataclass
 class Ledger:
     """What the step bodies observed while they ran."""
 
-    service: FakeService | None = None
+    service: ServiceHarness | None = None
     arn: str = ""
     runs: Counter[tuple[str, int]] = field(default_factory=Counter)
     violations: list[str] = field(default_factory=list)
@@ -99,7 +99,7 @@ async def order(event: dict[str, Any], ctx: DurableContext) -> dict[str, Any]:
     }
 
 
-async def run_to_end(service: FakeService, arn: str) -> tuple[dict[str, Any], int]:
+async def run_to_end(service: ServiceHarness, arn: str) -> tuple[dict[str, Any], int]:
     """Invoke like Lambda does: again after an error, again after PENDING (timers fire,
     callbacks are answered)."""
     crashes = 0
@@ -119,13 +119,13 @@ async def run_to_end(service: FakeService, arn: str) -> tuple[dict[str, Any], in
     raise AssertionError("the execution never finished")
 
 
-def acknowledged(service: FakeService, arn: str) -> dict[str, OperationStatus]:
+def acknowledged(service: ServiceHarness, arn: str) -> dict[str, OperationStatus]:
     return {op.id: op.status for op in service.operations(arn)}
 
 
 async def baseline() -> tuple[dict[str, Any], int]:
     LEDGER.__init__()  # type: ignore[misc]
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start("{}")
     LEDGER.service, LEDGER.arn = service, arn
     output, _ = await run_to_end(service, arn)
@@ -139,7 +139,7 @@ async def test_every_checkpoint_boundary_survives_a_crash(mode: str) -> None:
     survived = 0
     for boundary in range(1, boundaries + 1):
         LEDGER.__init__()  # type: ignore[misc]
-        service = FakeService()
+        service = ServiceHarness()
         arn = service.start("{}")
         LEDGER.service, LEDGER.arn = service, arn
         service.crash_at, service.crash_mode = boundary, mode

@@ -17,8 +17,8 @@ from aiodurable import DurableContext, durable_execution
 from aiodurable.errors import CheckpointError
 from aiodurable.service.lambda_client import BackoffPolicy, LambdaServiceClient
 
-from ..fake_service import FakeService
 from ..http_stub import ServiceStub
+from ..service_harness import ServiceHarness
 
 
 @pytest.fixture(autouse=True)
@@ -36,8 +36,8 @@ async def no_sleep(seconds: float) -> None:
 
 
 @pytest.fixture
-async def setup() -> AsyncIterator[tuple[FakeService, ServiceStub, LambdaServiceClient]]:
-    service = FakeService()
+async def setup() -> AsyncIterator[tuple[ServiceHarness, ServiceStub, LambdaServiceClient]]:
+    service = ServiceHarness()
     stub = ServiceStub(service)
     await stub.start()
     session = get_session()
@@ -74,7 +74,7 @@ TERMINAL = [
 
 @pytest.mark.parametrize(("label", "status", "code", "message"), RETRYABLE)
 async def test_persistent_retryable_fault_makes_the_invocation_raise(
-    setup: tuple[FakeService, ServiceStub, LambdaServiceClient],
+    setup: tuple[ServiceHarness, ServiceStub, LambdaServiceClient],
     label: str,
     status: int,
     code: str,
@@ -94,7 +94,7 @@ async def test_persistent_retryable_fault_makes_the_invocation_raise(
 
 
 async def test_transient_fault_is_retried_and_the_execution_succeeds(
-    setup: tuple[FakeService, ServiceStub, LambdaServiceClient],
+    setup: tuple[ServiceHarness, ServiceStub, LambdaServiceClient],
 ) -> None:
     service, stub, client = setup
     arn = service.start()
@@ -108,7 +108,7 @@ async def test_transient_fault_is_retried_and_the_execution_succeeds(
 
 @pytest.mark.parametrize(("label", "status", "code", "message"), TERMINAL)
 async def test_terminal_fault_fails_the_execution_without_retrying(
-    setup: tuple[FakeService, ServiceStub, LambdaServiceClient],
+    setup: tuple[ServiceHarness, ServiceStub, LambdaServiceClient],
     label: str,
     status: int,
     code: str,
@@ -125,7 +125,7 @@ async def test_terminal_fault_fails_the_execution_without_retrying(
 
 
 async def test_connection_reset_is_retryable(
-    setup: tuple[FakeService, ServiceStub, LambdaServiceClient],
+    setup: tuple[ServiceHarness, ServiceStub, LambdaServiceClient],
 ) -> None:
     service, stub, _ = setup
     arn = service.start()

@@ -8,7 +8,7 @@ from aiodurable import DurableContext, durable_execution
 from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES
 from aiodurable.serdes import MAX_PAYLOAD_CHARS
 
-from ..fake_service import FakeService
+from ..service_harness import ServiceHarness
 
 
 class Opaque:
@@ -27,7 +27,7 @@ async def value(v: int) -> int:
     return v
 
 
-async def run(workflow: Any, service: FakeService, arn: str) -> dict[str, Any]:
+async def run(workflow: Any, service: ServiceHarness, arn: str) -> dict[str, Any]:
     output: dict[str, Any] = await workflow.run(service.event(arn), client=service)
     return output
 
@@ -37,7 +37,7 @@ async def test_unserializable_result_names_the_step_and_the_type() -> None:
     async def workflow(event: Any, ctx: DurableContext) -> None:
         await ctx.step(opaque, name="make-thing")
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     output = await run(workflow, service, arn)
     assert output["Status"] == "FAILED"
@@ -52,7 +52,7 @@ async def test_oversized_result_gives_the_limit_and_the_size() -> None:
     async def workflow(event: Any, ctx: DurableContext) -> None:
         await ctx.step(huge, name="dump")
 
-    service = FakeService()
+    service = ServiceHarness()
     arn = service.start()
     output = await run(workflow, service, arn)
     message = output["Error"]["ErrorMessage"]
@@ -103,7 +103,7 @@ def versions() -> dict[str, Any]:
 async def test_replay_changes_are_detected_naming_expected_and_found() -> None:
     table = versions()
     for label, (changed, recorded, found) in [(k, v) for k, v in table.items() if k != "original"]:
-        service = FakeService()
+        service = ServiceHarness()
         arn = service.start()
         first = await run(durable_execution(table["original"]), service, arn)
         assert first["Status"] == "PENDING"

@@ -252,8 +252,26 @@ class LocalBackend:
         if not self.clock.virtual:
             raise TypeError("advance() needs a VirtualClock; this backend runs in real time")
         now = self.clock.advance(delta)
+        self._scheduler.fire_due(now)
         self.kick()
         return now
+
+    # -- invocations driven by the caller ---------------------------------------------------
+    def begin_invocation(self, arn: str, *, first_page_size: int | None = None) -> dict[str, Any]:
+        """Start an invocation of ``arn`` that the caller runs itself; its Lambda event.
+
+        Timers due now fire first; the event carries a fresh token. For tests that drive
+        invocations by hand (the scheduler of a backend that is not entered never
+        invokes anything): run the handler with this event and ``client=backend``.
+        """
+        ex = self._registry.get(arn)
+        now = self.clock.now()
+        self._scheduler.fire_due(now)
+        if not ex.running:
+            raise InvalidParameterError(
+                f"execution {arn} already ended with status {ex.record.status.value}"
+            )
+        return self._invoker.begin(ex, now, first_page_size)
 
     # -- queries ---------------------------------------------------------------------------
     def describe(self, arn: str) -> ExecutionInfo:

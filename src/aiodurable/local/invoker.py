@@ -65,6 +65,14 @@ class Invoker:
 
     def launch(self, ex: Execution, now: datetime) -> None:
         """Start an invocation of ``ex`` now."""
+        event = self.begin(ex, now)
+        self._workers.invoke(ex.arn, self._invoke(ex, event, now))
+
+    def begin(
+        self, ex: Execution, now: datetime, first_page_size: int | None = None
+    ) -> dict[str, Any]:
+        """Record an invocation of ``ex`` starting now; its event (a fresh token, the
+        first page of operations, the ids updated since the last invocation)."""
         record = ex.record
         record.wants_invocation = False
         record.invoke_not_before = None
@@ -74,7 +82,9 @@ class Invoker:
         token = self._service.new_token(record)
         updated, record.updated_ids = record.updated_ids, []
         record.delta_ids = []
-        operations, marker = page(list(ex.operations.values()), 0, self.first_page_size)
+        operations, marker = page(
+            list(ex.operations.values()), 0, first_page_size or self.first_page_size
+        )
         state: dict[str, Any] = {"Operations": to_event_json(operations)}
         if marker:
             state["NextMarker"] = marker
@@ -85,7 +95,7 @@ class Invoker:
             "UpdatedOperationIds": updated,
         }
         self._registry.save(ex)
-        self._workers.invoke(ex.arn, self._invoke(ex, event, now))
+        return event
 
     async def _invoke(self, ex: Execution, event: dict[str, Any], started: datetime) -> None:
         function = self._registry.functions[ex.record.function_name]

@@ -73,12 +73,16 @@ class Scheduler:
             except TimeoutError:
                 pass
 
-    def _round(self, now: datetime) -> None:
-        executions = list(self._registry.executions.values())
-        for ex in executions:
+    def fire_due(self, now: datetime) -> None:
+        """Apply every timer due at ``now``, in every running execution."""
+        for ex in list(self._registry.executions.values()):
             if ex.running:
                 fire_timers(ex, now)
                 self._lifecycle.settle(ex)
+
+    def _round(self, now: datetime) -> None:
+        self.fire_due(now)
+        executions = list(self._registry.executions.values())
         functions = self._registry.functions
         invoking = self._workers.invocations
         for ex in executions:
