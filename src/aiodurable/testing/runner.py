@@ -17,8 +17,8 @@ import inspect
 import os
 import re
 import typing
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
 
@@ -29,7 +29,6 @@ from aiodurable.handler import DurableHandler
 from aiodurable.local import (
     Clock,
     Event,
-    EventType,
     ExecutionInfo,
     LocalBackend,
     MemoryStore,
@@ -39,6 +38,13 @@ from aiodurable.local import (
     VirtualClock,
 )
 from aiodurable.serdes import encode_json
+from aiodurable.testing.views import (
+    CallbackRequest,
+    Inspection,
+    OperationView,
+    Responder,
+    RunResult,
+)
 from aiodurable.wire import ErrorObject, Operation, OperationStatus, OperationType
 
 __all__ = [
@@ -54,205 +60,7 @@ R = TypeVar("R")
 _FUNCTION_NAME = re.compile(r"[^a-zA-Z0-9_-]")
 
 
-@dataclass(frozen=True)
-class OperationView:
-    """One operation of an execution, for assertions."""
-
-    operation: Operation
-
-    @property
-    def id(self) -> str:
-        """The operation id."""
-        return self.operation.id
-
-    @property
-    def name(self) -> str | None:
-        """The operation name, if any."""
-        return self.operation.name
-
-    @property
-    def type(self) -> str:
-        """``STEP``, ``WAIT``, ``CALLBACK``, ``CONTEXT`` …"""
-        return self.operation.type.value
-
-    @property
-    def sub_type(self) -> str | None:
-        """The sub-type (``Step``, ``Map``, ``WaitForCallback`` …)."""
-        return self.operation.sub_type
-
-    @property
-    def status(self) -> str:
-        """The operation's current status."""
-        return self.operation.status.value
-
-    @property
-    def parent_id(self) -> str | None:
-        """The enclosing context's id, if any."""
-        return self.operation.parent_id
-
-    @property
-    def attempts(self) -> int:
-        """Finished attempts of a step (retries included); 0 for other operations."""
-        details = self.operation.step_details
-        return (details.attempt or 0) if details else 0
-
-    @property
-    def result(self) -> str | None:
-        """The stored result text (as checkpointed, not decoded)."""
-        op = self.operation
-        for details in (
-            op.step_details,
-            op.context_details,
-            op.callback_details,
-            op.chained_invoke_details,
-        ):
-            if details is not None:
-                return details.result
-        return None
-
-    @property
-    def error(self) -> ErrorObject | None:
-        """The stored error of a failed operation."""
-        op = self.operation
-        for details in (
-            op.step_details,
-            op.context_details,
-            op.callback_details,
-            op.chained_invoke_details,
-        ):
-            if details is not None:
-                return details.error
-        return None
-
-    @property
-    def callback_id(self) -> str | None:
-        """The callback id of a CALLBACK operation."""
-        details = self.operation.callback_details
-        return details.callback_id if details else None
-
-    @property
-    def elapsed(self) -> timedelta | None:
-        """Start to end (or to now, while it runs)."""
-        op = self.operation
-        if op.start_timestamp is None or op.end_timestamp is None:
-            return None
-        return op.end_timestamp - op.start_timestamp
-
-
-def _find(
-    operations: list[Operation], name: str, type_: OperationType | None = None
-) -> OperationView:
-    for op in operations:
-        if op.name == name and (type_ is None or op.type is type_):
-            return OperationView(op)
-    kind = f"{type_.value} " if type_ else ""
-    names = sorted(
-        {op.name for op in operations if op.name and op.type is not OperationType.EXECUTION}
-    )
-    raise KeyError(f"no {kind}operation named {name!r}; named operations: {names}")
-
-
-class _Inspect:
-    """Operation and history lookups shared by :class:`Run` and :class:`RunResult`."""
-
-    def _operations(self) -> list[Operation]:
-        raise NotImplementedError
-
-    def _history(self) -> list[Event]:
-        raise NotImplementedError
-
-    @property
-    def operations(self) -> list[OperationView]:
-        """Every operation but the EXECUTION one, in creation order."""
-        return [
-            OperationView(op) for op in self._operations() if op.type is not OperationType.EXECUTION
-        ]
-
-    @property
-    def history(self) -> list[Event]:
-        """The execution's history events, as ``GetDurableExecutionHistory`` lists them."""
-        return self._history()
-
-    def events(self, *types: EventType | str) -> list[Event]:
-        """History events of the given types (all events without arguments)."""
-        wanted = {EventType(t) for t in types}
-        return [e for e in self._history() if not wanted or e.event_type in wanted]
-
-    def operation(self, name: str) -> OperationView:
-        """The first operation named ``name``."""
-        return _find(self._operations(), name)
-
-    def step(self, name: str) -> OperationView:
-        """The step named ``name``."""
-        return _find(self._operations(), name, OperationType.STEP)
-
-    def wait_operation(self, name: str) -> OperationView:
-        return _find(self._operations(), name, OperationType.WAIT)
-
-    def callback(self, name: str) -> OperationView:
-        return _find(self._operations(), name, OperationType.CALLBACK)
-
-
-@dataclass(frozen=True)
-class RunResult(_Inspect, Generic[R]):
-    """How an execution ended, with its operations and history."""
-
-    info: ExecutionInfo
-    result: R | None
-    _ops: list[Operation] = field(repr=False)
-    _events: list[Event] = field(repr=False)
-
-    def _operations(self) -> list[Operation]:
-        return self._ops
-
-    def _history(self) -> list[Event]:
-        return self._events
-
-    @property
-    def arn(self) -> str:
-        """The execution ARN."""
-        return self.info.arn
-
-    @property
-    def status(self) -> str:
-        """``SUCCEEDED``, ``FAILED``, ``TIMED_OUT`` or ``STOPPED``."""
-        return self.info.status.value
-
-    @property
-    def succeeded(self) -> bool:
-        """Whether the execution succeeded."""
-        return self.status == "SUCCEEDED"
-
-    @property
-    def raw_result(self) -> str | None:
-        """The result JSON text as the service stores it."""
-        return self.info.result
-
-    @property
-    def error(self) -> ErrorObject | None:
-        """The execution's error, if it failed."""
-        return self.info.error
-
-    @property
-    def invocations(self) -> int:
-        """How many times the handler was invoked."""
-        return len(self.events(EventType.INVOCATION_COMPLETED))
-
-
-@dataclass(frozen=True)
-class CallbackRequest:
-    """A started callback handed to a responder."""
-
-    callback_id: str
-    name: str | None
-    execution_arn: str
-    operation: Operation
-
-
-Responder = Callable[[CallbackRequest], Any]
-
-
-class Run(_Inspect, Generic[R]):
+class Run(Inspection, Generic[R]):
     """A started execution: inspect it while it runs, complete its callbacks, await it."""
 
     def __init__(self, runner: LocalRunner[R], arn: str) -> None:
@@ -423,13 +231,18 @@ class LocalRunner(Generic[R]):
         self._result_type = _return_type(handler)
         self._responders: list[tuple[str | re.Pattern[str] | None, Responder]] = []
         self.backend.on_callback_started(self._callback_started)
+        self._stack: AsyncExitStack | None = None
 
     async def __aenter__(self) -> LocalRunner[R]:
-        await self.backend.__aenter__()
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(self.backend)
+            self._stack = stack.pop_all()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.backend.__aexit__(*exc_info)
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
 
     @property
     def clock(self) -> Clock:
