@@ -3,7 +3,6 @@
 from aiodurable._version import __version__
 from aiodurable.context import DurableContext, LoggingConfig
 from aiodurable.errors import (
-    BatchCompletionError,
     CallbackError,
     CallbackFailedError,
     CallbackHeartbeatTimeoutError,
@@ -50,7 +49,6 @@ __all__ = [
     "Nesting",
     "WaitDecision",
     "WaitStrategy",
-    "BatchCompletionError",
     "CallbackError",
     "CallbackFailedError",
     "CallbackHeartbeatTimeoutError",

@@ -13,7 +13,6 @@ from typing import ClassVar, Self
 from aiodurable.wire import ErrorObject
 
 __all__ = [
-    "BatchCompletionError",
     "CallbackError",
     "CallbackFailedError",
     "CallbackHeartbeatTimeoutError",
@@ -245,12 +244,6 @@ class CallbackSubmitterError(CallbackError):
     """The submitter of a wait_for_callback failed after its retries."""
 
     default_message = "Callback submitter failed"
-
-
-class BatchCompletionError(DurableOperationError):
-    """A map or parallel finished with a failed custom completion."""
-
-    default_message = "Batch completed with failure"
 
 
 def error_object_from_exception(error: BaseException) -> ErrorObject:

@@ -1,0 +1,172 @@
+"""``ctx.create_callback`` and ``ctx.wait_for_callback``: the callback methods of
+:class:`~aiodurable.DurableContext`, argument checks and forwarding to their operations."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar, overload
+
+from aiodurable.operations.callback import (
+    Callback,
+    callback_result_serdes,
+    callback_timeout_seconds,
+    start_callback,
+)
+from aiodurable.operations.names import check_name, check_sub_type, default_name
+from aiodurable.operations.scope import OperationScope
+from aiodurable.operations.wait_for_callback import callback_waiter, run_wait_for_callback
+from aiodurable.retry import RetryPolicy
+from aiodurable.serdes import Serdes
+from aiodurable.wire import OperationType
+
+__all__ = ["CallbackMethods"]
+
+T = TypeVar("T")
+
+
+class CallbackMethods(OperationScope):
+    """The callback half of a context's API; the context supplies child scopes."""
+
+    __slots__ = ()
+
+    def _child(self, parent_id: str | None, id_prefix: str, replaying: bool) -> Any:
+        raise NotImplementedError
+
+    @overload
+    def create_callback(
+        self,
+        *,
+        name: str | None = ...,
+        timeout: float | timedelta | None = ...,
+        heartbeat_timeout: float | timedelta | None = ...,
+        result_type: None = ...,
+        serdes: None = ...,
+        sub_type: str | None = ...,
+    ) -> Awaitable[Callback[str]]: ...
+
+    @overload
+    def create_callback(
+        self,
+        *,
+        name: str | None = ...,
+        timeout: float | timedelta | None = ...,
+        heartbeat_timeout: float | timedelta | None = ...,
+        result_type: type[T],
+        serdes: Serdes[T] | None = ...,
+        sub_type: str | None = ...,
+    ) -> Awaitable[Callback[T]]: ...
+
+    @overload
+    def create_callback(
+        self,
+        *,
+        name: str | None = ...,
+        timeout: float | timedelta | None = ...,
+        heartbeat_timeout: float | timedelta | None = ...,
+        result_type: None = ...,
+        serdes: Serdes[T],
+        sub_type: str | None = ...,
+    ) -> Awaitable[Callback[T]]: ...
+
+    def create_callback(
+        self,
+        *,
+        name: str | None = None,
+        timeout: float | timedelta | None = None,
+        heartbeat_timeout: float | timedelta | None = None,
+        result_type: Any = None,
+        serdes: Serdes[Any] | None = None,
+        sub_type: str | None = None,
+    ) -> Awaitable[Callback[Any]]:
+        """Create a callback an external system completes by its ``callback_id``.
+
+        >>> callback = await ctx.create_callback(name="approval", timeout=3600)  # doctest: +SKIP
+        >>> await notify_approver(callback.callback_id)                          # doctest: +SKIP
+        >>> decision = await callback.result()                                   # doctest: +SKIP
+        """
+        timeout_s = callback_timeout_seconds(timeout, "timeout")
+        heartbeat_s = callback_timeout_seconds(heartbeat_timeout, "heartbeat_timeout")
+        identity = self._identity(
+            OperationType.CALLBACK, check_sub_type(sub_type, "Callback"), check_name(name)
+        )
+        return self._tracked(
+            identity,
+            start_callback(
+                self._execution,
+                identity,
+                timeout_s,
+                heartbeat_s,
+                callback_result_serdes(result_type, serdes),
+            ),
+        )
+
+    @overload
+    def wait_for_callback(
+        self,
+        submitter: Callable[[str], Any],
+        *,
+        name: str | None = ...,
+        timeout: float | timedelta | None = ...,
+        heartbeat_timeout: float | timedelta | None = ...,
+        retry: RetryPolicy | None = ...,
+        result_type: None = ...,
+        serdes: None = ...,
+    ) -> Awaitable[str]: ...
+
+    @overload
+    def wait_for_callback(
+        self,
+        submitter: Callable[[str], Any],
+        *,
+        name: str | None = ...,
+        timeout: float | timedelta | None = ...,
+        heartbeat_timeout: float | timedelta | None = ...,
+        retry: RetryPolicy | None = ...,
+        result_type: type[T],
+        serdes: Serdes[T] | None = ...,
+    ) -> Awaitable[T]: ...
+
+    @overload
+    def wait_for_callback(
+        self,
+        submitter: Callable[[str], Any],
+        *,
+        name: str | None = ...,
+        timeout: float | timedelta | None = ...,
+        heartbeat_timeout: float | timedelta | None = ...,
+        retry: RetryPolicy | None = ...,
+        result_type: None = ...,
+        serdes: Serdes[T],
+    ) -> Awaitable[T]: ...
+
+    def wait_for_callback(
+        self,
+        submitter: Callable[[str], Any],
+        *,
+        name: str | None = None,
+        timeout: float | timedelta | None = None,
+        heartbeat_timeout: float | timedelta | None = None,
+        retry: RetryPolicy | None = None,
+        result_type: Any = None,
+        serdes: Serdes[Any] | None = None,
+    ) -> Awaitable[Any]:
+        """Create a callback, hand its id to ``submitter`` (run as a step), and wait for
+        the result. Raises the callback's own error, or ``CallbackSubmitterError`` when
+        the submitter failed after its retries."""
+        name = check_name(name) if name is not None else default_name(submitter)
+        body = callback_waiter(
+            submitter, name, timeout, heartbeat_timeout, retry, result_type, serdes
+        )
+        identity = self._identity(OperationType.CONTEXT, "WaitForCallback", name)
+        op_id = identity.id
+        return self._tracked(
+            identity,
+            run_wait_for_callback(
+                self._execution,
+                identity,
+                body,
+                lambda replaying: self._child(op_id, op_id, replaying),
+                result_type,
+            ),
+        )
