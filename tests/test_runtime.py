@@ -20,8 +20,8 @@ from aiodurable import (
     durable_execution,
 )
 from aiodurable.errors import CheckpointError, InvalidInvocationError
+from aiodurable.invocation import MAX_OUTPUT_CHARS, decode_invocation
 from aiodurable.runtime.checkpointer import Checkpointer
-from aiodurable.runtime.invocation import MAX_OUTPUT_CHARS, decode_invocation
 from aiodurable.runtime.operation_ids import branch_id, hash_id, step_id
 from aiodurable.wire import OperationAction, OperationStatus, OperationType, OperationUpdate
 

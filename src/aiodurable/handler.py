@@ -13,8 +13,8 @@ import msgspec
 
 from aiodurable.context import DurableContext, LoggingConfig
 from aiodurable.errors import ValidationError
+from aiodurable.invocation import run_invocation
 from aiodurable.plugins import Plugin, PluginSet
-from aiodurable.runtime.invocation import run_invocation
 from aiodurable.service.base import DurableServiceClient
 
 __all__ = ["DurableHandler", "durable_execution"]

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from aiodurable.errors import InvalidInvocationError
-from aiodurable.runtime.invocation import decode_invocation
+from aiodurable.invocation import decode_invocation
 from tests.reliability.fuzz_budget import CASES
 
 json_scalars = (
