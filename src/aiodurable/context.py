@@ -32,7 +32,7 @@ from aiodurable.operations.wait_for_condition import (
 from aiodurable.replay_logging import make_logger
 from aiodurable.retry import RetryPolicy, StepSemantics
 from aiodurable.runtime.execution import Execution
-from aiodurable.serdes import ANY_JSON, JsonSerdes, Serdes
+from aiodurable.serdes import ANY_JSON, AnySerdes, AsyncSerdes, JsonSerdes, Serdes, bind_serdes
 from aiodurable.wire import OperationType
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ class DurableContext(CallbackMethods):
         retry: RetryPolicy | None = ...,
         semantics: StepSemantics = ...,
         result_type: type[T] | None = ...,
-        serdes: Serdes[T] | None = ...,
+        serdes: Serdes[T] | AsyncSerdes[T] | None = ...,
         sub_type: str | None = ...,
         **kwargs: Any,
     ) -> Awaitable[T]: ...
@@ -145,7 +145,7 @@ class DurableContext(CallbackMethods):
         retry: RetryPolicy | None = ...,
         semantics: StepSemantics = ...,
         result_type: type[T] | None = ...,
-        serdes: Serdes[T] | None = ...,
+        serdes: Serdes[T] | AsyncSerdes[T] | None = ...,
         sub_type: str | None = ...,
         **kwargs: Any,
     ) -> Awaitable[T]: ...
@@ -158,7 +158,7 @@ class DurableContext(CallbackMethods):
         retry: RetryPolicy | None = None,
         semantics: StepSemantics = StepSemantics.AT_LEAST_ONCE_PER_RETRY,
         result_type: Any = None,
-        serdes: Serdes[Any] | None = None,
+        serdes: AnySerdes | None = None,
         sub_type: str | None = None,
         **kwargs: Any,
     ) -> Awaitable[Any]:
@@ -173,8 +173,9 @@ class DurableContext(CallbackMethods):
 
         >>> receipt = await ctx.step(charge, order, name="charge")  # doctest: +SKIP
         """
-        if serdes is None:
-            serdes = JsonSerdes(result_type) if result_type is not None else serdes_for_function(fn)
+        serdes = bind_serdes(
+            serdes, JsonSerdes(result_type) if result_type is not None else serdes_for_function(fn)
+        )
         identity = self._identity(
             OperationType.STEP,
             check_sub_type(sub_type, "Step"),
@@ -223,7 +224,7 @@ class DurableContext(CallbackMethods):
         name: str | None = None,
         sub_type: str | None = None,
         result_type: type[T] | None = None,
-        serdes: Serdes[T] | None = None,
+        serdes: Serdes[T] | AsyncSerdes[T] | None = None,
         summary: Callable[[T], str] | None = None,
     ) -> Awaitable[T]:
         """Run ``fn(child_ctx)`` as one checkpointed unit and return its result.
@@ -246,7 +247,7 @@ class DurableContext(CallbackMethods):
                 identity,
                 fn,
                 lambda replaying: self._child(op_id, op_id, replaying),
-                serdes=serdes or (JsonSerdes(result_type) if result_type else ANY_JSON),
+                serdes=bind_serdes(serdes, JsonSerdes(result_type) if result_type else ANY_JSON),
                 summary=summary,
             ),
         )
@@ -260,8 +261,8 @@ class DurableContext(CallbackMethods):
         name: str | None = None,
         tenant_id: str | None = None,
         result_type: type[T] | None = None,
-        payload_serdes: Serdes[Any] | None = None,
-        result_serdes: Serdes[T] | None = None,
+        payload_serdes: AnySerdes | None = None,
+        result_serdes: Serdes[T] | AsyncSerdes[T] | None = None,
     ) -> Awaitable[Any]:
         """Invoke another Lambda function (durable or not) and return its result.
 
@@ -279,9 +280,10 @@ class DurableContext(CallbackMethods):
                 function_name,
                 payload,
                 tenant_id=tenant_id,
-                payload_serdes=payload_serdes or ANY_JSON,
-                result_serdes=result_serdes
-                or (JsonSerdes(result_type) if result_type else ANY_JSON),
+                payload_serdes=bind_serdes(payload_serdes, ANY_JSON),
+                result_serdes=bind_serdes(
+                    result_serdes, JsonSerdes(result_type) if result_type else ANY_JSON
+                ),
             ),
         )
 
@@ -294,7 +296,7 @@ class DurableContext(CallbackMethods):
         wait_strategy: WaitStrategy[S] | Callable[[S, int], WaitDecision],
         name: str | None = None,
         result_type: type[S] | None = None,
-        serdes: Serdes[S] | None = None,
+        serdes: Serdes[S] | AsyncSerdes[S] | None = None,
     ) -> Awaitable[S]:
         """Poll ``check(state) -> new_state`` until ``wait_strategy`` says stop.
 
@@ -313,7 +315,7 @@ class DurableContext(CallbackMethods):
                 check,
                 initial_state,
                 wait_strategy,
-                serdes or (JsonSerdes(result_type) if result_type else ANY_JSON),
+                bind_serdes(serdes, JsonSerdes(result_type) if result_type else ANY_JSON),
                 self._make_logger,
             ),
         )
@@ -328,8 +330,8 @@ class DurableContext(CallbackMethods):
         completion: CompletionConfig | None = None,
         nesting: Nesting = Nesting.NESTED,
         result_type: type[T] | None = None,
-        serdes: Serdes[BatchResult[T]] | None = None,
-        item_serdes: Serdes[T] | None = None,
+        serdes: Serdes[BatchResult[T]] | AsyncSerdes[BatchResult[T]] | None = None,
+        item_serdes: Serdes[T] | AsyncSerdes[T] | None = None,
     ) -> Awaitable[BatchResult[T]]:
         """Run branches concurrently; by default every branch must succeed."""
         completion = completion or CompletionConfig.all_successful()
@@ -357,8 +359,8 @@ class DurableContext(CallbackMethods):
         item_namer: Callable[[I, int], str] | None = None,
         nesting: Nesting = Nesting.NESTED,
         result_type: type[T] | None = None,
-        serdes: Serdes[BatchResult[T]] | None = None,
-        item_serdes: Serdes[T] | None = None,
+        serdes: Serdes[BatchResult[T]] | AsyncSerdes[BatchResult[T]] | None = None,
+        item_serdes: Serdes[T] | AsyncSerdes[T] | None = None,
     ) -> Awaitable[BatchResult[T]]:
         """Run ``fn(child_ctx, item, index)`` for every item, at most ``max_concurrency``
         at a time; by default the first failure ends the map."""
@@ -386,8 +388,8 @@ class DurableContext(CallbackMethods):
         completion: CompletionConfig,
         nesting: Nesting,
         result_type: Any,
-        serdes: Serdes[Any] | None,
-        item_serdes: Serdes[Any] | None,
+        serdes: AnySerdes | None,
+        item_serdes: AnySerdes | None,
     ) -> Awaitable[BatchResult[Any]]:
         identity = self._identity(OperationType.CONTEXT, kind, check_name(name))
         return self._tracked(
@@ -402,7 +404,9 @@ class DurableContext(CallbackMethods):
                 completion=completion,
                 nesting=nesting,
                 serdes=serdes,
-                item_serdes=item_serdes or (JsonSerdes(result_type) if result_type else ANY_JSON),
+                item_serdes=bind_serdes(
+                    item_serdes, JsonSerdes(result_type) if result_type else ANY_JSON
+                ),
                 result_type=result_type or Any,
             ),
         )

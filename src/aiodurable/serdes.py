@@ -54,6 +54,9 @@ class AsyncSerdes(Protocol[T]):
 
     The runtime awaits both methods; they must not block the event loop. Give one to any
     operation that takes ``serdes=`` — :class:`aiodurable.offload.S3Serdes` is one.
+    Raise ``SerializationError`` for a value that cannot be handled (a step then fails at
+    once); any other exception of ``serialize`` is taken for a transient I/O error and a
+    step retries it per its retry policy.
     """
 
     async def serialize(self, value: T, context: SerdesContext) -> str | None:
@@ -199,39 +202,66 @@ def deserialize(serdes: Serdes[Any], text: str | None, context: SerdesContext) -
         ) from exc
 
 
+def bind_serdes(given: AnySerdes | None, default: Serdes[Any]) -> AnySerdes:
+    """The serdes an operation uses: ``default`` when none was given; a given serdes that
+    wraps another (the offloading ones, through their ``bind`` method) takes ``default`` as
+    its inner serdes unless it has its own, so typed results survive offloading."""
+    if given is None:
+        return default
+    bind = getattr(given, "bind", None)
+    return cast("AnySerdes", bind(default)) if bind is not None else given
+
+
 async def to_checkpoint(
     serdes: AnySerdes, value: object, context: SerdesContext
 ) -> tuple[str | None, Any]:
     """Checkpoint text of ``value`` and the value a replay will see.
 
-    The value is returned through the serdes on the first run too, so both runs see the
-    same type. A serdes with a ``roundtrip`` method (the offloading ones) gives both at
-    once, without reading back what it has just stored.
+    Every operation stores its values through this function and reads them back through
+    :func:`from_checkpoint`. The value is returned through the serdes on the first run
+    too, so both runs see the same type. A serdes with a ``roundtrip`` method (the
+    offloading ones) gives both at once, without reading back what it has just stored.
+
+    A sync serdes' exceptions become :class:`SerializationError`. An asynchronous serdes
+    raises ``SerializationError`` for a value it cannot handle; anything else it raises
+    (its store's I/O errors) passes through unchanged, so a step counts it as a failed
+    attempt and retries.
     """
+    if serdes.__class__ is JsonSerdes:  # the default: no awaitable to look for
+        text: Any = encode_json(value)
+        return text, decode_json(text, serdes.type_)
     roundtrip = getattr(serdes, "roundtrip", None)
     try:
-        if roundtrip is not None:
-            pair = roundtrip(value, context)
-            if inspect.isawaitable(pair):
-                pair = await pair
-            text, back = pair
-            return text, back
-        text = serdes.serialize(value, context)
-        if inspect.isawaitable(text):
-            text = await text
+        pending = (
+            roundtrip(value, context) if roundtrip is not None else serdes.serialize(value, context)
+        )
     except SerializationError:
         raise
     except Exception as exc:
-        raise SerializationError(
-            f"serializing the result of operation {context.operation_id} failed: {exc!r}"
-        ) from exc
+        raise _serialize_failed(context, exc) from exc
+    if inspect.isawaitable(pending):
+        pending = await pending
+    if roundtrip is not None:
+        text, back = cast("tuple[str | None, Any]", pending)
+        return text, back
+    text = pending
     if text is None:
         return None, None
     return text, await from_checkpoint(serdes, text, context)
 
 
+def _serialize_failed(context: SerdesContext, exc: Exception) -> SerializationError:
+    return SerializationError(
+        f"serializing the result of operation {context.operation_id} failed: {exc!r}"
+    )
+
+
 async def from_checkpoint(serdes: AnySerdes, text: str | None, context: SerdesContext) -> Any:
-    """Decode stored text through a sync or async serdes; no payload is ``None``."""
+    """Decode stored text through a sync or async serdes; no payload is ``None``.
+
+    Every exception but :class:`SerializationError` is wrapped in one naming the
+    operation.
+    """
     if text is None:
         return None
     if serdes.__class__ is JsonSerdes:

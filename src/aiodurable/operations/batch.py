@@ -34,7 +34,14 @@ from aiodurable.operations.lifecycle import RebuildFailure, no_summary, run_cont
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.operation_ids import branch_id
 from aiodurable.runtime.signals import FATAL_ERRORS
-from aiodurable.serdes import JsonSerdes, Serdes, deserialize, encode_json, serialize
+from aiodurable.serdes import (
+    AnySerdes,
+    JsonSerdes,
+    SerdesContext,
+    bind_serdes,
+    encode_json,
+    to_checkpoint,
+)
 from aiodurable.wire import ErrorObject, OperationType
 
 __all__ = [
@@ -114,8 +121,8 @@ def run_batch(
     max_concurrency: int | None,
     completion: CompletionConfig,
     nesting: Nesting,
-    serdes: Serdes[Any] | None,
-    item_serdes: Serdes[Any],
+    serdes: AnySerdes | None,
+    item_serdes: AnySerdes,
     result_type: Any,
 ) -> Coroutine[Any, Any, BatchResult[Any]]:
     """Run the branches; ``make_context(parent_id, id_prefix, replaying)`` builds their
@@ -147,7 +154,7 @@ def run_batch(
         execution,
         identity,
         body,
-        serdes=serdes or JsonSerdes(BatchResult[result_type]),
+        serdes=bind_serdes(serdes, JsonSerdes(BatchResult[result_type])),
         summary=lambda result: _summary_text(kind, result),
         failure=ChildContextError.from_error_object,
         on_rebuild_failure=RebuildFailure.RECORD,
@@ -183,7 +190,7 @@ class _Coordinator:
         make_context: Callable[[str | None, str, bool], Any],
         item_type: str,
         nesting: Nesting,
-        item_serdes: Serdes[Any],
+        item_serdes: AnySerdes,
         max_concurrency: int | None,
         completion: CompletionConfig,
         replaying: bool,
@@ -299,7 +306,8 @@ class _Coordinator:
         parent = self.identity.id
         bid = branch_id(parent, index)
         if self.nesting is Nesting.FLAT:
-            serdes_context = self.identity.serdes_context(execution)
+            # Each item its own name: an offloading item serdes keeps one object per item.
+            serdes_context = SerdesContext(operation_id=bid, durable_execution_arn=execution.arn)
             if bid in execution.operations:
                 execution.nondeterminism(
                     f"branch {index} of {parent} was recorded NESTED but now runs FLAT"
@@ -307,8 +315,7 @@ class _Coordinator:
             child = self.make_context(parent, bid, self.replaying)
             try:
                 value = await spec.run(child)
-                text = serialize(self.item_serdes, value, serdes_context)
-                result = deserialize(self.item_serdes, text, serdes_context)
+                _, result = await to_checkpoint(self.item_serdes, value, serdes_context)
             except FATAL_ERRORS:
                 raise
             except Exception as exc:

@@ -16,7 +16,7 @@ from aiodurable.errors import (
 )
 from aiodurable.operations.base import OperationIdentity
 from aiodurable.runtime.execution import Execution
-from aiodurable.serdes import Serdes, deserialize
+from aiodurable.serdes import AnySerdes, bind_serdes, from_checkpoint
 from aiodurable.wire import CallbackOptions, OperationAction, OperationStatus
 
 __all__ = ["Callback", "callback_timeout_seconds", "start_callback"]
@@ -55,7 +55,7 @@ class Callback(Generic[T]):
         execution: Execution,
         identity: OperationIdentity,
         callback_id: str,
-        serdes: Serdes[T],
+        serdes: AnySerdes,
     ) -> None:
         self._execution = execution
         self._identity = identity
@@ -80,7 +80,7 @@ class Callback(Generic[T]):
                 if not text:
                     return None  # type: ignore[return-value]  # an empty answer: no value
                 try:
-                    value: T = deserialize(
+                    value: T = await from_checkpoint(
                         self._serdes, text, self._identity.serdes_context(execution)
                     )
                 except SerializationError as exc:
@@ -109,7 +109,7 @@ class Callback(Generic[T]):
         )
 
 
-def _expected(serdes: Serdes[Any]) -> str:
+def _expected(serdes: AnySerdes) -> str:
     type_ = getattr(serdes, "type_", None)
     if type_ is not None and type_ is not Any:
         return getattr(type_, "__qualname__", None) or repr(type_)
@@ -121,7 +121,7 @@ async def start_callback(
     identity: OperationIdentity,
     timeout_seconds: int,
     heartbeat_timeout_seconds: int,
-    serdes: Serdes[T],
+    serdes: AnySerdes,
 ) -> Callback[T]:
     op = identity.read(execution)
     if op is None:
@@ -145,11 +145,7 @@ async def start_callback(
     return Callback(execution, identity, callback_id, serdes)
 
 
-def callback_result_serdes(result_type: Any, serdes: Serdes[Any] | None) -> Serdes[Any]:
+def callback_result_serdes(result_type: Any, serdes: AnySerdes | None) -> AnySerdes:
     from aiodurable.serdes import PASSTHROUGH, JsonSerdes
 
-    if serdes is not None:
-        return serdes
-    if result_type is not None:
-        return JsonSerdes(result_type)
-    return PASSTHROUGH
+    return bind_serdes(serdes, JsonSerdes(result_type) if result_type is not None else PASSTHROUGH)

@@ -17,7 +17,7 @@ from aiodurable.operations.names import check_name, check_sub_type, default_name
 from aiodurable.operations.scope import OperationScope
 from aiodurable.operations.wait_for_callback import callback_waiter, run_wait_for_callback
 from aiodurable.retry import RetryPolicy
-from aiodurable.serdes import Serdes
+from aiodurable.serdes import AnySerdes, AsyncSerdes, Serdes
 from aiodurable.wire import OperationType
 
 __all__ = ["CallbackMethods"]
@@ -53,7 +53,7 @@ class CallbackMethods(OperationScope):
         timeout: float | timedelta | None = ...,
         heartbeat_timeout: float | timedelta | None = ...,
         result_type: type[T],
-        serdes: Serdes[T] | None = ...,
+        serdes: Serdes[T] | AsyncSerdes[T] | None = ...,
         sub_type: str | None = ...,
     ) -> Awaitable[Callback[T]]: ...
 
@@ -65,7 +65,7 @@ class CallbackMethods(OperationScope):
         timeout: float | timedelta | None = ...,
         heartbeat_timeout: float | timedelta | None = ...,
         result_type: None = ...,
-        serdes: Serdes[T],
+        serdes: Serdes[T] | AsyncSerdes[T],
         sub_type: str | None = ...,
     ) -> Awaitable[Callback[T]]: ...
 
@@ -76,7 +76,7 @@ class CallbackMethods(OperationScope):
         timeout: float | timedelta | None = None,
         heartbeat_timeout: float | timedelta | None = None,
         result_type: Any = None,
-        serdes: Serdes[Any] | None = None,
+        serdes: AnySerdes | None = None,
         sub_type: str | None = None,
     ) -> Awaitable[Callback[Any]]:
         """Create a callback an external system completes by its ``callback_id``.
@@ -124,7 +124,7 @@ class CallbackMethods(OperationScope):
         heartbeat_timeout: float | timedelta | None = ...,
         retry: RetryPolicy | None = ...,
         result_type: type[T],
-        serdes: Serdes[T] | None = ...,
+        serdes: Serdes[T] | AsyncSerdes[T] | None = ...,
     ) -> Awaitable[T]: ...
 
     @overload
@@ -137,7 +137,7 @@ class CallbackMethods(OperationScope):
         heartbeat_timeout: float | timedelta | None = ...,
         retry: RetryPolicy | None = ...,
         result_type: None = ...,
-        serdes: Serdes[T],
+        serdes: Serdes[T] | AsyncSerdes[T],
     ) -> Awaitable[T]: ...
 
     def wait_for_callback(
@@ -149,7 +149,7 @@ class CallbackMethods(OperationScope):
         heartbeat_timeout: float | timedelta | None = None,
         retry: RetryPolicy | None = None,
         result_type: Any = None,
-        serdes: Serdes[Any] | None = None,
+        serdes: AnySerdes | None = None,
     ) -> Awaitable[Any]:
         """Create a callback, hand its id to ``submitter`` (run as a step), and wait for
         the result. Raises the callback's own error, or ``CallbackSubmitterError`` when

@@ -9,7 +9,7 @@ from aiodurable.errors import ChildContextError
 from aiodurable.operations.base import OperationIdentity
 from aiodurable.operations.lifecycle import no_summary, run_context
 from aiodurable.runtime.execution import Execution
-from aiodurable.serdes import Serdes
+from aiodurable.serdes import AnySerdes
 
 __all__ = ["run_child"]
 
@@ -23,7 +23,7 @@ def run_child(
     body: Callable[[C], Awaitable[T]],
     make_context: Callable[[bool], C],
     *,
-    serdes: Serdes[Any],
+    serdes: AnySerdes,
     summary: Callable[[Any], str] | None,
 ) -> Coroutine[Any, Any, T]:
     """Run ``body`` in a child context created by ``make_context(replaying)``."""

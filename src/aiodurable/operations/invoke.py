@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiodurable.errors import InvokeError, ResultTooLargeError
+from aiodurable.errors import InvokeError
+from aiodurable.limits import MAX_INVOKE_PAYLOAD_BYTES
 from aiodurable.operations.base import OperationIdentity
 from aiodurable.runtime.execution import Execution
-from aiodurable.serdes import Serdes, deserialize, serialize
-from aiodurable.wire import ChainedInvokeOptions, OperationAction, OperationStatus
+from aiodurable.serdes import AnySerdes, check_payload_size, from_checkpoint, to_checkpoint
+from aiodurable.wire import ChainedInvokeOptions, OperationAction, OperationStatus, OperationType
 
 __all__ = ["MAX_INVOKE_PAYLOAD_BYTES", "run_invoke"]
 
-MAX_INVOKE_PAYLOAD_BYTES = 1024 * 1024
 _FAILED = (OperationStatus.FAILED, OperationStatus.TIMED_OUT, OperationStatus.STOPPED)
 
 
@@ -23,19 +23,18 @@ async def run_invoke(
     payload: Any,
     *,
     tenant_id: str | None,
-    payload_serdes: Serdes[Any],
-    result_serdes: Serdes[Any],
+    payload_serdes: AnySerdes,
+    result_serdes: AnySerdes,
 ) -> Any:
     context = identity.serdes_context(execution)
     op = identity.read(execution)
     if op is None:
-        text = serialize(payload_serdes, payload, context)
-        if text is not None and len(text.encode()) > MAX_INVOKE_PAYLOAD_BYTES:
-            raise ResultTooLargeError(
-                f"the payload of invoke {identity.name or function_name} is "
-                f"{len(text.encode())} bytes; chained invokes accept at most "
-                f"{MAX_INVOKE_PAYLOAD_BYTES} bytes. Pass a reference (e.g. an S3 key) instead."
-            )
+        text, _ = await to_checkpoint(payload_serdes, payload, context)
+        check_payload_size(
+            text,
+            f"the payload of invoke {identity.name or function_name}",
+            OperationType.CHAINED_INVOKE,
+        )
         await execution.checkpointer.checkpoint(
             identity.update(
                 OperationAction.START,
@@ -50,7 +49,9 @@ async def run_invoke(
         status = op.status if op is not None else None
         details = op.chained_invoke_details if op is not None else None
         if status is OperationStatus.SUCCEEDED:
-            return deserialize(result_serdes, details.result if details else None, context)
+            return await from_checkpoint(
+                result_serdes, details.result if details else None, context
+            )
         if status in _FAILED:
             raise InvokeError.from_error_object(details.error if details else None)
         await execution.park(watch=identity.id)

@@ -18,22 +18,24 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from aiodurable.errors import error_object_from_exception
+from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES, payload_bytes
 from aiodurable.operations.base import OperationIdentity
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import FATAL_ERRORS
-from aiodurable.serdes import Serdes, deserialize, serialize
+from aiodurable.serdes import AnySerdes, from_checkpoint, to_checkpoint
 from aiodurable.wire import ContextOptions, ErrorObject, OperationAction, OperationStatus
 
 __all__ = ["REPLAY_CHILDREN_THRESHOLD", "RebuildFailure", "no_summary", "run_context"]
 
 T = TypeVar("T")
 
-#: Results longer than this (characters of serialized text) are not stored: the body is
-#: run again on replay and its inner operations replay from their checkpoints.
-REPLAY_CHILDREN_THRESHOLD = 256 * 1024
+#: Results over this many bytes of UTF-8 (the service's per-operation limit, measured as
+#: the service measures it) are not stored: the body is run again on replay and its inner
+#: operations replay from their checkpoints.
+REPLAY_CHILDREN_THRESHOLD = MAX_OPERATION_PAYLOAD_BYTES
 
 
 class RebuildFailure(enum.Enum):
@@ -57,7 +59,7 @@ async def run_context(
     identity: OperationIdentity,
     body: Callable[[bool, str | None], Awaitable[T]],
     *,
-    serdes: Serdes[Any],
+    serdes: AnySerdes,
     summary: Callable[[T], str],
     failure: Callable[[ErrorObject | None], BaseException],
     error_of: Callable[[BaseException], ErrorObject] = error_object_from_exception,
@@ -79,7 +81,7 @@ async def run_context(
     details = op.context_details if op is not None else None
     replay_children = bool(details and details.replay_children)
     if op is not None and op.status is OperationStatus.SUCCEEDED and not replay_children:
-        value: T = deserialize(serdes, details.result if details else None, context)
+        value: T = await from_checkpoint(serdes, details.result if details else None, context)
         return value
     if op is not None and op.status is OperationStatus.FAILED:
         raise failure(details.error if details else None)
@@ -88,11 +90,8 @@ async def run_context(
         checkpointer.enqueue(identity.update(OperationAction.START))
     try:
         result = await body(op is not None, details.result if replay_children and details else None)
-        text = serialize(serdes, result, context)
-        if text is not None:
-            back: T = deserialize(serdes, text, context)
-        else:
-            back = result if keep_unserialized else None  # type: ignore[assignment]
+        text, replayed = await to_checkpoint(serdes, result, context)
+        back: T = result if text is None and keep_unserialized else replayed
     except FATAL_ERRORS:
         raise
     except Exception as exc:
@@ -104,7 +103,7 @@ async def run_context(
         raise failure(error) from exc
     if replay_children:
         return back  # rebuilding a large result: it is already recorded
-    if text is not None and len(text) > REPLAY_CHILDREN_THRESHOLD:
+    if text is not None and payload_bytes(text) > REPLAY_CHILDREN_THRESHOLD:
         stored: str | None = summary(result)
         options = ContextOptions(replay_children=True)
     else:

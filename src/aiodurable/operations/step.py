@@ -31,12 +31,13 @@ from aiodurable.retry import RetryPolicy, RetryStrategy, StepSemantics
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import TokenRevoked
 from aiodurable.serdes import (
+    AnySerdes,
     JsonSerdes,
     Serdes,
     check_payload_size,
     decode_json,
-    deserialize,
-    serialize,
+    from_checkpoint,
+    to_checkpoint,
 )
 from aiodurable.wire import Operation, OperationAction, OperationStatus
 
@@ -74,7 +75,7 @@ async def run_step(
     *,
     retry: RetryPolicy | None,
     semantics: StepSemantics,
-    serdes: Serdes[Any],
+    serdes: AnySerdes,
     logger_factory: Callable[..., FilteringBoundLogger],
 ) -> Any:
     at_most_once = semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY
@@ -88,7 +89,7 @@ async def run_step(
             text = details.result if details else None
             if serdes.__class__ is JsonSerdes and text is not None:
                 return decode_json(text, serdes.type_)
-            return deserialize(serdes, text, identity.serdes_context(execution))
+            return await from_checkpoint(serdes, text, identity.serdes_context(execution))
         if status is OperationStatus.FAILED:
             assert op is not None
             raise StepError.from_error_object(op.step_details.error if op.step_details else None)
@@ -124,26 +125,48 @@ async def run_step(
         token = enter_attempt(identity, attempt, logger_factory)
         try:
             value = await run_attempt(execution, identity, fn, args, kwargs, attempt)
+            text, result = await _checkpoint_text(execution, identity, serdes, value)
         except (NonDeterministicError, OperationInStepError, TokenRevoked):
             raise
+        except _Unrecordable as exc:
+            # Deterministic: another attempt would produce the same value. Fail the step
+            # (no retry), so the workflow can catch StepError and take another path.
+            failed = error_object_from_exception(exc.error)
+            await checkpointer.checkpoint(identity.update(OperationAction.FAIL, error=failed))
+            raise StepError.from_error_object(failed) from exc.error
         except Exception as exc:
             op = await _handle_failure(execution, identity, op, exc, retry)
             continue
         finally:
             exit_attempt(token)
-        context = identity.serdes_context(execution)
-        try:
-            text = serialize(serdes, value, context)
-            check_payload_size(text, f"the result of step {identity.name or identity.id}")
-            result = deserialize(serdes, text, context) if text is not None else None
-        except (SerializationError, ResultTooLargeError) as exc:
-            named = type(exc)(f"step {identity.name or identity.id}: {exc}")
-            await checkpointer.checkpoint(
-                identity.update(OperationAction.FAIL, error=error_object_from_exception(named))
-            )
-            raise named from exc
         await checkpointer.checkpoint(identity.update(OperationAction.SUCCEED, payload=text))
         return result
+
+
+class _Unrecordable(Exception):
+    """The step's result cannot be checkpointed: ``error`` says why."""
+
+    def __init__(self, error: SerializationError | ResultTooLargeError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+async def _checkpoint_text(
+    execution: Execution, identity: OperationIdentity, serdes: AnySerdes, value: Any
+) -> tuple[str | None, Any]:
+    """The result's checkpoint text and its replayed value, within the service's limit."""
+    context = identity.serdes_context(execution)
+    what = f"the result of step {identity.name or identity.id}"
+    try:
+        text, result = await to_checkpoint(serdes, value, context)
+        check_payload_size(text, what)
+    except ResultTooLargeError as exc:
+        raise _Unrecordable(exc) from exc
+    except SerializationError as exc:
+        raise _Unrecordable(
+            SerializationError(f"step {identity.name or identity.id}: {exc}")
+        ) from exc
+    return text, result
 
 
 async def _handle_failure(

@@ -19,7 +19,7 @@ from aiodurable.operations.callback import callback_result_serdes, callback_time
 from aiodurable.operations.child import run_child
 from aiodurable.retry import RetryPolicy
 from aiodurable.runtime.execution import Execution
-from aiodurable.serdes import ANY_JSON, JsonSerdes, Serdes
+from aiodurable.serdes import ANY_JSON, AnySerdes, JsonSerdes
 
 __all__ = ["callback_waiter", "run_wait_for_callback"]
 
@@ -33,7 +33,7 @@ def callback_waiter(
     heartbeat_timeout: float | timedelta | None,
     retry: RetryPolicy | None,
     result_type: Any,
-    serdes: Serdes[Any] | None,
+    serdes: AnySerdes | None,
 ) -> Callable[[Any], Awaitable[Any]]:
     """The body run in the child context, its arguments validated first."""
     callback_timeout_seconds(timeout, "timeout")

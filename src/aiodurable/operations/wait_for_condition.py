@@ -21,7 +21,7 @@ from aiodurable.operations.base import OperationIdentity
 from aiodurable.retry import Jitter, backoff_seconds
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import FATAL_ERRORS
-from aiodurable.serdes import Serdes, check_payload_size, deserialize, serialize
+from aiodurable.serdes import AnySerdes, check_payload_size, from_checkpoint, to_checkpoint
 from aiodurable.wire import OperationAction, OperationStatus
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ async def run_wait_for_condition(
     check: Callable[[Any], Any],
     initial_state: Any,
     strategy: Callable[[Any, int], WaitDecision],
-    serdes: Serdes[Any],
+    serdes: AnySerdes,
     logger_factory: Callable[..., FilteringBoundLogger],
 ) -> Any:
     context = identity.serdes_context(execution)
@@ -86,7 +86,7 @@ async def run_wait_for_condition(
         status = op.status if op is not None else None
         details = op.step_details if op is not None else None
         if status is OperationStatus.SUCCEEDED:
-            return deserialize(serdes, details.result if details else None, context)
+            return await from_checkpoint(serdes, details.result if details else None, context)
         if status is OperationStatus.FAILED:
             raise WaitForConditionError.from_error_object(details.error if details else None)
         if status is OperationStatus.PENDING:
@@ -96,18 +96,17 @@ async def run_wait_for_condition(
         if op is None or status is OperationStatus.READY:
             checkpointer.enqueue(identity.update(OperationAction.START))
         if details is not None and details.result:
-            state = deserialize(serdes, details.result, context)
+            state = await from_checkpoint(serdes, details.result, context)
         else:
-            state = deserialize(serdes, serialize(serdes, initial_state, context), context)
+            _, state = await to_checkpoint(serdes, initial_state, context)
         attempt = attempts_made(op) + 1
         token = enter_attempt(identity, attempt, logger_factory)
         try:
             new_state = await run_attempt(execution, identity, check, (state,), {}, attempt)
-            text = serialize(serdes, new_state, context)
+            text, state = await to_checkpoint(serdes, new_state, context)
             check_payload_size(
                 text, f"the state of wait_for_condition {identity.name or identity.id}"
             )
-            state = deserialize(serdes, text, context)
             decision = strategy(state, attempt)
         except FATAL_ERRORS:
             raise
