@@ -18,6 +18,7 @@ from aiodurable.errors import (
     InvocationExitError,
     error_object_from_exception,
 )
+from aiodurable.limits import escaped_bytes
 from aiodurable.plugins import (
     NO_PLUGINS,
     InvocationEndInfo,
@@ -42,7 +43,7 @@ from aiodurable.wire import (
 
 __all__ = ["MAX_OUTPUT_CHARS", "decode_invocation", "run_invocation"]
 
-#: Lambda's 6 MiB response limit less a margin, compared with the JSON text's length.
+#: Lambda's 6 MiB response limit less a margin, compared with the bytes of the response.
 MAX_OUTPUT_CHARS = 6 * 1024 * 1024 - 50
 
 #: Marks an ``InitialExecutionState`` whose timestamps were already turned into seconds.
@@ -281,7 +282,7 @@ async def _build_output(
         text = encode_json(value)
     except Exception as exc:
         return await _failed(checkpointer, exc)
-    if len(text) + 40 <= MAX_OUTPUT_CHARS:
+    if escaped_bytes(text) + 40 <= MAX_OUTPUT_CHARS:  # the response escapes the text
         return _output(InvocationOutput(status=InvocationStatus.SUCCEEDED, result=text))
     # Too large for the Lambda response: complete the execution through a checkpoint.
     instead = await _complete_by_checkpoint(

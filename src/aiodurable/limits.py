@@ -13,6 +13,8 @@ step result fails the step (a catchable ``StepError``) instead of the whole invo
 
 from __future__ import annotations
 
+import msgspec
+
 from aiodurable.wire import OperationType
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "MAX_RESPONSE_BYTES",
     "MAX_SYNC_INPUT_BYTES",
     "OFFLOAD_REMEDY",
+    "escaped_bytes",
     "payload_bytes",
     "payload_limit",
     "payload_limit_message",
@@ -65,6 +68,16 @@ def payload_bytes(text: str) -> int:
     """Size of a payload as the service counts it: bytes of UTF-8."""
     # isascii() reads a flag CPython keeps on every string: no scan, no copy.
     return len(text) if text.isascii() else len(text.encode())
+
+
+def escaped_bytes(text: str) -> int:
+    """Size of ``text`` as a JSON string inside a request or response body: UTF-8 bytes
+    after escaping, quotes included (1,000 ``"`` characters are 2,002 bytes)."""
+    # Plain printable ASCII with no quote or backslash (the usual case) gains only its
+    # two quotes: no need to build the encoded copy.
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 2
+    return len(msgspec.json.encode(text))
 
 
 def payload_limit(operation_type: OperationType) -> int:

@@ -32,6 +32,14 @@ async def run(workflow: Any, service: ServiceHarness, arn: str) -> dict[str, Any
     return output
 
 
+def step_failure(service: ServiceHarness) -> Any:
+    """The error the step's FAIL checkpoint recorded."""
+    (failed,) = [
+        u for c in service.calls for u in c.updates if u.type.value == "STEP" and u.error
+    ]
+    return failed.error
+
+
 async def test_unserializable_result_names_the_step_and_the_type() -> None:
     @durable_execution
     async def workflow(event: Any, ctx: DurableContext) -> None:
@@ -44,7 +52,9 @@ async def test_unserializable_result_names_the_step_and_the_type() -> None:
     message = output["Error"]["ErrorMessage"]
     assert "make-thing" in message
     assert "Opaque" in message
-    assert output["Error"]["ErrorType"] == "aiodurable.errors.SerializationError"
+    # The step fails (a StepError the workflow could catch), recording why.
+    assert output["Error"]["ErrorType"] == "aiodurable.errors.StepError"
+    assert step_failure(service).error_type == "aiodurable.errors.SerializationError"
 
 
 async def test_oversized_result_gives_the_limit_and_the_size() -> None:
@@ -56,7 +66,8 @@ async def test_oversized_result_gives_the_limit_and_the_size() -> None:
     arn = service.start()
     output = await run(workflow, service, arn)
     message = output["Error"]["ErrorMessage"]
-    assert output["Error"]["ErrorType"] == "aiodurable.errors.ResultTooLargeError"
+    assert output["Error"]["ErrorType"] == "aiodurable.errors.StepError"
+    assert step_failure(service).error_type == "aiodurable.errors.ResultTooLargeError"
     assert "dump" in message
     assert str(MAX_PAYLOAD_CHARS + 3) in message  # the JSON text, quotes included
     assert str(MAX_OPERATION_PAYLOAD_BYTES) in message  # the service's per-operation limit

@@ -42,7 +42,7 @@ from aiodurable.local.registry import DurableTarget, Registry
 from aiodurable.local.scheduler import Scheduler, stall_message
 from aiodurable.local.service_side import ServiceSide
 from aiodurable.local.store import MemoryStore, Store
-from aiodurable.local.validation import MAX_DELAY_SECONDS
+from aiodurable.local.validation import MAX_DELAY_SECONDS, check_execution_input
 from aiodurable.local.workers import Workers
 from aiodurable.wire import (
     CheckpointResponse,
@@ -201,13 +201,17 @@ class LocalBackend:
         *,
         name: str | None = None,
         execution_timeout: int | None = None,
+        asynchronous: bool = True,
     ) -> ExecutionInfo:
         """Start a durable execution of ``function_name`` with a JSON input text.
 
         Idempotent by ``name``: starting a name again with the same input returns the
         existing execution (with a different input it raises
-        :class:`ExecutionAlreadyStartedError`).
+        :class:`ExecutionAlreadyStartedError`). The input has Lambda's invoke limit:
+        262,144 bytes for an asynchronous (``Event``) invoke, 6 MiB with
+        ``asynchronous=False`` (``RequestResponse``); over it, ``RequestTooLargeError``.
         """
+        check_execution_input(input_payload, asynchronous=asynchronous)
         ex = self._lifecycle.start(
             function_name, input_payload, name=name, execution_timeout=execution_timeout
         )

@@ -238,7 +238,10 @@ class _Routes:
         if invocation_type == "DryRun":
             return web.Response(status=204)
         info = self.backend.start_execution(
-            function_name, payload, name=request.headers.get("X-Amz-Durable-Execution-Name")
+            function_name,
+            payload,
+            name=request.headers.get("X-Amz-Durable-Execution-Name"),
+            asynchronous=invocation_type == "Event",
         )
         headers = {"X-Amz-Durable-Execution-Arn": info.arn, "X-Amz-Executed-Version": "$LATEST"}
         if invocation_type == "Event":

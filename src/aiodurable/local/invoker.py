@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from aiodurable.errors import InvocationExitError, error_object_from_exception
+from aiodurable.limits import MAX_RESPONSE_BYTES, escaped_bytes
 from aiodurable.local.clock import Clock
 from aiodurable.local.encoding import to_event_json
 from aiodurable.local.execution import Execution
@@ -190,4 +191,15 @@ def _parse_output(output: Any) -> tuple[InvocationOutput | None, str]:
         return None, "the function's output has Status SUCCEEDED and an Error"
     if parsed.status is InvocationStatus.FAILED and parsed.result is not None:
         return None, "the function's output has Status FAILED and a Result"
+    size = escaped_bytes(parsed.result) + _ENVELOPE_BYTES if parsed.result is not None else 0
+    if size > MAX_RESPONSE_BYTES:
+        return None, (
+            f"the function's response is {size} bytes; Lambda returns at most "
+            f"{MAX_RESPONSE_BYTES} bytes (Function.ResponseSizeTooLarge). A durable handler "
+            "completes a larger result through an EXECUTION checkpoint instead"
+        )
     return parsed, ""
+
+
+#: ``{"Status":"SUCCEEDED","Result":}`` around the escaped result.
+_ENVELOPE_BYTES = 32
