@@ -12,7 +12,9 @@ import msgspec
 import pytest
 from aiobotocore.session import get_session  # type: ignore[import-untyped]
 
+from aiodurable import DurableContext, DurableHandler, durable_execution
 from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES, payload_bytes
+from aiodurable.local import EventType, VirtualClock
 from aiodurable.offload import (
     FileSystemSerdes,
     OffloadedPayloadMissingError,
@@ -22,7 +24,8 @@ from aiodurable.offload import (
     S3Serdes,
     object_path,
 )
-from aiodurable.serdes import JsonSerdes, SerdesContext, from_checkpoint, to_checkpoint
+from aiodurable.serdes import AnySerdes, JsonSerdes, SerdesContext, from_checkpoint, to_checkpoint
+from aiodurable.testing import LocalRunner
 
 from .s3_server import S3Server, running_s3_server
 
@@ -238,3 +241,89 @@ def test_a_kms_key_without_kms_encryption_is_a_clear_error() -> None:
 async def test_an_envelope_from_another_serdes_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="not an offloading envelope"):
         await from_checkpoint(FileSystemSerdes(tmp_path), '"plain text"', ctx())
+
+
+# -- through the operations, on the local backend -------------------------------------------
+BUILT: list[str] = []
+
+
+async def build_report(month: str) -> Report:
+    BUILT.append(month)
+    return big_report()
+
+
+def reporting(serdes: AnySerdes) -> DurableHandler[dict[str, str], dict[str, Any]]:
+    """A workflow whose 2 MB step result must come back typed after a replay."""
+
+    @durable_execution
+    async def reports(event: dict[str, str], ctx: DurableContext) -> dict[str, Any]:
+        report = await ctx.step(build_report, event["month"], name="build", serdes=serdes)
+        await ctx.wait(3600, name="later")  # the rest runs in a later invocation: a replay
+        return {"type": type(report).__name__, "rows": len(report.rows)}
+
+    return reports
+
+
+async def suspended(runner: LocalRunner[Any], arn: str) -> None:
+    """Until the first invocation has ended (the execution waits on its timer)."""
+    backend = runner.backend
+    await backend.wait_until(
+        lambda: not backend.is_invoking(arn)
+        and any(e.event_type is EventType.INVOCATION_COMPLETED for e in backend.history(arn))
+    )
+
+
+@pytest.fixture(params=["s3", "directory"])
+async def offloading(
+    request: pytest.FixtureRequest, tmp_path: Path, s3_server: S3Server, bucket: str
+) -> AsyncIterator[AnySerdes]:
+    if request.param == "directory":
+        yield FileSystemSerdes(tmp_path / "mnt")
+        return
+    async with S3Serdes(
+        bucket, prefix="runs/", client_options=s3_server.client_options()
+    ) as serdes:
+        yield serdes
+
+
+async def test_a_2_mb_step_result_replays_typed_in_a_new_runner_over_the_same_store(
+    offloading: AnySerdes, tmp_path: Path
+) -> None:
+    workflow = reporting(offloading)
+    store = tmp_path / "local.db"
+    BUILT.clear()
+
+    async with LocalRunner(workflow, store=store, clock=VirtualClock(auto_advance=False)) as first:
+        run = await first.start({"month": "2026-11"}, name="nov")
+        await suspended(first, run.arn)
+        envelope = json.loads(run.step("build").result or "")
+    async with LocalRunner(workflow, store=store) as second:  # nothing in memory carries over
+        again = await second.start({"month": "2026-11"}, name="nov")
+        result = await again.wait()
+
+    assert again.arn == run.arn and result.succeeded
+    assert result.result == {"type": "Report", "rows": len(big_report().rows)}
+    assert BUILT == ["2026-11"]  # built once: the replay read the stored value
+    assert ("s3" in envelope) or ("file" in envelope)
+    assert envelope["size"] >= 2 * MB - 2048
+    assert payload_bytes(run.step("build").result or "") < 1024
+
+
+async def test_a_missing_object_on_replay_fails_the_execution_naming_the_key(
+    s3_server: S3Server, bucket: str, s3: Any
+) -> None:
+    serdes = S3Serdes(bucket, client_options=s3_server.client_options())
+    workflow = reporting(serdes)
+
+    async with serdes, LocalRunner(workflow, clock=VirtualClock(auto_advance=False)) as runner:
+        run = await runner.start({"month": "2026-12"})
+        await suspended(runner, run.arn)
+        key = json.loads(run.step("build").result or "")["s3"]["key"]
+        await s3.delete_object(Bucket=bucket, Key=key)
+        runner.advance(3600)
+        result = await run.wait()
+
+    assert result.status == "FAILED"
+    assert result.error is not None
+    assert result.error.error_type == "aiodurable.offload.envelope.OffloadedPayloadMissingError"
+    assert f"s3://{bucket}/{key}" in (result.error.error_message or "")
