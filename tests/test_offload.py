@@ -327,3 +327,36 @@ async def test_a_missing_object_on_replay_fails_the_execution_naming_the_key(
     assert result.error is not None
     assert result.error.error_type == "aiodurable.offload.envelope.OffloadedPayloadMissingError"
     assert f"s3://{bucket}/{key}" in (result.error.error_message or "")
+
+
+CHUNK = 300 * 1024
+
+
+async def chunk(child: DurableContext, item: int, index: int) -> str:
+    return f"{item:03d}" + "c" * (CHUNK - 3)
+
+
+async def test_a_map_of_200_items_of_300_kb_offloads_each_item_and_replays_them(
+    s3_server: S3Server, bucket: str, s3: Any
+) -> None:
+    async with S3Serdes(
+        bucket, prefix="map/", client_options=s3_server.client_options()
+    ) as serdes:
+
+        @durable_execution
+        async def fan_out(event: int, ctx: DurableContext) -> list[str]:
+            batch = await ctx.map(list(range(event)), chunk, name="chunks", item_serdes=serdes)
+            await ctx.wait(60, name="later")  # the rest replays the map from its checkpoints
+            return [f"{text[:3]}:{len(text)}" for text in batch.get_results() if text]
+
+        async with LocalRunner(fan_out) as runner:
+            result = await runner.run(200)
+        listing = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="map/")
+        keys = [item["Key"] async for page in listing for item in page.get("Contents", [])]
+
+    assert result.succeeded and result.invocations == 2
+    assert result.result == [f"{i:03d}:{CHUNK}" for i in range(200)]
+    assert len(keys) == 200
+    items = [op for op in result.operations if op.sub_type == "MapIteration"]
+    assert len(items) == 200
+    assert all(payload_bytes(op.result or "") < 512 for op in items)  # envelopes only
