@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
-import pytest
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
-from aiodurable.errors import CheckpointError, ResultTooLargeError
-from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES, payload_bytes
+import pytest
+from aiobotocore.session import get_session  # type: ignore[import-untyped]
+from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+
+from aiodurable import DurableContext, DurableHandler, durable_execution
+from aiodurable.errors import CheckpointError, ResultTooLargeError, StepError
+from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES, MAX_RESPONSE_BYTES, payload_bytes
+from aiodurable.local import LocalBackend
+from aiodurable.local.http import LocalHttpServer
 from aiodurable.local.validation import (
     RequestTooLargeError,
     check_execution_input,
     validate_updates,
 )
-from aiodurable.serdes import check_payload_size
+from aiodurable.offload import FileSystemSerdes
+from aiodurable.serdes import AnySerdes, check_payload_size
+from aiodurable.service import DurableServiceClient
+from aiodurable.service.lambda_client import LambdaServiceClient
+from aiodurable.testing import LocalRunner
 from aiodurable.wire import OperationAction, OperationType, OperationUpdate
 
 
@@ -82,3 +97,177 @@ def test_the_runtime_check_gives_size_limit_operation_and_remedy() -> None:
     assert "the result of step 'dump'" in message
     assert "300002 bytes" in message and "262144 bytes per STEP operation" in message
     assert "S3Serdes" in message and "FileSystemSerdes" in message
+
+
+# -- the same answer in-process and over HTTP ------------------------------------------------
+class RawCheckpoint:
+    """A function that checkpoints one STEP result as it is, without the runtime's checks:
+    what the service itself says about it."""
+
+    def __init__(self, payload: str, client: DurableServiceClient | None = None) -> None:
+        self.payload = payload
+        self.client = client
+        self.outcome: Any = None
+
+    async def run(self, event: dict[str, Any], lambda_context: Any = None, *, client: Any) -> Any:
+        service = self.client or client
+        try:
+            await service.checkpoint(
+                event["DurableExecutionArn"], event["CheckpointToken"], [step_succeed(self.payload)]
+            )
+            self.outcome = "accepted"
+        except CheckpointError as exc:
+            self.outcome = exc
+        return {"Status": "SUCCEEDED", "Result": "null"}
+
+
+class OverHttp:
+    """A durable handler whose runtime checkpoints through HTTP, as on Lambda."""
+
+    def __init__(self, handler: Any, client: DurableServiceClient) -> None:
+        self.handler, self.client = handler, client
+
+    async def run(self, event: Any, lambda_context: Any = None, *, client: Any = None) -> Any:
+        return await self.handler.run(event, client=self.client)
+
+
+@pytest.fixture
+def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}.items():
+        monkeypatch.setenv(name, value)
+
+
+@contextlib.asynccontextmanager
+async def served() -> AsyncIterator[tuple[LocalBackend, LambdaServiceClient, Any]]:
+    """The local backend behind its HTTP API, the runtime's client and botocore's."""
+    async with (
+        LocalBackend() as backend,
+        LocalHttpServer(backend, port=0) as server,
+        await LambdaServiceClient.create(
+            region_name="us-east-1", endpoint_url=server.endpoint_url
+        ) as service,
+        get_session().create_client(
+            "lambda", region_name="us-east-1", endpoint_url=server.endpoint_url
+        ) as lambda_api,
+    ):
+        yield backend, service, lambda_api
+
+
+async def service_says(payload: str, *, over_http: bool) -> Any:
+    async with served() as (backend, service, _):
+        target = RawCheckpoint(payload, service if over_http else None)
+        backend.register("raw", target)
+        await backend.wait_for_completion(backend.start_execution("raw").arn)
+    return target.outcome
+
+
+SERVICE_SAYS = "STEP output payload size must be less than or equal to 262144 bytes."
+
+
+@pytest.mark.usefixtures("credentials")
+@pytest.mark.parametrize("over_http", [False, True], ids=["in-process", "over-http"])
+async def test_the_service_measures_a_payload_the_same_in_process_and_over_http(
+    over_http: bool,
+) -> None:
+    refused = await service_says("x" * (MAX_OPERATION_PAYLOAD_BYTES + 1), over_http=over_http)
+    # 262,144 quotes: at the limit, though 524,290 bytes once escaped in the request.
+    quotes = await service_says('"' * MAX_OPERATION_PAYLOAD_BYTES, over_http=over_http)
+
+    assert isinstance(refused, CheckpointError)
+    assert (refused.error_code, refused.retryable) == ("InvalidParameterValueException", False)
+    assert SERVICE_SAYS in str(refused)  # the HTTP client adds the ARN and what happens next
+    assert quotes == "accepted"
+
+
+async def make_text(spec: dict[str, Any]) -> str:
+    return str(spec["char"]) * int(spec["count"])
+
+
+def dumping(serdes: AnySerdes | None = None) -> DurableHandler[dict[str, Any], str]:
+    @durable_execution
+    async def dump(event: dict[str, Any], ctx: DurableContext) -> str:
+        try:
+            text = await ctx.step(make_text, event, name="dump", serdes=serdes)
+        except StepError as exc:  # the step failed, not the invocation
+            return f"{exc.error_type}: {exc}"
+        return f"stored {len(text)} characters"
+
+    return dump
+
+
+async def on_local_runner(workflow: Any, event: Any) -> Any:
+    async with LocalRunner(workflow) as runner:
+        result = await runner.run(event)
+    assert result.succeeded
+    return result.result
+
+
+async def on_served_http(workflow: Any, event: Any) -> Any:
+    async with served() as (backend, service, lambda_api):
+        backend.register("dump", OverHttp(workflow, service))
+        response = await lambda_api.invoke(FunctionName="dump", Payload=json.dumps(event))
+        return json.loads(await response["Payload"].read())
+
+
+TOO_LARGE = (
+    "aiodurable.errors.ResultTooLargeError: the result of step dump serializes to 307202 "
+    "bytes of UTF-8; the service stores at most 262144 bytes per STEP operation "
+    '("STEP output payload size must be less than or equal to 262144 bytes."). '
+)
+
+
+@pytest.mark.usefixtures("credentials")
+async def test_a_300_kb_step_result_fails_the_step_alike_on_local_runner_and_over_http(
+    tmp_path: Path,
+) -> None:
+    too_large = {"char": "x", "count": 300 * 1024}
+    quotes = {"char": '"', "count": 130_000}  # 260,002 bytes of JSON; twice that escaped
+
+    for run in (on_local_runner, on_served_http):
+        failed = await run(dumping(), too_large)
+        assert failed.startswith(TOO_LARGE)
+        assert "S3Serdes" in failed and "FileSystemSerdes" in failed  # the remedy
+        assert await run(dumping(), quotes) == "stored 130000 characters"
+        offloaded = dumping(FileSystemSerdes(tmp_path / run.__name__))
+        assert await run(offloaded, too_large) == "stored 307200 characters"
+
+
+@durable_execution
+async def echo_size(event: str, ctx: DurableContext) -> int:
+    return len(event)
+
+
+@pytest.mark.usefixtures("credentials")
+async def test_an_execution_input_has_lambdas_invoke_limits_locally_and_over_http() -> None:
+    large = "x" * (MAX_OPERATION_PAYLOAD_BYTES + 100)  # over 256 KB once quoted
+
+    async with LocalRunner(echo_size) as runner:
+        with pytest.raises(RequestTooLargeError, match="262144 bytes for the Invoke operation"):
+            await runner.start(large)
+    async with served() as (backend, _, lambda_api):
+        backend.register("echo", echo_size)
+        with pytest.raises(ClientError) as caught:
+            await lambda_api.invoke(
+                FunctionName="echo", InvocationType="Event", Payload=json.dumps(large)
+            )
+        synchronous = await lambda_api.invoke(FunctionName="echo", Payload=json.dumps(large))
+
+    assert caught.value.response["Error"]["Code"] == "RequestTooLargeException"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert json.loads(await synchronous["Payload"].read()) == len(large)  # 6 MB for these
+
+
+class OversizedResponse:
+    """A function whose response is over Lambda's 6 MB (a durable handler never is)."""
+
+    async def run(self, event: Any, lambda_context: Any = None, *, client: Any = None) -> Any:
+        return {"Status": "SUCCEEDED", "Result": json.dumps("y" * MAX_RESPONSE_BYTES)}
+
+
+async def test_a_response_over_6_mb_fails_the_execution_locally() -> None:
+    async with LocalBackend() as backend:
+        backend.register("big", OversizedResponse())
+        info = await backend.wait_for_completion(backend.start_execution("big").arn)
+
+    assert info.status == "FAILED" and info.error is not None
+    assert f"Lambda returns at most {MAX_RESPONSE_BYTES} bytes" in (info.error.error_message or "")

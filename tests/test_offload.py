@@ -268,8 +268,10 @@ async def suspended(runner: LocalRunner[Any], arn: str) -> None:
     """Until the first invocation has ended (the execution waits on its timer)."""
     backend = runner.backend
     await backend.wait_until(
-        lambda: not backend.is_invoking(arn)
-        and any(e.event_type is EventType.INVOCATION_COMPLETED for e in backend.history(arn))
+        lambda: (
+            not backend.is_invoking(arn)
+            and any(e.event_type is EventType.INVOCATION_COMPLETED for e in backend.history(arn))
+        )
     )
 
 
@@ -339,9 +341,7 @@ async def chunk(child: DurableContext, item: int, index: int) -> str:
 async def test_a_map_of_200_items_of_300_kb_offloads_each_item_and_replays_them(
     s3_server: S3Server, bucket: str, s3: Any
 ) -> None:
-    async with S3Serdes(
-        bucket, prefix="map/", client_options=s3_server.client_options()
-    ) as serdes:
+    async with S3Serdes(bucket, prefix="map/", client_options=s3_server.client_options()) as serdes:
 
         @durable_execution
         async def fan_out(event: int, ctx: DurableContext) -> list[str]:

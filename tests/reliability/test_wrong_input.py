@@ -34,9 +34,7 @@ async def run(workflow: Any, service: ServiceHarness, arn: str) -> dict[str, Any
 
 def step_failure(service: ServiceHarness) -> Any:
     """The error the step's FAIL checkpoint recorded."""
-    (failed,) = [
-        u for c in service.calls for u in c.updates if u.type.value == "STEP" and u.error
-    ]
+    (failed,) = [u for c in service.calls for u in c.updates if u.type.value == "STEP" and u.error]
     return failed.error
 
 
