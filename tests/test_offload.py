@@ -12,7 +12,7 @@ import msgspec
 import pytest
 from aiobotocore.session import get_session  # type: ignore[import-untyped]
 
-from aiodurable import DurableContext, DurableHandler, durable_execution
+from aiodurable import DurableContext, DurableHandler, WaitStrategy, durable_execution
 from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES, payload_bytes
 from aiodurable.local import EventType, VirtualClock
 from aiodurable.offload import (
@@ -360,3 +360,88 @@ async def test_a_map_of_200_items_of_300_kb_offloads_each_item_and_replays_them(
     items = [op for op in result.operations if op.sub_type == "MapIteration"]
     assert len(items) == 200
     assert all(payload_bytes(op.result or "") < 512 for op in items)  # envelopes only
+
+
+# -- an asynchronous serdes on every operation ----------------------------------------------
+class Order(msgspec.Struct):
+    id: str
+    total: int
+
+
+async def price(order_id: str) -> Order:
+    return Order(order_id, 30)
+
+
+async def triple(child: DurableContext, item: int, index: int) -> int:
+    return item * 3
+
+
+async def echo(payload: Any) -> Any:
+    """A plain function target: hands back the envelope it was invoked with."""
+    return payload
+
+
+def everything(serdes: AnySerdes) -> DurableHandler[Any, dict[str, Any]]:
+    @durable_execution
+    async def workflow(event: Any, ctx: DurableContext) -> dict[str, Any]:
+        order = await ctx.step(price, "o-1", name="price", serdes=serdes)
+        child = await ctx.run_in_child_context(
+            lambda c: c.step(price, "o-2", name="inner"), name="child", serdes=serdes
+        )
+        mapped = await ctx.map([1, 2, 3], triple, name="triple", item_serdes=serdes, serdes=serdes)
+        branches = await ctx.parallel(
+            [lambda c: c.step(price, "o-3", name="p")], name="both", item_serdes=serdes
+        )
+        polled = await ctx.wait_for_condition(
+            lambda n: n + 1,
+            initial_state=0,
+            wait_strategy=WaitStrategy(lambda n: n < 3, initial_delay=1),
+            name="poll",
+            serdes=serdes,
+        )
+        approval = await ctx.wait_for_callback(
+            lambda callback_id: None, name="approve", result_type=str, serdes=serdes
+        )
+        callback = await ctx.create_callback(name="later", serdes=serdes)  # text: no type
+        later = await callback.result()
+        echoed = await ctx.invoke(
+            "echo", {"n": 1}, name="call", payload_serdes=serdes, result_serdes=serdes
+        )
+        return {
+            "order": type(order).__name__,
+            "child": type(child).__name__,  # untyped child: what JSON gives back
+            "mapped": mapped.get_results(),
+            "branch": type(branches.get_results()[0]).__name__,
+            "polled": polled,
+            "callbacks": [approval, later],
+            "echoed": echoed,
+        }
+
+    return workflow
+
+
+async def test_an_asynchronous_serdes_serves_every_operation_on_the_first_run_and_on_replay(
+    tmp_path: Path,
+) -> None:
+    serdes = FileSystemSerdes(tmp_path)  # ALWAYS: every value is a file, read back on replay
+    answer = {"data": '"yes"'}  # an answer to a callback with this serdes is an envelope
+
+    async with LocalRunner(
+        everything(serdes), functions={"echo": echo}, replay_check=True
+    ) as runner:
+        runner.on_callback(None, answer)
+        result = await runner.run()
+
+    assert result.succeeded, result.error
+    assert result.result == {
+        "order": "Order",
+        "child": "dict",
+        "mapped": [3, 6, 9],
+        "branch": "dict",
+        "polled": 3,
+        "callbacks": ["yes", '"yes"'],
+        "echoed": {"n": 1},
+    }
+    assert result.invocations > 10  # replay_check: every checkpoint is replayed
+    stored = {op.name for op in result.operations if op.result and '"file"' in op.result}
+    assert {"price", "child", "triple", "poll", "approve", "call"} <= stored

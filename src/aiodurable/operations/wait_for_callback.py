@@ -19,7 +19,7 @@ from aiodurable.operations.callback import callback_result_serdes, callback_time
 from aiodurable.operations.child import run_child
 from aiodurable.retry import RetryPolicy
 from aiodurable.runtime.execution import Execution
-from aiodurable.serdes import ANY_JSON, AnySerdes, JsonSerdes
+from aiodurable.serdes import ANY_JSON, AnySerdes, JsonSerdes, bind_serdes
 
 __all__ = ["callback_waiter", "run_wait_for_callback"]
 
@@ -65,16 +65,19 @@ def run_wait_for_callback(
     body: Callable[[Any], Awaitable[Any]],
     make_context: Callable[[bool], Any],
     result_type: Any,
+    serdes: AnySerdes | None = None,
 ) -> Awaitable[Any]:
     """Run ``body`` as the ``WaitForCallback`` child context; its failure raises the
-    callback's own error, or ``CallbackSubmitterError`` for a failed submitter."""
+    callback's own error, or ``CallbackSubmitterError`` for a failed submitter. The
+    context stores its result through ``serdes`` too (an offloading one keeps a large
+    answer out of the checkpoint twice)."""
     return _unwrap_callback_error(
         run_child(
             execution,
             identity,
             body,
             make_context,
-            serdes=JsonSerdes(result_type) if result_type else ANY_JSON,
+            serdes=bind_serdes(serdes, JsonSerdes(result_type) if result_type else ANY_JSON),
             summary=None,
         )
     )
