@@ -131,7 +131,7 @@ class DurableContext(CallbackMethods):
         retry: RetryPolicy | None = ...,
         semantics: StepSemantics = ...,
         result_type: type[T] | None = ...,
-        serdes: Serdes[T] | AsyncSerdes[T] | None = ...,
+        serdes: Serdes[T] | AsyncSerdes[Any] | None = ...,
         sub_type: str | None = ...,
         **kwargs: Any,
     ) -> Awaitable[T]: ...
@@ -145,7 +145,7 @@ class DurableContext(CallbackMethods):
         retry: RetryPolicy | None = ...,
         semantics: StepSemantics = ...,
         result_type: type[T] | None = ...,
-        serdes: Serdes[T] | AsyncSerdes[T] | None = ...,
+        serdes: Serdes[T] | AsyncSerdes[Any] | None = ...,
         sub_type: str | None = ...,
         **kwargs: Any,
     ) -> Awaitable[T]: ...
@@ -224,7 +224,7 @@ class DurableContext(CallbackMethods):
         name: str | None = None,
         sub_type: str | None = None,
         result_type: type[T] | None = None,
-        serdes: Serdes[T] | AsyncSerdes[T] | None = None,
+        serdes: Serdes[T] | AsyncSerdes[Any] | None = None,
         summary: Callable[[T], str] | None = None,
     ) -> Awaitable[T]:
         """Run ``fn(child_ctx)`` as one checkpointed unit and return its result.
@@ -262,7 +262,7 @@ class DurableContext(CallbackMethods):
         tenant_id: str | None = None,
         result_type: type[T] | None = None,
         payload_serdes: AnySerdes | None = None,
-        result_serdes: Serdes[T] | AsyncSerdes[T] | None = None,
+        result_serdes: Serdes[T] | AsyncSerdes[Any] | None = None,
     ) -> Awaitable[Any]:
         """Invoke another Lambda function (durable or not) and return its result.
 
@@ -296,7 +296,7 @@ class DurableContext(CallbackMethods):
         wait_strategy: WaitStrategy[S] | Callable[[S, int], WaitDecision],
         name: str | None = None,
         result_type: type[S] | None = None,
-        serdes: Serdes[S] | AsyncSerdes[S] | None = None,
+        serdes: Serdes[S] | AsyncSerdes[Any] | None = None,
     ) -> Awaitable[S]:
         """Poll ``check(state) -> new_state`` until ``wait_strategy`` says stop.
 
@@ -330,8 +330,8 @@ class DurableContext(CallbackMethods):
         completion: CompletionConfig | None = None,
         nesting: Nesting = Nesting.NESTED,
         result_type: type[T] | None = None,
-        serdes: Serdes[BatchResult[T]] | AsyncSerdes[BatchResult[T]] | None = None,
-        item_serdes: Serdes[T] | AsyncSerdes[T] | None = None,
+        serdes: Serdes[BatchResult[T]] | AsyncSerdes[Any] | None = None,
+        item_serdes: Serdes[T] | AsyncSerdes[Any] | None = None,
     ) -> Awaitable[BatchResult[T]]:
         """Run branches concurrently; by default every branch must succeed."""
         completion = completion or CompletionConfig.all_successful()
@@ -359,8 +359,8 @@ class DurableContext(CallbackMethods):
         item_namer: Callable[[I, int], str] | None = None,
         nesting: Nesting = Nesting.NESTED,
         result_type: type[T] | None = None,
-        serdes: Serdes[BatchResult[T]] | AsyncSerdes[BatchResult[T]] | None = None,
-        item_serdes: Serdes[T] | AsyncSerdes[T] | None = None,
+        serdes: Serdes[BatchResult[T]] | AsyncSerdes[Any] | None = None,
+        item_serdes: Serdes[T] | AsyncSerdes[Any] | None = None,
     ) -> Awaitable[BatchResult[T]]:
         """Run ``fn(child_ctx, item, index)`` for every item, at most ``max_concurrency``
         at a time; by default the first failure ends the map."""

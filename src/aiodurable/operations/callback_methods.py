@@ -53,7 +53,7 @@ class CallbackMethods(OperationScope):
         timeout: float | timedelta | None = ...,
         heartbeat_timeout: float | timedelta | None = ...,
         result_type: type[T],
-        serdes: Serdes[T] | AsyncSerdes[T] | None = ...,
+        serdes: Serdes[T] | AsyncSerdes[Any] | None = ...,
         sub_type: str | None = ...,
     ) -> Awaitable[Callback[T]]: ...
 
@@ -124,7 +124,7 @@ class CallbackMethods(OperationScope):
         heartbeat_timeout: float | timedelta | None = ...,
         retry: RetryPolicy | None = ...,
         result_type: type[T],
-        serdes: Serdes[T] | AsyncSerdes[T] | None = ...,
+        serdes: Serdes[T] | AsyncSerdes[Any] | None = ...,
     ) -> Awaitable[T]: ...
 
     @overload
