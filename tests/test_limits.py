@@ -271,3 +271,23 @@ async def test_a_response_over_6_mb_fails_the_execution_locally() -> None:
 
     assert info.status == "FAILED" and info.error is not None
     assert f"Lambda returns at most {MAX_RESPONSE_BYTES} bytes" in (info.error.error_message or "")
+
+
+async def test_a_child_result_over_the_limit_in_bytes_not_characters_replays_its_children() -> None:
+    async def body(child: DurableContext) -> str:
+        # 2 x 75,000 "€": 150,002 characters of JSON but 450,002 bytes of UTF-8.
+        first = await child.step(lambda: "€" * 75_000, name="part-1")
+        return first + await child.step(lambda: "€" * 75_000, name="part-2")
+
+    @durable_execution
+    async def euros(event: Any, ctx: DurableContext) -> int:
+        value = await ctx.run_in_child_context(body, name="large")
+        return len(value)
+
+    async with LocalRunner(euros) as runner:
+        result = await runner.run()
+
+    assert result.succeeded and result.result == 150_000
+    (context,) = [op.operation for op in result.operations if op.name == "large"]
+    assert context.context_details is not None
+    assert context.context_details.replay_children is True

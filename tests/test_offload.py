@@ -445,3 +445,7 @@ async def test_an_asynchronous_serdes_serves_every_operation_on_the_first_run_an
     assert result.invocations > 10  # replay_check: every checkpoint is replayed
     stored = {op.name for op in result.operations if op.result and '"file"' in op.result}
     assert {"price", "child", "triple", "poll", "approve", "call"} <= stored
+    # Each poll's state is an object of its own: none overwrites one a checkpoint names.
+    (poll,) = [op for op in result.operations if op.name == "poll"]
+    assert json.loads(poll.result or "")["file"].endswith(".3.json")
+    assert len(list(tmp_path.rglob("*.[123].json"))) == 3  # noqa: ASYNC240

@@ -30,6 +30,9 @@ class SerdesContext(msgspec.Struct, frozen=True):
 
     operation_id: str
     durable_execution_arn: str
+    #: Set when each attempt of the operation checkpoints a value of its own (the state
+    #: of ``wait_for_condition``), so a store keeps one object per attempt.
+    attempt: int | None = None
 
 
 class Serdes(Protocol[T]):

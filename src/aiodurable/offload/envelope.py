@@ -111,15 +111,18 @@ def _segment(value: str) -> str:
 def object_path(context: SerdesContext, encoding: PathEncoding) -> str:
     """Relative path (``/``-separated) of the object holding an operation's value."""
     arn, op = context.durable_execution_arn, context.operation_id
+    # A value per attempt (wait_for_condition states) gets a name per attempt: overwriting
+    # the object a checkpoint still points to would let a replay read a newer state.
+    suffix = f".{context.attempt}.json" if context.attempt is not None else ".json"
     if encoding is PathEncoding.HASHED:
         digest = hashlib.sha256
-        return f"{digest(arn.encode()).hexdigest()}/{digest(op.encode()).hexdigest()}.json"
+        return f"{digest(arn.encode()).hexdigest()}/{digest(op.encode()).hexdigest()}{suffix}"
     match = _ARN.fullmatch(arn)
     if match is None:
         directory = _segment(arn)
     else:
         directory = "/".join(_segment(match[part]) for part in ("function", "name", "id"))
-    return f"{directory}/{_segment(op)}.json"
+    return f"{directory}/{_segment(op)}{suffix}"
 
 
 class OffloadingSerdes:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import msgspec
+
 from aiodurable.errors import WaitForConditionError, error_object_from_exception
 from aiodurable.operations.attempt import (
     attempts_made,
@@ -103,7 +105,9 @@ async def run_wait_for_condition(
         token = enter_attempt(identity, attempt, logger_factory)
         try:
             new_state = await run_attempt(execution, identity, check, (state,), {}, attempt)
-            text, state = await to_checkpoint(serdes, new_state, context)
+            text, state = await to_checkpoint(
+                serdes, new_state, msgspec.structs.replace(context, attempt=attempt)
+            )
             check_payload_size(
                 text, f"the state of wait_for_condition {identity.name or identity.id}"
             )
