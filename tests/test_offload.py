@@ -13,6 +13,7 @@ import pytest
 from aiobotocore.session import get_session  # type: ignore[import-untyped]
 
 from aiodurable import DurableContext, DurableHandler, WaitStrategy, durable_execution
+from aiodurable.errors import SerializationError, StepError
 from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES, payload_bytes
 from aiodurable.local import EventType, VirtualClock
 from aiodurable.offload import (
@@ -449,3 +450,49 @@ async def test_an_asynchronous_serdes_serves_every_operation_on_the_first_run_an
     (poll,) = [op for op in result.operations if op.name == "poll"]
     assert json.loads(poll.result or "")["file"].endswith(".3.json")
     assert len(list(tmp_path.rglob("*.[123].json"))) == 3  # noqa: ASYNC240
+
+
+class FlakyStore:
+    """An asynchronous serdes whose store fails the first ``failures`` writes."""
+
+    def __init__(self, failures: int, error: Exception) -> None:
+        self.failures, self.error, self.writes = failures, error, 0
+
+    async def serialize(self, value: Any, context: SerdesContext) -> str | None:
+        self.writes += 1
+        if self.writes <= self.failures:
+            raise self.error
+        return json.dumps(value)
+
+    async def deserialize(self, text: str, context: SerdesContext) -> Any:
+        return json.loads(text)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        # A store's I/O error is transient: the attempt fails and the step retries it.
+        (OSError("the store is unreachable"), ("stored", 2)),
+        # A value the serdes refuses fails the step at once, catchable.
+        (SerializationError("cannot encode"), ("aiodurable.errors.SerializationError", 1)),
+    ],
+    ids=["io-error-retried", "serialization-error-fails-the-step"],
+)
+async def test_a_failing_store_retries_the_attempt_and_a_refused_value_fails_the_step(
+    error: Exception, expected: tuple[str, int]
+) -> None:
+    store = FlakyStore(failures=1, error=error)
+
+    @durable_execution
+    async def saving(event: Any, ctx: DurableContext) -> str:
+        try:
+            await ctx.step(lambda: {"n": 1}, name="save", serdes=store)
+        except StepError as exc:
+            return exc.error_type or ""
+        return "stored"
+
+    async with LocalRunner(saving) as runner:
+        result = await runner.run()
+
+    assert (result.result, store.writes) == expected
+    assert result.step("save").attempts == expected[1]
