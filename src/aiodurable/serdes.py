@@ -241,7 +241,9 @@ async def to_checkpoint(
     except SerializationError:
         raise
     except Exception as exc:
-        raise _serialize_failed(context, exc) from exc
+        raise SerializationError(
+            f"serializing the result of operation {context.operation_id} failed: {exc!r}"
+        ) from exc
     if inspect.isawaitable(pending):
         pending = await pending
     if roundtrip is not None:
@@ -251,12 +253,6 @@ async def to_checkpoint(
     if text is None:
         return None, None
     return text, await from_checkpoint(serdes, text, context)
-
-
-def _serialize_failed(context: SerdesContext, exc: Exception) -> SerializationError:
-    return SerializationError(
-        f"serializing the result of operation {context.operation_id} failed: {exc!r}"
-    )
 
 
 async def from_checkpoint(serdes: AnySerdes, text: str | None, context: SerdesContext) -> Any:
