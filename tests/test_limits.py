@@ -12,8 +12,13 @@ import pytest
 from aiobotocore.session import get_session  # type: ignore[import-untyped]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-from aiodurable import DurableContext, DurableHandler, durable_execution
-from aiodurable.errors import CheckpointError, ResultTooLargeError, StepError
+from aiodurable import DurableContext, DurableHandler, WaitStrategy, durable_execution
+from aiodurable.errors import (
+    CheckpointError,
+    ResultTooLargeError,
+    StepError,
+    WaitForConditionError,
+)
 from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES, MAX_RESPONSE_BYTES, payload_bytes
 from aiodurable.local import LocalBackend
 from aiodurable.local.http import LocalHttpServer
@@ -291,3 +296,27 @@ async def test_a_child_result_over_the_limit_in_bytes_not_characters_replays_its
     (context,) = [op.operation for op in result.operations if op.name == "large"]
     assert context.context_details is not None
     assert context.context_details.replay_children is True
+
+
+async def test_a_wait_for_condition_state_over_the_limit_fails_the_operation() -> None:
+    @durable_execution
+    async def polling(event: Any, ctx: DurableContext) -> str:
+        try:
+            await ctx.wait_for_condition(
+                lambda state: state + "s" * 300_000,
+                initial_state="",
+                wait_strategy=WaitStrategy(lambda state: False),
+                name="grow",
+            )
+        except WaitForConditionError as exc:
+            return str(exc)
+        return "stored"
+
+    async with LocalRunner(polling) as runner:
+        result = await runner.run()
+
+    assert result.result is not None
+    assert result.result.startswith(
+        "the state of wait_for_condition grow serializes to 300002 bytes of UTF-8"
+    )
+    assert "S3Serdes" in result.result
