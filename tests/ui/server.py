@@ -17,11 +17,11 @@ from aiodurable.local.http import LocalHttpServer
 from aiodurable.local.records import ExecutionInfo
 from aiodurable.wire import Operation, OperationStatus, OperationType
 
-from .workflows import approval, failing
+from .workflows import approval, failing, shipment
 
 #: A fixed start, so the pages (and the screenshots in docs/) read the same every run.
 START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-FUNCTIONS = {"approval": approval, "failing": failing}
+FUNCTIONS = {"approval": approval, "failing": failing, "shipment": shipment}
 
 
 @dataclass
@@ -56,10 +56,11 @@ class Served:
 
 
 @asynccontextmanager
-async def serve_ui(*, ui: bool = True) -> AsyncIterator[Served]:
+async def serve_ui(*, ui: bool = True, auto_advance: bool = True) -> AsyncIterator[Served]:
     """``aiodurable serve tests.ui.workflows`` in-process: virtual time, port 0."""
+    clock = VirtualClock(START, auto_advance=auto_advance)
     async with (
-        LocalBackend(clock=VirtualClock(START), functions=FUNCTIONS) as backend,
+        LocalBackend(clock=clock, functions=FUNCTIONS) as backend,
         LocalHttpServer(backend, port=0, ui=ui) as server,
     ):
         yield Served(backend, server)

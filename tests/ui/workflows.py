@@ -71,3 +71,10 @@ async def failing(order: Order, ctx: DurableContext) -> str:
         raise ValueError(f"order {order.order_id} has no shipping address")
 
     return await ctx.step(explode, name="ship", retry=RetryStrategy.no_retry())
+
+
+@durable_execution
+async def shipment(order: Order, ctx: DurableContext) -> str:
+    """Waits for a carrier that must send a heartbeat every minute."""
+    callback = await ctx.create_callback(name="carrier", heartbeat_timeout=60, result_type=str)
+    return await callback.result()
