@@ -43,8 +43,11 @@ class Served:
         return None
 
     async def until_waiting_for_callback(self, arn: str) -> str:
-        """The callback id, once the execution waits for an answer."""
-        await self.backend.wait_until(lambda: self.pending_callback(arn) is not None)
+        """The callback id, once the execution waits for an answer (and nothing else)."""
+        backend = self.backend
+        await backend.wait_until(
+            lambda: self.pending_callback(arn) is not None and not backend.is_invoking(arn)
+        )
         op = self.pending_callback(arn)
         assert op is not None and op.callback_details is not None
         assert op.callback_details.callback_id is not None
