@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from aiodurable.local.history import Event
@@ -148,12 +148,19 @@ def _details(row: Row, timeline: Timeline, running: bool, now: datetime) -> str:
     )
 
 
+def _tick(delta: timedelta, span: timedelta) -> str:
+    """A tick's label; under 10 ms the chart needs fractions of a millisecond."""
+    if span < timedelta(milliseconds=10):
+        return f"+{delta.total_seconds() * 1000:.2g} ms"
+    return "+" + format_duration(delta)
+
+
 def _axis(timeline: Timeline) -> str:
     ticks = []
     for i in range(5):
         share = i / 4
-        label = format_duration(timeline.span * share)
-        ticks.append(f'<span class="tick" data-left="{share * 100:.1f}">{esc("+" + label)}</span>')
+        label = _tick(timeline.span * share, timeline.span)
+        ticks.append(f'<span class="tick" data-left="{share * 100:.1f}">{esc(label)}</span>')
     return f'<div class="axis">{"".join(ticks)}</div>'
 
 
