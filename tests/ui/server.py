@@ -70,8 +70,11 @@ async def serve_ui(*, ui: bool = True, auto_advance: bool = True) -> AsyncIterat
 
 
 async def with_history(served: Served) -> ExecutionInfo:
-    """One execution of each kind the list shows: failed, succeeded and one waiting for
-    its approval (returned)."""
+    """One execution in each state the list shows: stopped, failed, succeeded and one
+    waiting for its approval (returned)."""
+    stopped = served.start("approval", "o-1040", name="order-1040")
+    await served.until_waiting_for_callback(stopped.arn)
+    served.backend.stop_execution(stopped.arn)
     failed = served.start("failing", "o-1041", name="order-1041")
     await served.backend.wait_for_completion(failed.arn)
     done = served.start("approval", "o-1042", name="order-1042")
@@ -80,4 +83,5 @@ async def with_history(served: Served) -> ExecutionInfo:
     await served.backend.wait_for_completion(done.arn)
     waiting = served.start("approval", "o-1043", name="order-1043")
     await served.until_waiting_for_callback(waiting.arn)
+    served.backend.advance(2)  # it has waited for its approver for two seconds now
     return waiting

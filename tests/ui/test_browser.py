@@ -99,8 +99,15 @@ def screenshot(driver: WebDriver, name: str) -> None:
     where = os.environ.get("AIODURABLE_UI_SCREENSHOTS")
     if not where:
         return
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1400, min(int(height), 1800))
+    for _ in range(3):  # resize the window until its inside fits the page exactly
+        content, inside = driver.execute_script(
+            "return [Math.ceil(document.querySelector('main').getBoundingClientRect().bottom"
+            " + window.scrollY), window.innerHeight]"
+        )
+        if content == inside:
+            break
+        outside = driver.get_window_size()["height"]
+        driver.set_window_size(1400, min(outside - inside + max(content, 480), 2400))
     driver.execute_script("window.scrollTo(0, 0)")
     Path(where).mkdir(parents=True, exist_ok=True)
     assert driver.save_screenshot(str(Path(where) / name))
@@ -117,19 +124,20 @@ def browse(served: Served, waiting_arn: str) -> None:
     with chromium() as driver:
         # The list: every execution with its status, function, start and duration.
         driver.get(served.url + "/ui/")
-        until(driver, lambda d: len(rows(d)) == 3, "the list shows the three executions")
+        until(driver, lambda d: len(rows(d)) == 4, "the list shows the four executions")
         texts = row_texts(driver)
         assert texts[0].startswith("RUNNING order-1043 approval")
         assert "waiting for callback" in texts[0]
         assert texts[1].startswith("SUCCEEDED order-1042 approval")
         assert texts[2].startswith("FAILED order-1041 failing")
         assert "has no shipping address" in texts[2]
+        assert texts[3].startswith("STOPPED order-1040 approval")
         screenshot(driver, "ui-executions.png")
 
         # Live refresh: an execution started elsewhere appears without a reload.
         marker = driver.find_element(By.CSS_SELECTOR, "main")
         anyio.from_thread.run_sync(served.start, "failing", "o-1044", "order-1044")
-        until(driver, lambda d: len(rows(d)) == 4, "the new execution appears by itself")
+        until(driver, lambda d: len(rows(d)) == 5, "the new execution appears by itself")
         assert marker == driver.find_element(By.CSS_SELECTOR, "main"), "no page reload"
 
         # Filters: by status, then by function (each reloads the page with its query).
@@ -137,12 +145,12 @@ def browse(served: Served, waiting_arn: str) -> None:
         until(driver, lambda d: "status=RUNNING" in d.current_url, "the filter applies")
         until(driver, lambda d: len(rows(d)) == 1, "only the running execution is left")
         Select(driver.find_element(By.ID, "filter-status")).select_by_value("")
-        until(driver, lambda d: len(rows(d)) == 4, "every execution again")
+        until(driver, lambda d: len(rows(d)) == 5, "every execution again")
         Select(driver.find_element(By.ID, "filter-function")).select_by_value("failing")
         until(driver, lambda d: "function=failing" in d.current_url, "the filter applies")
         until(driver, lambda d: len(rows(d)) == 2, "only the two failing executions")
         Select(driver.find_element(By.ID, "filter-function")).select_by_value("")
-        until(driver, lambda d: len(rows(d)) == 4, "every execution again")
+        until(driver, lambda d: len(rows(d)) == 5, "every execution again")
 
         # The execution page of the one that waits for us.
         driver.find_element(By.LINK_TEXT, "order-1043").click()

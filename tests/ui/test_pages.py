@@ -64,12 +64,12 @@ async def test_the_list_shows_status_function_start_and_duration(served: Served)
     await with_history(served)
     status, html, _ = await served.page("/ui/")
     assert status == 200
-    assert listed(html) == ["order-1043", "order-1042", "order-1041"]  # newest first
+    assert listed(html) == ["order-1043", "order-1042", "order-1041", "order-1040"]  # newest first
     row = re.search(r'<tr data-arn="[^"]*order-1042.*?</tr>', html)
     assert row
     assert '<span class="badge succeeded">SUCCEEDED</span>' in row.group(0)
     assert "<td>approval</td>" in row.group(0)
-    assert '<time datetime="2026-03-02T09:30:00+00:00">2026-03-02 09:30:00 UTC</time>' in row.group(
+    assert '<time datetime="2026-03-02T09:30:02+00:00">2026-03-02 09:30:02 UTC</time>' in row.group(
         0
     )
     assert '<td class="num">2.0 s</td>' in row.group(0)  # a 1 s retry delay and a 1 s wait
@@ -81,9 +81,10 @@ async def test_the_list_shows_status_function_start_and_duration(served: Served)
     [
         ("status=RUNNING", ["order-1043"]),
         ("status=FAILED", ["order-1041"]),
-        ("function=approval", ["order-1043", "order-1042"]),
+        ("function=approval", ["order-1043", "order-1042", "order-1040"]),
+        ("status=STOPPED", ["order-1040"]),
         ("function=failing&status=SUCCEEDED", []),
-        ("status=NONSENSE", ["order-1043", "order-1042", "order-1041"]),
+        ("status=NONSENSE", ["order-1043", "order-1042", "order-1041", "order-1040"]),
     ],
 )
 async def test_the_list_filters_by_status_and_function(
@@ -127,9 +128,13 @@ async def test_the_timeline_nests_contexts_and_shows_retries_waits_and_invocatio
     # Three invocations: the first run, after the retry delay, after the wait.
     assert len(re.findall(r'<span class="seg invocation"', html)) == 3
     assert len(re.findall(r'class="marker"', html)) == 3
-    # The retry delay and the wait each take half of the two seconds drawn.
-    retry = re.search(r'class="seg retry" data-left="([\d.]+)" data-width="([\d.]+)"', html)
-    assert retry and float(retry.group(2)) == pytest.approx(50.0)
+    # Drawn over four seconds: the retry delay, the wait and the wait for an answer take
+    # one, one and two.
+    for kind, width in (("retry", 25.0), ("wait", 25.0), ("waiting", 50.0)):
+        drawn = re.search(
+            rf'<span class="seg {kind}" data-left="[\d.]+" data-width="([\d.]+)"', html
+        )
+        assert drawn and float(drawn.group(1)) == pytest.approx(width), kind
 
 
 async def test_the_page_shows_input_result_and_each_operations_details(served: Served) -> None:

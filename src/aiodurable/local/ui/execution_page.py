@@ -150,6 +150,8 @@ def _details(row: Row, timeline: Timeline, running: bool, now: datetime) -> str:
 
 def _tick(delta: timedelta, span: timedelta) -> str:
     """A tick's label; under 10 ms the chart needs fractions of a millisecond."""
+    if not delta:
+        return "0"
     if span < timedelta(milliseconds=10):
         return f"+{delta.total_seconds() * 1000:.2g} ms"
     return "+" + format_duration(delta)
