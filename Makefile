@@ -33,7 +33,8 @@ TOOLS_MISSING = $(strip $(if $(wildcard /usr/bin/tmux),,tmux) \
 	$(if $(wildcard /usr/bin/chromium),,chromium) \
 	$(if $(wildcard /usr/bin/chromedriver),,chromium-driver))
 tools:
-	@$(if $(TOOLS_MISSING),apt-get update -qq && apt-get install -y -qq $(TOOLS_MISSING),:)
+	@$(if $(TOOLS_MISSING),apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TOOLS_MISSING),:)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

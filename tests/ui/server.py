@@ -17,11 +17,16 @@ from aiodurable.local.http import LocalHttpServer
 from aiodurable.local.records import ExecutionInfo
 from aiodurable.wire import Operation, OperationStatus, OperationType
 
-from .workflows import approval, failing, shipment
+from .workflows import approval, failing, restock, shipment
 
 #: A fixed start, so the pages (and the screenshots in docs/) read the same every run.
 START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-FUNCTIONS = {"approval": approval, "failing": failing, "shipment": shipment}
+FUNCTIONS = {
+    "approval": approval,
+    "failing": failing,
+    "restock": restock,
+    "shipment": shipment,
+}
 
 
 @dataclass

@@ -153,7 +153,7 @@ def browse(served: Served, waiting_arn: str) -> None:
         until(driver, lambda d: len(rows(d)) == 5, "every execution again")
 
         # The execution page of the one that waits for us.
-        driver.find_element(By.LINK_TEXT, "order-1043").click()
+        read(driver, lambda d: d.find_element(By.LINK_TEXT, "order-1043").click())
         until(driver, lambda d: "order-1043" in heading(d), "the execution page opens")
         assert "RUNNING" in heading(driver)
         names = read(
@@ -176,6 +176,23 @@ def browse(served: Served, waiting_arn: str) -> None:
         )
         assert invocations == 3  # the first run, after the retry delay, after the wait
 
+        # Nesting folds: the map's iterations hide with it, and come back.
+        def shown_names(d: WebDriver) -> list[str]:
+            return [
+                e.text
+                for e in d.find_elements(By.CSS_SELECTOR, ".row.op .name")
+                if e.is_displayed()
+            ]
+
+        fold = (
+            "//div[contains(@class,'op')][.//span[text()='reserve-items']]//button[@class='toggle']"
+        )
+        read(driver, lambda d: d.find_element(By.XPATH, fold).click())
+        until(driver, lambda d: "map-item-0" not in shown_names(d), "the map folds")
+        assert "reserve-items" in shown_names(driver) and "reserve-book" not in shown_names(driver)
+        read(driver, lambda d: d.find_element(By.XPATH, fold).click())
+        until(driver, lambda d: "reserve-book" in shown_names(d), "the map unfolds")
+
         # An operation's details on click.
         read(driver, lambda d: d.find_element(By.XPATH, charge).click())
         shown = ".op-detail:not([hidden])"
@@ -187,7 +204,7 @@ def browse(served: Served, waiting_arn: str) -> None:
         assert "StepFailed" in detail and "StepSucceeded" in detail
 
         # Answer the callback.
-        driver.find_element(By.CSS_SELECTOR, "#waiting-for-you button.answer").click()
+        read(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#waiting-for-you .answer").click())
         result = until(
             driver,
             lambda d: d.find_element(By.CSS_SELECTOR, f"{shown} textarea.callback-result"),

@@ -137,6 +137,19 @@ async def test_the_timeline_nests_contexts_and_shows_retries_waits_and_invocatio
         assert drawn and float(drawn.group(1)) == pytest.approx(width), kind
 
 
+@pytest.mark.parametrize(("items", "folded"), [(12, False), (13, True)])
+async def test_a_large_map_starts_folded(served: Served, items: int, folded: bool) -> None:
+    order = {"order_id": "o-11", "items": [f"item-{i}" for i in range(items)]}
+    info = served.backend.start_execution("restock", json.dumps(order))
+    await served.backend.wait_for_completion(info.arn)
+    _, html, _ = await served.page("/ui/execution?arn=" + quote(info.arn))
+    assert len(op_rows(html)) == 1 + 2 * items
+    collapsed = re.findall(r'<div class="row op"[^>]*data-collapsed="true"[^>]*>', html)
+    assert len(collapsed) == (1 if folded else 0)
+    if folded:
+        assert 'data-depth="0"' in collapsed[0]
+
+
 async def test_the_page_shows_input_result_and_each_operations_details(served: Served) -> None:
     await with_history(served)
     done = served.backend.executions("approval", ["SUCCEEDED"])[0]
