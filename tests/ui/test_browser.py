@@ -2,7 +2,7 @@
 
 A developer opens the list, filters it, opens the execution that waits for them, answers
 its callback and watches it complete; the list refreshes itself when an execution starts;
-a new execution starts from the form with a JSON input. With
+a new execution starts from the form with a JSON input and is stopped. With
 ``AIODURABLE_UI_SCREENSHOTS=<dir>`` the test also saves the two pages the README shows
 (``ui-executions.png`` and ``ui-execution.png``).
 """
@@ -220,22 +220,27 @@ def browse(served: Served, waiting_arn: str) -> None:
         assert not driver.find_elements(By.ID, "waiting-for-you")
         assert not driver.find_elements(By.ID, "stop-button")
 
-        # Start a new execution from the form, with a JSON input.
+        # Start a new execution from the form, with a JSON input, and stop it.
         driver.get(served.url + "/ui/")
         driver.find_element(By.CSS_SELECTOR, "details.start summary").click()
-        Select(driver.find_element(By.ID, "start-function")).select_by_value("failing")
+        Select(driver.find_element(By.ID, "start-function")).select_by_value("approval")
         driver.find_element(By.ID, "start-name").send_keys("order-2001")
         given = driver.find_element(By.ID, "start-input")
         given.clear()
         given.send_keys('{"order_id": "o-2001", "items": ["kettle"]}')
         driver.find_element(By.ID, "start-button").click()
-        until(driver, lambda d: "/ui/execution?" in d.current_url, "the new execution opens")
-        until(driver, lambda d: "FAILED" in heading(d), "it runs and fails, as it must")
+        until(driver, lambda d: "order-2001" in heading(d), "the new execution opens")
+        until(driver, lambda d: d.find_elements(By.ID, "waiting-for-you"), "it waits for us")
+        shown_input = read(driver, lambda d: d.find_element(By.XPATH, "//section[h2='Input']/pre"))
+        assert json.loads(shown_input.text) == {"order_id": "o-2001", "items": ["kettle"]}
+        read(driver, lambda d: d.find_element(By.ID, "stop-button").click())
+        confirm = until(driver, lambda d: d.switch_to.alert, "the UI asks before stopping")
+        assert confirm.text == "Stop this execution?"
+        confirm.accept()
+        until(driver, lambda d: "STOPPED" in heading(d), "the execution stops")
         assert (
-            "order o-2001 has no shipping address"
-            in driver.find_element(By.CSS_SELECTOR, ".error").text
+            "Stopped from the aiodurable UI" in driver.find_element(By.CSS_SELECTOR, ".error").text
         )
-        assert '"kettle"' in driver.find_element(By.XPATH, "//section[h2='Input']/pre").text
 
         assert console_errors(driver) == []
 
@@ -247,5 +252,9 @@ async def test_a_developer_answers_a_callback_in_the_browser() -> None:
         info = served.backend.describe(waiting.arn)
         assert info.status is ExecutionStatus.SUCCEEDED
         assert json.loads(info.result or "null")["approved_by"] == "ada"
-        started = served.backend.executions("failing")
-        assert {i.name for i in started} == {"order-1041", "order-1044", "order-2001"}
+        assert {i.name for i in served.backend.executions("failing")} == {
+            "order-1041",
+            "order-1044",
+        }
+        stopped = served.backend.executions("approval", ["STOPPED"])
+        assert {i.name for i in stopped} == {"order-1040", "order-2001"}
