@@ -22,7 +22,7 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -72,7 +72,10 @@ def chromium() -> Iterator[WebDriver]:
 def until(driver: WebDriver, what: Callable[[WebDriver], Any], message: str) -> Any:
     """Wait for ``what`` to be true; the live refresh may replace elements meanwhile."""
     wait = WebDriverWait(
-        driver, WAIT, poll_frequency=0.05, ignored_exceptions=[StaleElementReferenceException]
+        driver,
+        WAIT,
+        poll_frequency=0.05,
+        ignored_exceptions=[StaleElementReferenceException, NoAlertPresentException],
     )
     return wait.until(what, message)
 

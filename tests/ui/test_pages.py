@@ -148,6 +148,10 @@ async def test_a_large_map_starts_folded(served: Served, items: int, folded: boo
     assert len(collapsed) == (1 if folded else 0)
     if folded:
         assert 'data-depth="0"' in collapsed[0]
+    assert (
+        f'<span class="name">reserve-items</span><span class="inside" title="operations directly inside">{items}</span>'
+        in html
+    )
 
 
 async def test_the_page_shows_input_result_and_each_operations_details(served: Served) -> None:
