@@ -158,7 +158,8 @@ def browse(served: Served, waiting_arn: str) -> None:
         # The execution page of the one that waits for us.
         read(driver, lambda d: d.find_element(By.LINK_TEXT, "order-1043").click())
         until(driver, lambda d: "order-1043" in heading(d), "the execution page opens")
-        assert "RUNNING" in heading(driver)
+        assert "RUNNING" in read(driver, heading)
+        assert read(driver, lambda d: d.find_element(By.ID, "execution-arn").text) == waiting_arn
         names = read(
             driver, lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, ".row.op .name")]
         )
@@ -192,7 +193,8 @@ def browse(served: Served, waiting_arn: str) -> None:
         )
         read(driver, lambda d: d.find_element(By.XPATH, fold).click())
         until(driver, lambda d: "map-item-0" not in shown_names(d), "the map folds")
-        assert "reserve-items" in shown_names(driver) and "reserve-book" not in shown_names(driver)
+        folded = read(driver, shown_names)
+        assert "reserve-items" in folded and "reserve-book" not in folded
         read(driver, lambda d: d.find_element(By.XPATH, fold).click())
         until(driver, lambda d: "reserve-book" in shown_names(d), "the map unfolds")
 
@@ -208,13 +210,13 @@ def browse(served: Served, waiting_arn: str) -> None:
 
         # Answer the callback.
         read(driver, lambda d: d.find_element(By.CSS_SELECTOR, "#waiting-for-you .answer").click())
-        result = until(
-            driver,
-            lambda d: d.find_element(By.CSS_SELECTOR, f"{shown} textarea.callback-result"),
-            "the answer form shows",
-        )
-        result.clear()
-        result.send_keys('"ada"')
+
+        def type_answer(d: WebDriver) -> None:
+            result = d.find_element(By.CSS_SELECTOR, f"{shown} textarea.callback-result")
+            result.clear()
+            result.send_keys('"ada"')  # typing pauses the refresh until the form is sent
+
+        read(driver, type_answer)
         screenshot(driver, "ui-execution.png")
         driver.find_element(By.CSS_SELECTOR, f"{shown} button.succeed").click()
         until(driver, lambda d: "SUCCEEDED" in heading(d), "the execution completes on screen")
@@ -234,16 +236,17 @@ def browse(served: Served, waiting_arn: str) -> None:
         driver.find_element(By.ID, "start-button").click()
         until(driver, lambda d: "order-2001" in heading(d), "the new execution opens")
         until(driver, lambda d: d.find_elements(By.ID, "waiting-for-you"), "it waits for us")
-        shown_input = read(driver, lambda d: d.find_element(By.XPATH, "//section[h2='Input']/pre"))
-        assert json.loads(shown_input.text) == {"order_id": "o-2001", "items": ["kettle"]}
+        given_text = read(
+            driver, lambda d: d.find_element(By.XPATH, "//section[h2='Input']/pre").text
+        )
+        assert json.loads(given_text) == {"order_id": "o-2001", "items": ["kettle"]}
         read(driver, lambda d: d.find_element(By.ID, "stop-button").click())
         confirm = until(driver, lambda d: d.switch_to.alert, "the UI asks before stopping")
         assert confirm.text == "Stop this execution?"
         confirm.accept()
         until(driver, lambda d: "STOPPED" in heading(d), "the execution stops")
-        assert (
-            "Stopped from the aiodurable UI" in driver.find_element(By.CSS_SELECTOR, ".error").text
-        )
+        error = read(driver, lambda d: d.find_element(By.CSS_SELECTOR, ".error").text)
+        assert "Stopped from the aiodurable UI" in error
 
         assert console_errors(driver) == []
 
