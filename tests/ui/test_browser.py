@@ -52,7 +52,7 @@ WAIT = 15.0  # seconds a page may take to show what the test waits for (it refre
 
 
 @contextmanager
-def chromium() -> Iterator[WebDriver]:
+def chromium() -> Iterator[webdriver.Chrome]:
     for path in (CHROMIUM, CHROMEDRIVER):
         assert os.access(path, os.X_OK), f"{path} is missing: `make tools` installs it"
     profile = tempfile.mkdtemp(prefix="aiodurable-ui-chromium-")
@@ -117,7 +117,7 @@ def screenshot(driver: WebDriver, name: str) -> None:
     driver.set_window_size(1400, 900)
 
 
-def console_errors(driver: WebDriver) -> list[str]:
+def console_errors(driver: webdriver.Chrome) -> list[str]:
     """Script errors and refused loads (a content security policy violation shows here)."""
     return [str(e["message"]) for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
