@@ -119,7 +119,8 @@ def screenshot(driver: WebDriver, name: str) -> None:
 
 def console_errors(driver: webdriver.Chrome) -> list[str]:
     """Script errors and refused loads (a content security policy violation shows here)."""
-    return [str(e["message"]) for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    entries: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
+    return [str(e["message"]) for e in entries if e["level"] == "SEVERE"]
 
 
 def browse(served: Served, waiting_arn: str) -> None:
