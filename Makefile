@@ -27,9 +27,14 @@ DEMO_ARGS ?=
 demo: $(STAMP_DEMO)
 	$(BIN)/python examples/order_workflow.py $(DEMO_ARGS)
 
-# Debian packages the tests drive (tmux: the live view is tested in a real terminal).
+# Debian packages the tests drive (tmux: the live view is tested in a real terminal;
+# chromium and its driver: the web UI is tested in a real headless browser).
+TOOLS_MISSING = $(strip $(if $(wildcard /usr/bin/tmux),,tmux) \
+	$(if $(wildcard /usr/bin/chromium),,chromium) \
+	$(if $(wildcard /usr/bin/chromedriver),,chromium-driver))
 tools:
-	@command -v tmux >/dev/null || { apt-get update -qq && apt-get install -y -qq tmux; }
+	@$(if $(TOOLS_MISSING),apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TOOLS_MISSING),:)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

@@ -71,3 +71,20 @@ async def failing(order: Order, ctx: DurableContext) -> str:
         raise ValueError(f"order {order.order_id} has no shipping address")
 
     return await ctx.step(explode, name="ship", retry=RetryStrategy.no_retry())
+
+
+@durable_execution
+async def shipment(order: Order, ctx: DurableContext) -> str:
+    """Waits for a carrier that must send a heartbeat every minute."""
+    callback = await ctx.create_callback(name="carrier", heartbeat_timeout=60, result_type=str)
+    return await callback.result()
+
+
+@durable_execution
+async def restock(order: Order, ctx: DurableContext) -> list[str | None]:
+    """A map over as many items as the order names (the UI folds a large one)."""
+
+    async def reserve_item(child: DurableContext, item: str, index: int) -> str:
+        return await child.step(reserve, item, name=f"reserve-{item}")
+
+    return (await ctx.map(order.items, reserve_item, name="reserve-items")).get_results()

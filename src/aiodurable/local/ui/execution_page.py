@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from aiodurable.local.history import Event
@@ -148,12 +148,21 @@ def _details(row: Row, timeline: Timeline, running: bool, now: datetime) -> str:
     )
 
 
+def _tick(delta: timedelta, span: timedelta) -> str:
+    """A tick's label; under 10 ms the chart needs fractions of a millisecond."""
+    if not delta:
+        return "0"
+    if span < timedelta(milliseconds=10):
+        return f"+{delta.total_seconds() * 1000:.2g} ms"
+    return "+" + format_duration(delta)
+
+
 def _axis(timeline: Timeline) -> str:
     ticks = []
     for i in range(5):
         share = i / 4
-        label = format_duration(timeline.span * share)
-        ticks.append(f'<span class="tick" data-left="{share * 100:.1f}">{esc("+" + label)}</span>')
+        label = _tick(timeline.span * share, timeline.span)
+        ticks.append(f'<span class="tick" data-left="{share * 100:.1f}">{esc(label)}</span>')
     return f'<div class="axis">{"".join(ticks)}</div>'
 
 
@@ -198,13 +207,17 @@ def _timeline(timeline: Timeline, selected_running: bool, now: datetime) -> tupl
         op = row.operation
         toggle = ""
         collapsed = ""
+        inside = ""
         if row.has_children:
-            many = child_counts.get(op.id, 0) > COLLAPSE_ABOVE
+            count = child_counts.get(op.id, 0)
+            many = count > COLLAPSE_ABOVE
             collapsed = ' data-collapsed="true"' if many else ""
             toggle = (
                 '<button class="toggle" type="button" title="show/hide children">'
                 f"{'▸' if many else '▾'}</button>"
             )
+            if many or op.sub_type in ("Map", "Parallel"):  # how many items or branches
+                inside = f'<span class="inside" title="operations directly inside">{count}</span>'
         segs = "".join(_bar(timeline, s.start, s.end, s.kind, s.label) for s in row.segments)
         callback = ' data-pending-callback="true"' if _pending_callback(op) else ""
         rows.append(
@@ -213,7 +226,7 @@ def _timeline(timeline: Timeline, selected_running: bool, now: datetime) -> tupl
             f"{collapsed}{callback}>"
             f'<div class="label depth-{min(row.depth, 8)}">{toggle}'
             f'<span class="kind {esc(op.type.value.lower())}">{esc(_kind_label(op))}</span>'
-            f'<span class="name">{esc(op.name or op.id[:12])}</span>'
+            f'<span class="name">{esc(op.name or op.id[:12])}</span>{inside}'
             f'<span class="dot {esc(op.status.value.lower().replace("_", "-"))}" '
             f'title="{esc(op.status.value)}"></span></div>'
             f'<div class="track">{segs}</div></div>'
@@ -280,7 +293,9 @@ def execution_fragment(
     chart, details = _timeline(timeline, running, now)
     outcome = ""
     if info.result is not None:
-        outcome += f'<section class="panel"><h2>Result</h2>{payload_block(info.result)}</section>'
+        outcome += (
+            f'<section class="panel outcome"><h2>Result</h2>{payload_block(info.result)}</section>'
+        )
     if info.error is not None:
         outcome += f'<section class="panel"><h2>Error</h2>{error_block(info.error)}</section>'
     return (

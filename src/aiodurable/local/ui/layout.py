@@ -41,6 +41,7 @@ def page(title: str, body: str, *, token: str, clock_note: str) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="aiodurable-token" content="{esc(token)}">'
         f"<title>{esc(title)} · aiodurable</title>"
+        '<link rel="icon" href="data:,">'
         '<link rel="stylesheet" href="/ui/static/ui.css">'
         '<script src="/ui/static/ui.js" defer></script>'
         "</head><body>"

@@ -112,7 +112,8 @@ class UiRoutes:
         return (status if status in _STATUSES else None), function
 
     async def root(self, request: web.Request) -> web.StreamResponse:
-        raise web.HTTPFound("/ui/")
+        # Returned, not raised, so that the guard adds its headers to it too.
+        return web.Response(status=302, headers={"Location": "/ui/"})
 
     async def executions_page(self, request: web.Request) -> web.StreamResponse:
         status, function = self._filters(request)

@@ -111,7 +111,8 @@ def _segments(op: Operation, events: list[Event], now: datetime) -> list[Segment
     if op.type is OperationType.WAIT:
         scheduled = op.wait_details.scheduled_end_timestamp if op.wait_details else None
         until = end or max(scheduled or now, now)
-        return [Segment(start, until, "wait" if end is None else kind, "wait")]
+        ended_early = end is not None and op.status is not OperationStatus.SUCCEEDED
+        return [Segment(start, until, kind if ended_early else "wait", "wait")]
     if op.type is OperationType.CALLBACK and end is None:
         return [Segment(start, now, "waiting", "waiting for an answer")]
     if op.type is OperationType.CONTEXT:
