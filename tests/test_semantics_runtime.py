@@ -170,3 +170,44 @@ async def test_is_replaying_reports_replay_whatever_the_logging_config(
 
     assert run.status == "SUCCEEDED"
     assert _replay_seen == [False, True]  # first invocation new, the second replays
+
+
+# -- a failed step records where it failed -------------------------------------------------
+def _parse_amount(text: str) -> int:
+    return int(text)
+
+
+@durable_execution
+async def fails_in_user_code(event: object, ctx: DurableContext) -> int:
+    return await ctx.step(lambda: _parse_amount("twelve"), name="parse")
+
+
+async def test_a_failed_step_records_the_traceback_of_user_code() -> None:
+    async with LocalRunner(fails_in_user_code) as runner:
+        run = await runner.run({})
+    assert run.status == "FAILED"
+    error = run.step("parse").error
+    assert error is not None and error.stack_trace is not None
+    assert error.stack_trace[-1] == "ValueError: invalid literal for int() with base 10: 'twelve'"
+    assert any("_parse_amount" in line for line in error.stack_trace)
+
+
+def test_a_long_traceback_keeps_its_innermost_frames() -> None:
+    from aiodurable.errors import error_object_from_exception
+
+    def chain(depth: int) -> None:  # each link adds distinct lines to the traceback
+        if depth == 0:
+            raise ValueError("outermost cause")
+        try:
+            chain(depth - 1)
+        except Exception as exc:
+            raise KeyError(f"link {depth}") from exc
+
+    try:
+        chain(300)
+    except KeyError as exc:
+        error = error_object_from_exception(exc)
+    assert error.stack_trace is not None
+    assert error.stack_trace[0] == "… (outer frames truncated)"
+    assert error.stack_trace[-1] == "KeyError: 'link 300'"
+    assert sum(len(line) for line in error.stack_trace) <= 12_100

@@ -246,25 +246,40 @@ class CallbackSubmitterError(CallbackError):
     default_message = "Callback submitter failed"
 
 
+def _stack_lines(error: BaseException) -> list[str] | None:
+    """The traceback of an exception raised by user code, one line an entry (newest last)."""
+    if error.__traceback__ is None:
+        return None
+    import traceback  # only when something failed
+
+    lines = traceback.format_exception(error)
+    return [line for chunk in lines for line in chunk.rstrip("\n").split("\n")]
+
+
 def error_object_from_exception(error: BaseException) -> ErrorObject:
     """The ``ErrorObject`` checkpointed for an exception that escaped user code."""
     if isinstance(error, DurableOperationError):
         obj = error.to_error_object()
     else:
-        obj = ErrorObject(error_type=qualified_type_name(type(error)), error_message=str(error))
+        obj = ErrorObject(
+            error_type=qualified_type_name(type(error)),
+            error_message=str(error),
+            stack_trace=_stack_lines(error),
+        )
     message = obj.error_message
     if message is not None and len(message) > _MAX_MESSAGE_CHARS:
         message = message[:_MAX_MESSAGE_CHARS] + "… (truncated)"
     stack = obj.stack_trace
     if stack is not None and sum(len(line) for line in stack) > _MAX_STACK_CHARS:
+        # Keep the innermost frames and the exception line: they say what failed.
         kept: list[str] = []
         total = 0
-        for line in stack:
+        for line in reversed(stack):
             total += len(line)
             if total > _MAX_STACK_CHARS:
                 break
             kept.append(line)
-        stack = kept
+        stack = ["… (outer frames truncated)", *reversed(kept)]
     if message is obj.error_message and stack is obj.stack_trace:
         return obj
     return ErrorObject(
