@@ -3,8 +3,8 @@
 Each plugin writes one JSON record per hook, ``{"plugin": <name>, "hook": <hook>, ...}``,
 stamped with the ``durableExecutionArn`` its invocation-start hook received, so that the
 execution's log lines include it. Operation hooks keep to ``STEP`` operations, as the
-requirements ask; attempt hooks only ever fire for steps (wait-for-condition checks are
-``STEP`` operations too), so they need no filter.
+requirements ask; the "attempt" records come from the user-function hooks of ``STEP``
+operations (step attempts; wait-for-condition checks are ``STEP`` operations too).
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from aiodurable import (
     durable_execution,
 )
 from aiodurable.plugins import (
-    AttemptEndInfo,
-    AttemptInfo,
     InvocationEndInfo,
     InvocationStartInfo,
     OperationEndInfo,
-    OperationInfo,
+    OperationStartInfo,
+    UserFunctionEndInfo,
+    UserFunctionStartInfo,
 )
 
 from ..execution_logs import EXECUTION_LOGS, LOGS
@@ -67,23 +67,25 @@ class InvocationHooks(RecordingPlugin):
 class OperationHooks(RecordingPlugin):
     """operation-start and operation-end of every step, with its id and terminal status."""
 
-    def on_operation_start(self, info: OperationInfo) -> None:
-        if info.type == "STEP":
+    def on_operation_start(self, info: OperationStartInfo) -> None:
+        if info.operation_type == "STEP":
             self.record("operation-start", op=info.operation_id)
 
     def on_operation_end(self, info: OperationEndInfo) -> None:
-        if info.type == "STEP":
+        if info.operation_type == "STEP":
             self.record("operation-end", op=info.operation_id, status=info.status)
 
 
 class AttemptHooks(RecordingPlugin):
     """attempt-start and attempt-end of every step attempt, numbered, with its outcome."""
 
-    def on_attempt_start(self, info: AttemptInfo) -> None:
-        self.record("attempt-start", n=info.attempt, op=info.operation_id)
+    def on_user_function_start(self, info: UserFunctionStartInfo) -> None:
+        if info.operation_type == "STEP":
+            self.record("attempt-start", n=info.attempt, op=info.operation_id)
 
-    def on_attempt_end(self, info: AttemptEndInfo) -> None:
-        self.record("attempt-end", n=info.attempt, outcome=info.outcome, op=info.operation_id)
+    def on_user_function_end(self, info: UserFunctionEndInfo) -> None:
+        if info.operation_type == "STEP":
+            self.record("attempt-end", n=info.attempt, outcome=info.outcome, op=info.operation_id)
 
 
 class PluginFault(Exception):
@@ -104,19 +106,21 @@ class FaultyPlugin(RecordingPlugin):
     def on_invocation_end(self, info: InvocationEndInfo) -> None:
         self.fail("invocation-end")
 
-    def on_operation_start(self, info: OperationInfo) -> None:
-        if info.type == "STEP":
+    def on_operation_start(self, info: OperationStartInfo) -> None:
+        if info.operation_type == "STEP":
             self.fail("operation-start")
 
     def on_operation_end(self, info: OperationEndInfo) -> None:
-        if info.type == "STEP":
+        if info.operation_type == "STEP":
             self.fail("operation-end")
 
-    def on_attempt_start(self, info: AttemptInfo) -> None:
-        self.fail("attempt-start")
+    def on_user_function_start(self, info: UserFunctionStartInfo) -> None:
+        if info.operation_type == "STEP":
+            self.fail("attempt-start")
 
-    def on_attempt_end(self, info: AttemptEndInfo) -> None:
-        self.fail("attempt-end")
+    def on_user_function_end(self, info: UserFunctionEndInfo) -> None:
+        if info.operation_type == "STEP":
+            self.fail("attempt-end")
 
 
 @durable_execution(logging=LOGS, plugins=[InvocationHooks()])
