@@ -7,6 +7,7 @@ span and operation names are the ones the requirements assert.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from aiodurable import (
@@ -16,6 +17,7 @@ from aiodurable import (
     NamedBranch,
     RetryStrategy,
     StepContext,
+    StepError,
     WaitDecision,
     durable_execution,
 )
@@ -102,10 +104,8 @@ def scenario_handlers(plugin: OpenTelemetryPlugin) -> Handlers:
         def fail() -> None:
             raise RuntimeError("Intentional handled failure")
 
-        try:
+        with contextlib.suppress(StepError):
             await ctx.step(fail, name="otel-handled-failure", retry=RetryStrategy.no_retry())
-        except Exception:
-            pass
         return await ctx.step(lambda: "recovered", name="otel-recovery-step")
 
     def stop_at_two(state: int, attempt: int) -> WaitDecision:
