@@ -162,15 +162,17 @@ class InvocationHooks:
         self.enabled = bool(plugins)
         self._arn = arn
         self._operations = operations
-        self._initial = frozenset(operations) if self.enabled else frozenset()
+        self._initial = frozenset(operations) if self.enabled else frozenset[str]()
         self._updated = frozenset(updated_ids)
         self._visited: set[str] = set()
         self._ended: set[str] = set()
+        if not self.enabled:
+            return  # no plugin will ask: build no info (``_start`` stays unset)
         first = not any(op.type is not OperationType.EXECUTION for op in operations.values())
         execution_op = next(
             (op for op in operations.values() if op.type is OperationType.EXECUTION), None
         )
-        snapshot = dict(operations) if self.enabled else {}
+        snapshot = dict(operations)
         self._start = InvocationStartInfo(
             request_id=request_id or f"local-{uuid.uuid4()}",
             execution_arn=arn,
