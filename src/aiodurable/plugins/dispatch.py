@@ -122,6 +122,11 @@ class _InfoView(Mapping[str, OperationInfo]):
     def __len__(self) -> int:
         return len(self._operations if self._ids is None else self._ids)
 
+    def __repr__(self) -> str:
+        return (
+            f"<{len(self)} operations: {', '.join(list(self)[:5])}{', …' if len(self) > 5 else ''}>"
+        )
+
     def __contains__(self, key: object) -> bool:
         if self._ids is not None:
             return key in self._ids
