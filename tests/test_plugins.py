@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from aiodurable import (
@@ -220,7 +221,7 @@ async def test_pending_operations_replay_as_started_and_terminal_ones_stay_quiet
     plugin = Everything()
 
     @durable_execution(plugins=[plugin])
-    async def workflow(event: Any, ctx: DurableContext) -> list[str]:
+    async def workflow(event: Any, ctx: DurableContext) -> list[str | None]:
         async def short(branch: DurableContext) -> str:
             await branch.wait(2, name="short")
             return "short-done"
@@ -249,7 +250,7 @@ async def test_nested_operations_name_their_parent_and_branch_functions_are_hook
     plugin = Everything()
 
     @durable_execution(plugins=[plugin])
-    async def workflow(event: Any, ctx: DurableContext) -> list[str]:
+    async def workflow(event: Any, ctx: DurableContext) -> list[str | None]:
         async def a(branch: DurableContext) -> str:
             await branch.step(lambda: "x", name="inner")
             await branch.wait(2)
@@ -339,7 +340,7 @@ async def test_flat_branches_report_their_functions_and_their_end() -> None:
     plugin = Everything()
 
     @durable_execution(plugins=[plugin])
-    async def workflow(event: Any, ctx: DurableContext) -> list[int]:
+    async def workflow(event: Any, ctx: DurableContext) -> list[int | None]:
         async def double(item_ctx: DurableContext, item: int, index: int) -> int:
             return item * 2
 
@@ -363,3 +364,48 @@ async def test_without_plugins_the_runtime_builds_no_info() -> None:
         result = await runner.run()
     assert result.result == "x"
     assert workflow.plugins.wants("on_operation_start") is False
+
+
+async def test_a_callback_answered_while_suspended_ends_with_its_result_on_replay() -> None:
+    plugin = Everything()
+
+    @durable_execution(plugins=[plugin])
+    async def workflow(event: Any, ctx: DurableContext) -> str:
+        callback = await ctx.create_callback(name="approval", result_type=str)
+        return await callback.result()
+
+    async with LocalRunner(workflow) as runner:
+        run = await runner.start()
+        await run.wait_for_callback("approval")
+        assert plugin.of("operation-end", name="approval") == []
+        run.complete_callback("approval", "yes")
+        result = await run.wait()
+    assert result.result == "yes"
+    (end,) = plugin.of("operation-end", name="approval")
+    assert (end.operation_type, end.sub_type, end.result) == ("CALLBACK", "Callback", '"yes"')
+    (replay_start,) = plugin.of("invocation-start", is_first_invocation=False)
+    assert end.operation_id in replay_start.updated_operations
+
+
+async def test_user_function_hooks_run_in_the_thread_of_a_sync_step() -> None:
+    threads: dict[str, int] = {}
+
+    class ThreadProbe(Plugin):
+        def on_user_function_start(self, info: UserFunctionStartInfo) -> None:
+            threads["start"] = threading.get_ident()
+
+        def on_user_function_end(self, info: UserFunctionEndInfo) -> None:
+            threads["end"] = threading.get_ident()
+
+    def work() -> str:
+        threads["step"] = threading.get_ident()
+        return "done"
+
+    @durable_execution(plugins=[ThreadProbe()])
+    async def workflow(event: Any, ctx: DurableContext) -> str:
+        return await ctx.step(work)
+
+    async with LocalRunner(workflow) as runner:
+        assert (await runner.run()).result == "done"
+    assert threads["start"] == threads["step"] == threads["end"]
+    assert threads["step"] != threading.get_ident()  # a worker thread, not the loop's
