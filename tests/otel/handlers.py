@@ -8,6 +8,7 @@ span and operation names are the ones the requirements assert.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiodurable import (
@@ -29,6 +30,7 @@ TARGET_FAIL = "otel-target-fail"
 TARGET_LONG_WAIT = "otel-target-long-wait"
 
 Handlers = dict[str, DurableHandler[Any, Any]]
+Traced = Callable[[Callable[[Any, DurableContext], Awaitable[Any]]], DurableHandler[Any, Any]]
 
 
 def _retry_once(delay: float) -> RetryStrategy:
@@ -43,7 +45,7 @@ def _fail_first_attempt() -> str:
 
 def scenario_handlers(plugin: OpenTelemetryPlugin) -> Handlers:
     """The scenario handlers and the invoke targets, every one traced by ``plugin``."""
-    traced = durable_execution(plugins=[plugin])
+    traced: Traced = durable_execution(plugins=[plugin])
 
     @traced
     async def success(event: Any, ctx: DurableContext) -> str:
@@ -219,7 +221,7 @@ def scenario_handlers(plugin: OpenTelemetryPlugin) -> Handlers:
     }
 
 
-def child_context_failure(traced: Any) -> DurableHandler[Any, Any]:
+def child_context_failure(traced: Traced) -> DurableHandler[Any, Any]:
     @traced
     async def handler(event: Any, ctx: DurableContext) -> None:
         async def fail(child_ctx: DurableContext) -> None:
@@ -227,10 +229,10 @@ def child_context_failure(traced: Any) -> DurableHandler[Any, Any]:
 
         await ctx.run_in_child_context(fail, name="otel-failed-child-context")
 
-    return handler  # type: ignore[no-any-return]
+    return handler
 
 
-def parallel_failure(traced: Any) -> DurableHandler[Any, Any]:
+def parallel_failure(traced: Traced) -> DurableHandler[Any, Any]:
     @traced
     async def handler(event: Any, ctx: DurableContext) -> None:
         async def fail(branch_ctx: DurableContext) -> None:
@@ -243,10 +245,10 @@ def parallel_failure(traced: Any) -> DurableHandler[Any, Any]:
         )
         result.throw_if_error()
 
-    return handler  # type: ignore[no-any-return]
+    return handler
 
 
-def map_failure(traced: Any) -> DurableHandler[Any, Any]:
+def map_failure(traced: Traced) -> DurableHandler[Any, Any]:
     @traced
     async def handler(event: Any, ctx: DurableContext) -> None:
         async def fail(item_ctx: DurableContext, item: int, index: int) -> None:
@@ -261,4 +263,4 @@ def map_failure(traced: Any) -> DurableHandler[Any, Any]:
         )
         result.throw_if_error()
 
-    return handler  # type: ignore[no-any-return]
+    return handler
