@@ -1,8 +1,8 @@
 """The attempt runner shared by ``ctx.step`` and ``ctx.wait_for_condition``.
 
 One attempt is one call of user code: :func:`run_attempt` exposes it as
-:class:`StepContext`, runs the plugins' user-function hooks around it (in the task or the worker
-thread the code runs in) and turns ``SystemExit`` into :class:`ProcessExit`. Between
+:class:`StepContext`, runs the plugins' user-function hooks around it (in the task or the
+worker thread the code runs in) and turns ``SystemExit`` into :class:`ProcessExit`. Between
 attempts :func:`retry_later` checkpoints RETRY and :func:`wait_for_retry` parks until
 the service reports the next attempt READY.
 """
