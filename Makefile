@@ -59,6 +59,7 @@ conformance-otel: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.otel_overhead
 	$(BIN)/python -m benchmarks.load_http --concurrency 200 --steps 20 --seconds 60
 
 load: $(STAMP)

@@ -96,7 +96,7 @@ class SpanStarter:
         self,
         name: str,
         parent: Context,
-        attributes: Mapping[str, Any],
+        attributes: dict[str, Any],
         *,
         span_id: int | None = None,
         links: Sequence[Link] = (),
@@ -109,7 +109,7 @@ class SpanStarter:
                 name,
                 context=parent,
                 kind=SpanKind.INTERNAL,
-                attributes=dict(attributes),
+                attributes=attributes,
                 links=links,
                 start_time=at if at is not None else self.clock(),
                 record_exception=False,
@@ -152,13 +152,12 @@ def operation_attributes(arn: str, info: OperationInfo, *, ended: bool) -> dict[
 
 
 def attempt_attributes(arn: str, info: OperationInfo) -> dict[str, Any]:
-    """The ``durable.*`` attributes of an attempt span (its outcome once it ended)."""
+    """The ``durable.*`` attributes of an attempt span as it starts (the outcome, set at
+    its end, is ``durable.attempt.outcome``)."""
     attributes = operation_attributes(arn, info, ended=False)
     del attributes["durable.operation.status"]  # an attempt is not the operation
     if info.attempt is not None:
         attributes["durable.attempt.number"] = info.attempt
-    if isinstance(info, UserFunctionEndInfo):
-        attributes["durable.attempt.outcome"] = info.outcome.value
     return attributes
 
 

@@ -84,7 +84,7 @@ class View:
             detach(token)
         if span is None:
             return
-        span.set_attributes(attempt_attributes(inv.arn, info))
+        span.set_attribute("durable.attempt.outcome", info.outcome.value)
         failed = attempt_failed(info)
         set_outcome(span, failed, info.error.error_message if info.error else None)
         span.end(self.spans.clock())
