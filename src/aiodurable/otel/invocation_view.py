@@ -19,6 +19,7 @@ from opentelemetry.trace import Link, Span, SpanContext, set_span_in_context
 from aiodurable.otel.ids import operation_span_id
 from aiodurable.otel.spans import (
     Invocation,
+    end_attributes,
     operation_attributes,
     set_outcome,
     span_name,
@@ -57,7 +58,7 @@ class InvocationView(View):
             span = inv.spans.pop(info.operation_id, None)
         if span is None:  # it ended while the function was suspended, or never started
             span = self._open(inv, info, info.operation_id in inv.recorded, keep=False)
-        span.set_attributes(operation_attributes(inv.arn, info, ended=True))
+        span.set_attributes(end_attributes(info))
         error = info.error
         set_outcome(span, error is not None, error.error_message if error else None)
         span.end(self.spans.clock())

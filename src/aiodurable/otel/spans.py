@@ -33,7 +33,14 @@ from aiodurable.otel.ids import PresetIdGenerator, operation_span_id, workflow_s
 from aiodurable.plugins import OperationInfo, UserFunctionEndInfo, UserFunctionOutcome
 from aiodurable.wire import OperationType
 
-__all__ = ["Clock", "Invocation", "SpanStarter", "attempt_attributes", "operation_attributes"]
+__all__ = [
+    "Clock",
+    "Invocation",
+    "SpanStarter",
+    "attempt_attributes",
+    "end_attributes",
+    "operation_attributes",
+]
 
 #: Nanoseconds since the epoch, the unit of OpenTelemetry timestamps.
 Clock = Callable[[], int]
@@ -146,7 +153,16 @@ def operation_attributes(arn: str, info: OperationInfo, *, ended: bool) -> dict[
     attributes["durable.operation.status"] = info.status.value
     if info.name is not None:
         attributes["durable.operation.name"] = info.name
-    if ended and info.operation_type is OperationType.STEP and info.attempt is not None:
+    if ended:
+        attributes.update(end_attributes(info))
+    return attributes
+
+
+def end_attributes(info: OperationInfo) -> dict[str, Any]:
+    """What an operation's end adds to its span: the final status and, for steps, the
+    number of attempts made."""
+    attributes: dict[str, Any] = {"durable.operation.status": info.status.value}
+    if info.operation_type is OperationType.STEP and info.attempt is not None:
         attributes["durable.attempt.number"] = info.attempt
     return attributes
 
