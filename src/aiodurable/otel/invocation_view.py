@@ -13,13 +13,13 @@ operation and attempt span links to the execution's Workflow span.
 
 from __future__ import annotations
 
-from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanContext, set_span_in_context
+from opentelemetry.trace import Link, Span, SpanContext
 
 from aiodurable.otel.ids import operation_span_id
 from aiodurable.otel.spans import (
     Invocation,
     end_attributes,
+    in_context,
     operation_attributes,
     set_outcome,
     span_name,
@@ -84,7 +84,7 @@ class InvocationView(View):
             span_id = None
         span = self.spans.start(
             span_name(info),
-            set_span_in_context(parent if parent is not None else inv.span, Context()),
+            in_context(parent if parent is not None else inv.span),
             operation_attributes(inv.arn, info, ended=False),
             span_id=span_id,
             links=links,

@@ -52,9 +52,10 @@ def to_ns(when: datetime) -> int:
     return seconds * 1_000_000_000 + when.microsecond * 1000
 
 
-def in_context(span_context: SpanContext) -> Context:
-    """A context whose current span is the one ``span_context`` names."""
-    return set_span_in_context(NonRecordingSpan(span_context), Context())
+def in_context(parent: Span | SpanContext) -> Context:
+    """A context whose current span is ``parent`` (a span, or the one a context names)."""
+    span = parent if isinstance(parent, Span) else NonRecordingSpan(parent)
+    return set_span_in_context(span, Context())
 
 
 @dataclass(eq=False)

@@ -10,8 +10,7 @@ made current while it runs.
 
 from __future__ import annotations
 
-from opentelemetry.context import Context
-from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, set_span_in_context
+from opentelemetry.trace import Link, Span, SpanContext
 
 from aiodurable.otel.spans import (
     Invocation,
@@ -19,6 +18,7 @@ from aiodurable.otel.spans import (
     attempt_attributes,
     attempt_failed,
     detach,
+    in_context,
     set_outcome,
 )
 from aiodurable.plugins import (
@@ -61,23 +61,23 @@ class View:
 
     # -- shared ------------------------------------------------------------------------------
     def user_function_started(self, inv: Invocation, info: UserFunctionStartInfo) -> None:
+        """A step attempt or condition check starts a span; other user code makes its
+        operation's span current."""
         parent = self.operation_parent(inv, info.operation_id)
+        span: Span | None = None
         if info.operation_type is OperationType.STEP:
-            parent_context = _context_of(parent)
-            span: Span | None = self.spans.start(
+            span = self.spans.start(
                 f"{info.name or info.operation_type.value} attempt {info.attempt or 1}",
-                parent_context,
+                in_context(parent),
                 attempt_attributes(inv.arn, info),
                 links=self.links(inv),
             )
-            token = self.spans.attach(span) if span is not None else None
-        else:
-            span = None
-            token = self.spans.attach(parent)
+        token = self.spans.attach(span if span is not None else parent)
         with inv.lock:
             inv.user_code[(info.operation_id, info.attempt)] = (span, token)
 
     def user_function_ended(self, inv: Invocation, info: UserFunctionEndInfo) -> None:
+        """End the attempt span with the outcome; restore the context user code ran in."""
         with inv.lock:
             span, token = inv.user_code.pop((info.operation_id, info.attempt), (None, None))
         if token is not None:
@@ -88,8 +88,3 @@ class View:
         failed = attempt_failed(info)
         set_outcome(span, failed, info.error.error_message if info.error else None)
         span.end(self.spans.clock())
-
-
-def _context_of(parent: Span | SpanContext) -> Context:
-    span = parent if isinstance(parent, Span) else NonRecordingSpan(parent)
-    return set_span_in_context(span, Context())
