@@ -4,6 +4,7 @@ that name their span, and a refusal of what it cannot do."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -24,6 +25,7 @@ from aiodurable.otel import (
     parse_xray_header,
     workflow_span_id,
 )
+from aiodurable.testing import LocalRunner
 from tests.service_harness import ServiceHarness, drive
 
 XRAY_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
@@ -177,3 +179,78 @@ def test_an_xray_header_without_a_parent_still_names_the_trace() -> None:
         False,
     )
     assert parse_xray_header("Self=1-abc") is None
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["sync step", "async step"])
+async def test_spans_made_inside_a_step_nest_under_its_attempt(sync: bool) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    library = provider.get_tracer("an instrumented library")
+
+    def call_api() -> str:
+        with library.start_as_current_span("GET /stock"):
+            return "ok"
+
+    async def call_api_async() -> str:
+        return call_api()
+
+    @durable_execution(plugins=[OpenTelemetryPlugin(tracer_provider=provider)])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        return await ctx.step(call_api if sync else call_api_async, name="check-stock")
+
+    service = ServiceHarness()
+    await drive(handler, service, service.start())
+
+    spans = exporter.get_finished_spans()
+    (request,) = _named(spans, "GET /stock")
+    (attempt,) = _named(spans, "check-stock attempt 1")
+    assert _parent_id(request) == attempt.context.span_id
+    assert request.context.trace_id == attempt.context.trace_id
+
+
+async def test_concurrent_executions_keep_their_own_traces() -> None:
+    exporter = InMemorySpanExporter()
+    handler = _sandbox(exporter, "execution")
+
+    async with LocalRunner(handler) as runner:
+        runs = [await runner.start({}, name=f"order-{n}") for n in range(3)]
+        await asyncio.gather(*(run.wait() for run in runs))
+
+    spans = exporter.get_finished_spans()
+    by_arn: dict[str, set[int]] = {}
+    for span in spans:
+        arn = str((span.attributes or {})["durable.execution.arn"])
+        by_arn.setdefault(arn, set()).add(span.context.trace_id)
+    assert sorted(by_arn) == sorted(run.arn for run in runs)
+    assert all(len(traces) == 1 for traces in by_arn.values())
+    assert len({trace for traces in by_arn.values() for trace in traces}) == 3
+    for run in runs:  # every operation span hangs under its own execution's Workflow
+        ops = [
+            s
+            for s in _named(spans, "a")
+            if (s.attributes or {}).get("durable.execution.arn") == run.arn
+        ]
+        assert [_parent_id(s) for s in ops] == [workflow_span_id(run.arn)]
+
+
+async def test_flush_exports_at_the_end_of_every_invocation() -> None:
+    flushes: list[int] = []
+
+    class Counting(SimpleSpanProcessor):
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            flushes.append(len(exporter.get_finished_spans()))
+            return super().force_flush(timeout_millis)
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(Counting(exporter))
+    handler = durable_execution(
+        plugins=[OpenTelemetryPlugin(tracer_provider=provider, flush=True)]
+    )(_workflow)
+    service = ServiceHarness()
+
+    outputs = await drive(handler, service, service.start())
+
+    assert len(flushes) == len(outputs) == 2
+    assert flushes[-1] == len(exporter.get_finished_spans())  # the Workflow span included
