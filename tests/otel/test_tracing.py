@@ -254,3 +254,32 @@ async def test_flush_exports_at_the_end_of_every_invocation() -> None:
 
     assert len(flushes) == len(outputs) == 2
     assert flushes[-1] == len(exporter.get_finished_spans())  # the Workflow span included
+
+
+async def test_a_trace_header_without_a_parent_keeps_its_trace_under_a_derived_root(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
+    exporter = InMemorySpanExporter()
+    service = ServiceHarness()
+    arn = service.start()
+
+    await drive(_sandbox(exporter, "execution"), service, arn)
+
+    spans = exporter.get_finished_spans()
+    assert {s.context.trace_id for s in spans} == {XRAY_TRACE}
+    (workflow,) = _named(spans, "Workflow")
+    roots = {_parent_id(s) for s in spans} - {s.context.span_id for s in spans}
+    assert roots == {_parent_id(workflow)}  # one missing parent, shared by the top spans
+    assert _parent_id(workflow) not in (None, 0)
+
+
+async def test_an_unsampled_lambda_trace_records_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", XRAY_HEADER.replace("Sampled=1", "Sampled=0"))
+    exporter = InMemorySpanExporter()
+    service = ServiceHarness()
+
+    outputs = await drive(_sandbox(exporter, "invocation"), service, service.start())
+
+    assert outputs[-1]["Status"] == "SUCCEEDED"
+    assert exporter.get_finished_spans() == ()
