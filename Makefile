@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 STAMP_DEMO := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit fuzz bench load conformance clean lambda-zip tools
+.PHONY: demo test lint typecheck unit fuzz bench load conformance conformance-otel clean lambda-zip tools
 
 $(STAMP_DEMO): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ $(STAMP): $(STAMP_DEMO)
 	# AWS's conformance requirements: the wheel declares Python >= 3.14 but runs on 3.11.
 	$(PIP) install --no-deps --ignore-requires-python \
 		aws-durable-execution-conformance-tests==1.0.0
+	# AWS's OpenTelemetry requirements and validators (same declared Python >= 3.14).
+	$(PIP) install --no-deps --ignore-requires-python \
+		aws-durable-execution-conformance-tests-otel==0.2.0
 	touch $(STAMP)
 
 DEMO_ARGS ?=
@@ -55,8 +58,13 @@ fuzz: $(STAMP)
 conformance: $(STAMP)
 	$(BIN)/python -m tests.conformance.run
 
+# AWS's OpenTelemetry requirements on the local backend (a few seconds; also in `make test`).
+conformance-otel: $(STAMP)
+	$(BIN)/python -m tests.otel.run
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.otel_overhead
 	$(BIN)/python -m benchmarks.load_http --concurrency 200 --steps 20 --seconds 60
 
 load: $(STAMP)

@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"invocation", "handler"},
     {"local"},
     {"testing"},
-    {"cli"},
+    {"cli", "otel"},
     {"__init__", "__main__"},
 ]
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}

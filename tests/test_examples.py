@@ -30,6 +30,7 @@ OWN_EXAMPLES = [
     "examples/fan_out.py",
     "examples/human_approval.py",
     "examples/saga.py",
+    "examples/tracing.py",
 ]
 
 

@@ -14,6 +14,7 @@ PUBLIC_MODULES = [
     "aiodurable.local",
     "aiodurable.service",
     "aiodurable.plugins",
+    "aiodurable.otel",
 ]
 
 
@@ -51,7 +52,8 @@ def test_importing_aiodurable_stays_light() -> None:
 
     code = (
         "import sys, aiodurable; "
-        "print(','.join(m for m in ('structlog', 'aiobotocore', 'aiohttp', 'botocore', 'anyio')"
+        "print(','.join(m for m in ('structlog', 'aiobotocore', 'aiohttp', 'botocore', 'anyio',"
+        " 'opentelemetry')"
         " if m in sys.modules))"
     )
     loaded = subprocess.run(

@@ -14,7 +14,8 @@ import msgspec
 from aiodurable.context import DurableContext, LoggingConfig
 from aiodurable.errors import ValidationError
 from aiodurable.invocation import run_invocation
-from aiodurable.plugins import Plugin, PluginSet
+from aiodurable.plugins import Plugin
+from aiodurable.plugins.dispatch import PluginSet
 from aiodurable.service.base import DurableServiceClient
 
 __all__ = ["DurableHandler", "durable_execution"]
@@ -120,6 +121,7 @@ class DurableHandler(Generic[I, R]):
             decode_input=self.decode_input,
             logging=self.logging,
             plugins=self.plugins,
+            request_id=getattr(lambda_context, "aws_request_id", None),
         )
 
     def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:

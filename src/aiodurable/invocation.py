@@ -19,12 +19,7 @@ from aiodurable.errors import (
     error_object_from_exception,
 )
 from aiodurable.limits import escaped_bytes
-from aiodurable.plugins import (
-    NO_PLUGINS,
-    InvocationEndInfo,
-    InvocationStartInfo,
-    PluginSet,
-)
+from aiodurable.plugins.dispatch import NO_PLUGINS, PluginSet
 from aiodurable.runtime.checkpointer import Checkpointer, TokenRevoked
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import ProcessExit
@@ -170,8 +165,12 @@ async def run_invocation(
     logging: LoggingConfig | None = None,
     idle_flush_delay: float = 0.1,
     plugins: PluginSet = NO_PLUGINS,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
-    """Run the workflow for one invocation and build the output envelope."""
+    """Run the workflow for one invocation and build the output envelope.
+
+    ``request_id`` is the Lambda request id the plugins see (a local id when ``None``).
+    """
     envelope = decode_invocation(event)
     arn = envelope.durable_execution_arn
     try:
@@ -180,7 +179,10 @@ async def run_invocation(
         if exc.retryable:
             raise
         return _checkpoint_failure_output(exc)
-    execution = Execution(arn, operations, plugins)
+    hooks = plugins.invocation(
+        arn, operations, updated_ids=envelope.updated_operation_ids or (), request_id=request_id
+    )
+    execution = Execution(arn, operations, hooks)
     payload = _input_payload(arn.rsplit("/", 1)[-1], operations)
     checkpointer = Checkpointer(
         client,
@@ -189,17 +191,22 @@ async def run_invocation(
         execution.merge,
         execution.fail,
         idle_flush_delay=idle_flush_delay,
+        on_queue=hooks.queued if hooks.enabled else None,
     )
     execution.attach(checkpointer)
     checkpointer.start()
-    if plugins:
-        plugins.call("on_invocation_start", InvocationStartInfo(arn, not execution.replaying))
+    hooks.started()
     try:
-        output = await _drive(workflow, execution, checkpointer, payload, decode_input, logging)
-    finally:
-        await checkpointer.close()
-    if plugins:
-        plugins.call("on_invocation_end", InvocationEndInfo(arn, output["Status"]))
+        try:
+            output = await _drive(workflow, execution, checkpointer, payload, decode_input, logging)
+        finally:
+            await checkpointer.close()
+    except Exception as exc:  # the invocation fails and Lambda invokes again
+        hooks.ended(
+            {"Status": "FAILED", "Error": msgspec.to_builtins(error_object_from_exception(exc))}
+        )
+        raise
+    hooks.ended(output)
     return output
 
 

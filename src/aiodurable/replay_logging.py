@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:  # structlog is imported when the first logger is made (cold start)
     from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
-__all__ = ["ReplaySource", "default_processors", "drop_while_replaying", "make_logger"]
+__all__ = [
+    "ReplaySource",
+    "add_default_processor",
+    "default_processors",
+    "drop_while_replaying",
+    "make_logger",
+]
 
 _SOURCE_KEY = "_aiodurable_replay_source"
 
@@ -58,6 +64,17 @@ def default_processors() -> list[Processor]:
             ]
         )
     return _default_processors
+
+
+def add_default_processor(processor: Processor) -> None:
+    """Run ``processor`` in the default chain, right after the replay filter (once).
+
+    For plugins that enrich every record: the OpenTelemetry plugin adds trace and span
+    ids this way. A custom ``LoggingConfig.processors`` chain is left as configured.
+    """
+    chain = default_processors()
+    if processor not in chain:
+        chain.insert(1, processor)
 
 
 _wrappers: list[Any] = []

@@ -37,14 +37,21 @@ class Requirement:
         return f"conformance-{self.id}"
 
 
+#: Requirements of the suite's repository that the wheel does not ship (or ships in an
+#: older wording); they take precedence over the wheel's (vendored/README.md).
+VENDORED_DIR = Path(__file__).with_name("vendored")
+
+
 @cache
 def all_requirements() -> dict[str, Requirement]:
-    """Every requirement in the installed conformance package, in id order."""
-    found = [
-        Requirement(path.stem, path.parent.name, yaml.safe_load(path.read_text()))
-        for path in Path(TESTS_DIR).rglob("*.yaml")
-    ]
-    return {r.id: r for r in sorted(found, key=lambda r: requirement_key(r.id))}
+    """Every requirement in the installed conformance package and the vendored ones, in id
+    order; a vendored YAML replaces the wheel's of the same id."""
+    found = {
+        path.stem: Requirement(path.stem, path.parent.name, yaml.safe_load(path.read_text()))
+        for directory in (Path(TESTS_DIR), VENDORED_DIR)
+        for path in sorted(directory.rglob("*.yaml"))
+    }
+    return {rid: found[rid] for rid in sorted(found, key=requirement_key)}
 
 
 def resolve(reference: str) -> DurableHandler[Any, Any]:

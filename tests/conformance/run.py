@@ -3,7 +3,7 @@
     python -m tests.conformance.run [--backend local|emulator] [--verbose] [ID ...]
 
 Exits non-zero when a requirement that is not a declared gap failed. The runtime's own
-warnings (the faulty plugin of 10-4 makes six per backend, by design) go to
+warnings (the faulty plugins of 10-4 and 10-17 make six each per backend, by design) go to
 :data:`RUNTIME_LOG`, and what the handlers print to stdout (their log lines, as a Lambda
 function's output) to :data:`FUNCTION_OUTPUT`, rather than between the results.
 """

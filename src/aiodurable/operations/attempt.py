@@ -1,8 +1,8 @@
 """The attempt runner shared by ``ctx.step`` and ``ctx.wait_for_condition``.
 
 One attempt is one call of user code: :func:`run_attempt` exposes it as
-:class:`StepContext`, runs the plugin attempt hooks around it (in the task or the worker
-thread the code runs in) and turns ``SystemExit`` into :class:`ProcessExit`. Between
+:class:`StepContext`, runs the plugins' user-function hooks around it (in the task or the
+worker thread the code runs in) and turns ``SystemExit`` into :class:`ProcessExit`. Between
 attempts :func:`retry_later` checkpoints RETRY and :func:`wait_for_retry` parks until
 the service reports the next attempt READY.
 """
@@ -13,13 +13,12 @@ import functools
 import inspect
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 from aiodurable._weakcache import weak_memo
-from aiodurable.errors import error_object_from_exception
 from aiodurable.operations.base import OperationIdentity
-from aiodurable.plugins import AttemptEndInfo, AttemptInfo
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import ProcessExit
 from aiodurable.wire import Operation, OperationAction, OperationStatus, StepOptions
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
 
 __all__ = [
-    "AttemptHooks",
     "StepContext",
     "attempts_made",
     "enter_attempt",
@@ -131,85 +129,56 @@ async def run_attempt(
     attempt: int,
 ) -> Any:
     """Run attempt number ``attempt`` of user code: async on the loop, sync in a worker
-    thread, with the plugin attempt hooks around it (where the code runs)."""
+    thread, with the plugins' user-function hooks around it (where the code runs)."""
+    hooks = execution.hooks
     try:
         if not _is_async(fn):
-            hooks = AttemptHooks(execution, identity, attempt) if execution.plugins else None
-            return await _call_sync(fn, args, kwargs, hooks)
-        if not execution.plugins:
+            if hooks.enabled:
+                return await _call_sync(
+                    _with_hooks, (execution, identity, attempt, fn, args, kwargs), {}
+                )
+            return await _call_sync(fn, args, kwargs)
+        if not hooks.enabled:
             return await fn(*args, **kwargs)
-        hooks = AttemptHooks(execution, identity, attempt)
-        hooks.start()
-        try:
-            result = await fn(*args, **kwargs)
-        except BaseException as exc:
-            hooks.end(exc)
-            raise
-        hooks.end(None)
-        return result
+        with _user_function(execution, identity, attempt):
+            return await fn(*args, **kwargs)
     except SystemExit as exc:
         raise ProcessExit(exc.code) from exc
 
 
-async def _call_sync(
+def _user_function(
+    execution: Execution, identity: OperationIdentity, attempt: int
+) -> AbstractContextManager[None]:
+    return execution.hooks.user_function(
+        operation_id=identity.id,
+        operation_type=identity.type,
+        sub_type=identity.sub_type,
+        name=identity.name,
+        parent_id=identity.parent_id,
+        attempt=attempt,
+    )
+
+
+def _with_hooks(
+    execution: Execution,
+    identity: OperationIdentity,
+    attempt: int,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    hooks: AttemptHooks | None,
 ) -> Any:
-    call = (
-        functools.partial(fn, *args, **kwargs)
-        if hooks is None
-        else functools.partial(hooks.run_sync, fn, args, kwargs)
-    )
+    """A sync attempt with its hooks, in the worker thread the attempt runs in."""
+    with _user_function(execution, identity, attempt):
+        return fn(*args, **kwargs)
+
+
+async def _call_sync(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     import anyio.to_thread  # only sync step functions need it (cold start)
 
-    result = await anyio.to_thread.run_sync(call)
+    result = await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
     if inspect.isawaitable(result):
         result = await result
     return result
-
-
-class AttemptHooks:
-    """Plugin hooks around one attempt of user code."""
-
-    __slots__ = ("attempt", "execution", "identity")
-
-    def __init__(self, execution: Execution, identity: OperationIdentity, attempt: int) -> None:
-        self.execution = execution
-        self.identity = identity
-        self.attempt = attempt
-
-    def start(self) -> None:
-        self.execution.plugins.call(
-            "on_attempt_start",
-            AttemptInfo(self.execution.arn, self.identity.id, self.identity.name, self.attempt),
-        )
-
-    def end(self, error: BaseException | None) -> None:
-        self.execution.plugins.call(
-            "on_attempt_end",
-            AttemptEndInfo(
-                self.execution.arn,
-                self.identity.id,
-                self.identity.name,
-                self.attempt,
-                "FAILED" if error is not None else "SUCCEEDED",
-                error_object_from_exception(error) if error is not None else None,
-            ),
-        )
-
-    def run_sync(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        self.start()
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as exc:
-            self.end(exc)
-            raise
-        self.end(None)
-        return result
 
 
 async def retry_later(

@@ -30,7 +30,12 @@ from aiodurable.operations.batch_result import (
     NamedBranch,
     Nesting,
 )
-from aiodurable.operations.lifecycle import RebuildFailure, no_summary, run_context
+from aiodurable.operations.lifecycle import (
+    RebuildFailure,
+    ended_unrecorded,
+    no_summary,
+    run_context,
+)
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.operation_ids import branch_id
 from aiodurable.runtime.signals import FATAL_ERRORS
@@ -42,7 +47,7 @@ from aiodurable.serdes import (
     encode_json,
     to_checkpoint,
 )
-from aiodurable.wire import ErrorObject, OperationType
+from aiodurable.wire import ErrorObject, OperationStatus, OperationType
 
 __all__ = [
     "BranchSpec",
@@ -313,13 +318,21 @@ class _Coordinator:
                     f"branch {index} of {parent} was recorded NESTED but now runs FLAT"
                 )
             child = self.make_context(parent, bid, self.replaying)
+            identity = OperationIdentity(
+                bid, OperationType.CONTEXT, self.item_type, spec.name, parent
+            )
             try:
-                value = await spec.run(child)
+                value = await _run_flat(execution, identity, spec.run(child))
                 _, result = await to_checkpoint(self.item_serdes, value, serdes_context)
             except FATAL_ERRORS:
                 raise
             except Exception as exc:
-                return BatchItem(index=index, status="FAILED", error=_inner_error(exc))
+                error = _inner_error(exc)
+                if execution.hooks.enabled:
+                    ended_unrecorded(execution, identity, OperationStatus.FAILED, error)
+                return BatchItem(index=index, status="FAILED", error=error)
+            if execution.hooks.enabled:
+                ended_unrecorded(execution, identity, OperationStatus.SUCCEEDED, None)
             return BatchItem(index=index, status="SUCCEEDED", result=result)
         identity = OperationIdentity(bid, OperationType.CONTEXT, self.item_type, spec.name, parent)
         try:
@@ -336,6 +349,21 @@ class _Coordinator:
         except _BranchFailed as failed:
             return BatchItem(index=index, status="FAILED", error=failed.error)
         return BatchItem(index=index, status="SUCCEEDED", result=result)
+
+
+async def _run_flat(execution: Execution, identity: OperationIdentity, work: Awaitable[T]) -> T:
+    """A FLAT branch's function (no checkpoint of its own) with the user-function hooks."""
+    hooks = execution.hooks
+    if not hooks.enabled:
+        return await work
+    with hooks.user_function(
+        operation_id=identity.id,
+        operation_type=identity.type,
+        sub_type=identity.sub_type,
+        name=identity.name,
+        parent_id=identity.parent_id,
+    ):
+        return await work
 
 
 class _BranchFailed(Exception):

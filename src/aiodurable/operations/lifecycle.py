@@ -28,7 +28,13 @@ from aiodurable.runtime.signals import FATAL_ERRORS
 from aiodurable.serdes import AnySerdes, from_checkpoint, to_checkpoint
 from aiodurable.wire import ContextOptions, ErrorObject, OperationAction, OperationStatus
 
-__all__ = ["REPLAY_CHILDREN_THRESHOLD", "RebuildFailure", "no_summary", "run_context"]
+__all__ = [
+    "REPLAY_CHILDREN_THRESHOLD",
+    "RebuildFailure",
+    "ended_unrecorded",
+    "no_summary",
+    "run_context",
+]
 
 T = TypeVar("T")
 
@@ -88,8 +94,21 @@ async def run_context(
     checkpointer = execution.checkpointer
     if op is None:
         checkpointer.enqueue(identity.update(OperationAction.START))
+    hooks = execution.hooks
     try:
-        result = await body(op is not None, details.result if replay_children and details else None)
+        recorded_summary = details.result if replay_children and details else None
+        if hooks.enabled:
+            with hooks.user_function(
+                operation_id=identity.id,
+                operation_type=identity.type,
+                sub_type=identity.sub_type,
+                name=identity.name,
+                parent_id=identity.parent_id,
+                is_replay_children=op is not None,
+            ):
+                result = await body(op is not None, recorded_summary)
+        else:
+            result = await body(op is not None, recorded_summary)
         text, replayed = await to_checkpoint(serdes, result, context)
         back: T = result if text is None and keep_unserialized else replayed
     except FATAL_ERRORS:
@@ -100,8 +119,12 @@ async def run_context(
         error = error_of(exc)
         if not replay_children or on_rebuild_failure is RebuildFailure.RECORD:
             await checkpointer.checkpoint(identity.update(OperationAction.FAIL, error=error))
+        elif hooks.enabled:
+            ended_unrecorded(execution, identity, OperationStatus.FAILED, error)
         raise failure(error) from exc
     if replay_children:
+        if hooks.enabled:
+            ended_unrecorded(execution, identity, OperationStatus.SUCCEEDED, None)
         return back  # rebuilding a large result: it is already recorded
     if text is not None and payload_bytes(text) > REPLAY_CHILDREN_THRESHOLD:
         stored: str | None = summary(result)
@@ -112,3 +135,20 @@ async def run_context(
         identity.update(OperationAction.SUCCEED, payload=stored, context_options=options)
     )
     return back
+
+
+def ended_unrecorded(
+    execution: Execution,
+    identity: OperationIdentity,
+    status: OperationStatus,
+    error: ErrorObject | None,
+) -> None:
+    """Tell the plugins that a context ended without a checkpoint of its own."""
+    execution.hooks.context_ended(
+        operation_id=identity.id,
+        sub_type=identity.sub_type,
+        name=identity.name,
+        parent_id=identity.parent_id,
+        status=status,
+        error=error,
+    )

@@ -92,8 +92,11 @@ class Checkpointer:
         max_batch_bytes: int = MAX_BATCH_BYTES,
         max_batch_updates: int = MAX_BATCH_UPDATES,
         idle_flush_delay: float = 0.1,
+        on_queue: Callable[[OperationUpdate], None] | None = None,
     ) -> None:
         self._client = client
+        #: Told of every update before it is queued (the plugins' operation-start hook).
+        self._on_queue = on_queue
         self._arn = execution_arn
         self._token = checkpoint_token
         self._on_operations = on_operations
@@ -120,6 +123,8 @@ class Checkpointer:
     def enqueue(self, update: OperationUpdate) -> None:
         """Queue an update whose caller does not wait for it to be durable."""
         self._check_open()
+        if self._on_queue is not None:
+            self._on_queue(update)
         self._queue.put_nowait(_Item(_Kind.UPDATE, update, None))
 
     async def checkpoint(self, update: OperationUpdate) -> None:
@@ -141,6 +146,8 @@ class Checkpointer:
 
     async def _submit(self, kind: _Kind, update: OperationUpdate | None) -> None:
         self._check_open()
+        if update is not None and self._on_queue is not None:
+            self._on_queue(update)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Item(kind, update, future))
         self._urgent.set()

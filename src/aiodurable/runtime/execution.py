@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from aiodurable.errors import NonDeterministicError
-from aiodurable.plugins import NO_PLUGINS, PluginSet
+from aiodurable.plugins.dispatch import NO_PLUGINS, InvocationHooks
 from aiodurable.runtime.checkpointer import Checkpointer
 from aiodurable.wire import Operation, OperationType
 
@@ -29,11 +29,12 @@ class Execution:
         self,
         execution_arn: str,
         operations: dict[str, Operation],
-        plugins: PluginSet = NO_PLUGINS,
+        hooks: InvocationHooks | None = None,
     ) -> None:
         self.arn = execution_arn
-        self.plugins = plugins
         self.operations = operations
+        #: The plugin hooks of this invocation (``hooks.enabled`` is false without plugins).
+        self.hooks = hooks if hooks is not None else NO_PLUGINS.invocation(execution_arn, {})
         self.replaying = any(op.type is not OperationType.EXECUTION for op in operations.values())
         self.terminated = asyncio.Event()
         #: An error that fails the execution whatever user code does with it.
@@ -56,14 +57,16 @@ class Execution:
         """Apply a delta of operations from the service (replace by id)."""
         ops = self.operations
         watchers = self._watchers
-        plugins = self.plugins
-        for op in operations:
-            if plugins:
-                plugins.observe(self.arn, ops.get(op.id), op)
+        hooks = self.hooks
+        delta = operations if isinstance(operations, (list, tuple)) else list(operations)
+        previous = {op.id: ops[op.id] for op in delta if op.id in ops} if hooks.enabled else {}
+        for op in delta:
             ops[op.id] = op
             if watchers and op.id in watchers:
                 for future in watchers.pop(op.id):
                     self.wake(future)
+        if hooks.enabled:
+            hooks.merged(delta, previous)
 
     def fail(self, error: BaseException) -> None:
         """Record an execution-level failure and end the invocation."""
@@ -100,6 +103,8 @@ class Execution:
                 "Workflow code must call the same operations in the same order on every "
                 "replay; deploy changes as a new function version."
             )
+        if self.hooks.enabled:
+            self.hooks.visited(op)  # replay reached a recorded operation
         return op
 
     def nondeterminism(self, message: str) -> None:

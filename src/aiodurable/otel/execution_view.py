@@ -1,0 +1,73 @@
+"""The execution view: the whole execution as one ``Workflow``-rooted tree.
+
+    Workflow                      (once, when the execution ends; starts when it started)
+    ├── <operation>               (once, when the operation ends; linked to the
+    │   └── <name> attempt <n>     Invocation it ended in; attempts linked to theirs)
+    Invocation, Invocation, ...   (one per invocation, beside the Workflow)
+
+An operation's span is exported by the invocation in which the operation ends, with the
+start the service recorded (or the moment it started, when that was in the same
+invocation), so a wait that spanned a week is one week-long span. Its id is derived from
+the operation id, which is how attempts and child operations in earlier invocations
+could already name it as their parent.
+"""
+
+from __future__ import annotations
+
+from opentelemetry.trace import Link, Span, SpanContext
+
+from aiodurable.otel.ids import operation_span_id
+from aiodurable.otel.spans import (
+    Invocation,
+    in_context,
+    operation_attributes,
+    set_outcome,
+    span_name,
+    to_ns,
+)
+from aiodurable.otel.view import View
+from aiodurable.plugins import OperationEndInfo, OperationStartInfo
+
+__all__ = ["ExecutionView"]
+
+
+class ExecutionView(View):
+    """Operation spans under the Workflow span, exported when the operation ends."""
+
+    def links(self, inv: Invocation) -> list[Link]:
+        return [Link(inv.span.get_span_context())]
+
+    def operation_parent(self, inv: Invocation, operation_id: str) -> Span | SpanContext:
+        return inv.operation(operation_id)
+
+    def operation_started(self, inv: Invocation, info: OperationStartInfo) -> None:
+        # A replayed start (a retry, a pending operation reached again) began in an
+        # earlier invocation: the service's start time holds, and None says so.
+        with inv.lock:
+            if info.operation_id not in inv.started or inv.started[info.operation_id] is None:
+                inv.started[info.operation_id] = None if info.is_replayed else self.spans.clock()
+
+    def operation_ended(self, inv: Invocation, info: OperationEndInfo) -> None:
+        now = self.spans.clock()
+        with inv.lock:
+            seen = info.operation_id in inv.started
+            started = inv.started.pop(info.operation_id, None)
+        if started is None:
+            started = min(now, to_ns(info.start_time)) if info.start_time is not None else now
+        # One that ended while the function was suspended (reported when replay reaches
+        # it) ended when the service says; otherwise it ends now, after its attempts.
+        ended = now
+        if not seen and info.operation_id in inv.recorded and info.end_time is not None:
+            ended = max(started, min(now, to_ns(info.end_time)))
+        parent = inv.operation(info.parent_id) if info.parent_id else inv.workflow
+        span = self.spans.start(
+            span_name(info),
+            in_context(parent),
+            operation_attributes(inv.arn, info, ended=True),
+            span_id=operation_span_id(inv.arn, info.operation_id),
+            links=self.links(inv),
+            at=started,
+        )
+        error = info.error
+        set_outcome(span, error is not None, error.error_message if error else None)
+        span.end(ended)

@@ -1,0 +1,1 @@
+"""OpenTelemetry: the plugin, and AWS's OpenTelemetry conformance suite run locally."""
