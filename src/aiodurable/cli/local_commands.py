@@ -158,7 +158,9 @@ async def _follow(
 
     async def watch() -> None:
         while True:
-            view.refresh(backend.operations(arn), backend.history(arn), backend.clock.now(), "RUNNING")
+            view.refresh(
+                backend.operations(arn), backend.history(arn), backend.clock.now(), "RUNNING"
+            )
             try:
                 async with asyncio.timeout(view.tick):
                     await backend.wait_for_change()
