@@ -113,14 +113,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "run":
-        from aiodurable.cli.local_commands import run_command
+    if args.command in ("run", "serve"):
+        from aiodurable.cli.interrupts import Interrupts
+        from aiodurable.cli.local_commands import run_command, serve_command
 
-        return asyncio.run(run_command(args))
-    if args.command == "serve":
-        from aiodurable.cli.local_commands import serve_command
-
-        return asyncio.run(serve_command(args))
+        # Stopping `serve` with a signal is its normal end; stopping `run` is not.
+        interrupts = Interrupts(exit_status=130 if args.command == "run" else 0)
+        local = run_command if args.command == "run" else serve_command
+        status = asyncio.run(local(args, interrupts))
+        interrupts.exit_if_interrupted()
+        return status
     from aiodurable.cli import remote_commands
 
     command = {

@@ -64,6 +64,12 @@ class Interrupts:
         task.cancel()
         self._timer = asyncio.get_running_loop().call_later(self.grace, self._exit_now)
 
+    def exit_if_interrupted(self) -> None:
+        """After the loop ended: exit without joining a worker thread that may still run
+        a sync step (the interpreter would wait for it at exit)."""
+        if self.interrupted:
+            self._exit_now()
+
     def _exit_now(self) -> None:
         # A worker thread still runs a sync step: do not wait for it (see the module doc).
         for stream in (sys.stdout, sys.stderr):

@@ -33,7 +33,7 @@ from aiodurable.local import (
     Store,
     VirtualClock,
 )
-from aiodurable.local.http import LocalHttpServer
+from aiodurable.local.http import DEFAULT_HOST, LocalHttpServer
 from aiodurable.local.records import ExecutionInfo
 from aiodurable.wire import Operation, OperationStatus, OperationType
 
@@ -69,7 +69,7 @@ def command_line(args: argparse.Namespace, **changes: Any) -> str:
     for option in ("input", "name", "store", "clock", "function_name", "host"):
         value = options.get(option)
         if value is not None and not (option == "clock" and value == "real"):
-            if option == "host" and options.get("serve") is None:
+            if option == "host" and (options.get("serve") is None or value == DEFAULT_HOST):
                 continue
             words += [f"--{option.replace('_', '-')}", str(value)]
     for spec in options.get("function") or []:
@@ -83,10 +83,9 @@ def command_line(args: argparse.Namespace, **changes: Any) -> str:
     return shlex.join(words)
 
 
-async def run_command(args: argparse.Namespace) -> int:
+async def run_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
     task = asyncio.current_task()
     assert task is not None
-    interrupts = Interrupts()
     with interrupts.installed(task):
         try:
             return await _run(args, interrupts)
@@ -129,7 +128,7 @@ async def _run(args: argparse.Namespace, interrupts: Interrupts) -> int:
         interrupts.on_signal.append(view.close)
         if endpoint is not None:
             view.note(f"serving the local backend on {endpoint}")
-        backend.on_callback_started(_callback_hint(view, endpoint, clock.virtual))
+        backend.on_callback_started(_callback_hint(view, endpoint))
         info = backend.start_execution(function_name, args.input, name=args.name)
         view.note(f"execution {info.arn}")
         interrupts.message = _resume_hint(args, info.name)
@@ -260,9 +259,7 @@ def _resume_hint(args: argparse.Namespace, name: str) -> str:
     )
 
 
-def _callback_hint(
-    view: View, endpoint: str | None, virtual: bool
-) -> Callable[[str, Operation], None]:
+def _callback_hint(view: View, endpoint: str | None) -> Callable[[str, Operation], None]:
     def hint(arn: str, op: Operation) -> None:
         callback_id = op.callback_details.callback_id if op.callback_details else None
         if endpoint is not None:
@@ -271,10 +268,9 @@ def _callback_hint(
                 f"{callback_id} '<json>' --endpoint-url {endpoint}"
             )
             return
-        then = "time jumps to its timeout" if virtual else "it waits for its timeout"
         view.note(
-            f"callback {op.name or op.id} cannot be answered in this run ({then}); "
-            "run with --serve to answer it from another shell"
+            f"callback {op.name or op.id} cannot be answered: nothing serves this run "
+            "(with --serve it can be answered from another shell)"
         )
 
     return hint
@@ -287,10 +283,9 @@ def _pretty(text: str) -> str:
         return text
 
 
-async def serve_command(args: argparse.Namespace) -> int:
+async def serve_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
     task = asyncio.current_task()
     assert task is not None
-    interrupts = Interrupts(exit_status=0)
     with interrupts.installed(task):
         try:
             await _serve(args)
