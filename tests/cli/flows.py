@@ -49,7 +49,7 @@ async def batch(event: dict[str, Any], ctx: DurableContext) -> dict[str, int]:
 @durable_execution
 async def unanswered(event: dict[str, Any], ctx: DurableContext) -> str:
     """A callback with no timeout: only an answer from outside ends it."""
-    callback = await ctx.create_callback(name="sign-off")
+    callback = await ctx.create_callback(name="sign-off", result_type=str)
     return f"signed off by {await callback.result()}"
 
 
@@ -57,7 +57,7 @@ async def unanswered(event: dict[str, Any], ctx: DurableContext) -> str:
 async def review(event: dict[str, Any], ctx: DurableContext) -> str:
     """Six hours of waiting, then a callback that times out after a day."""
     await ctx.wait(timedelta(hours=6), name="queue")
-    callback = await ctx.create_callback(name="review", timeout=timedelta(days=1))
+    callback = await ctx.create_callback(name="review", timeout=timedelta(days=1), result_type=str)
     return f"reviewed: {await callback.result()}"
 
 
