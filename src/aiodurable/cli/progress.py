@@ -39,7 +39,7 @@ _FAILED = frozenset(
 )
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: a subtree is never equal to another
 class Node:
     """One operation and its children, in the order they started."""
 

@@ -136,6 +136,7 @@ def stall_message(ex: Execution) -> str:
         what = "nothing the backend can complete"
     return (
         f"execution {ex.arn} cannot progress: it waits for {what}. Complete its "
-        "callbacks (send_callback_success / runner.complete_callback), register a "
-        "callback responder, register the invoked function, or advance time explicitly."
+        "callbacks (send_callback_success / runner.complete_callback, or `aiodurable "
+        "callback succeed CALLBACK_ID` against a served backend), register a callback "
+        "responder, register the invoked function, or advance time explicitly."
     )
