@@ -17,6 +17,7 @@ from typing import IO
 import pytest
 
 from aiodurable.cli import main
+from aiodurable.cli.remote_commands import lambda_client
 from aiodurable.local import ExecutionStalledError, LocalBackend, VirtualClock
 from aiodurable.wire import OperationStatus, OperationType
 from tests.cli import flows
@@ -155,3 +156,28 @@ def test_run_with_serve_holds_virtual_time_until_someone_answers() -> None:
     finally:
         run.kill()
         run.wait()
+
+
+def test_serve_holds_virtual_time_at_a_callback_deadline_too() -> None:
+    server = _spawn("serve", "tests.cli.flows:review", "--port", "0", "--clock", "virtual")
+    try:
+        endpoint = _read_until(server.stdout, r"listening on (http://\S+)")[1]
+        client = lambda_client(endpoint)
+        arn = client.invoke(FunctionName="review", InvocationType="Event", Payload=b"{}")[
+            "DurableExecutionArn"
+        ]
+        callback_id = None
+        while callback_id is None:  # polled over HTTP, as any client of the API would
+            events = client.get_durable_execution_history(DurableExecutionArn=arn)["Events"]
+            started = [e for e in events if e["EventType"] == "CallbackStarted"]
+            callback_id = started[0]["CallbackStartedDetails"]["CallbackId"] if started else None
+        # The one-day timeout has not passed: the answer is still accepted.
+        client.send_durable_execution_callback_success(CallbackId=callback_id, Result=b'"cy"')
+        while (done := client.get_durable_execution(DurableExecutionArn=arn))[
+            "Status"
+        ] == "RUNNING":
+            pass
+        assert done["Status"] == "SUCCEEDED" and json.loads(done["Result"]) == "reviewed: cy"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
