@@ -78,7 +78,9 @@ def terminal() -> Iterator[Terminal]:
 def test_a_200_item_map_is_a_live_tree_with_counts_countdowns_and_retry_errors(
     terminal: Terminal,
 ) -> None:
-    terminal.run(BATCH, "--input", json.dumps({"items": 200, "wait_seconds": 2}))
+    terminal.run(
+        BATCH, "--input", json.dumps({"items": 200, "wait_seconds": 3, "retry_seconds": 2})
+    )
 
     during = terminal.screen_when(r"ends in \d")
     assert re.search(r"^tests\.cli\.flows:batch\s+RUNNING\s+elapsed \d", during, re.M)
