@@ -25,8 +25,6 @@ from aiodurable.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 BATCH = "tests.cli.flows:batch"
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="`make tools` installs tmux")
-
 
 class Terminal:
     """A tmux session of its own (own server socket), 120 × 50 characters."""
@@ -68,6 +66,8 @@ class Terminal:
 
 @pytest.fixture
 def terminal() -> Iterator[Terminal]:
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is missing: `make tools` installs it")
     term = Terminal(f"aiodurable-test-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         yield term
