@@ -172,6 +172,12 @@ async def _follow(
         watcher = group.create_task(watch())
         try:
             return await _outcome(backend, arn, view, args, endpoint)
+        except CannotFinishError:
+            # The last picture shows what it waits for, above the one-line explanation.
+            view.refresh(
+                backend.operations(arn), backend.history(arn), backend.clock.now(), "STALLED"
+            )
+            raise
         finally:
             watcher.cancel()
 
