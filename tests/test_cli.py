@@ -81,8 +81,9 @@ def test_run_shows_each_operation_and_the_result(
     out = capsys.readouterr().out
 
     assert code == 0
-    assert re.search(r"STEP\s+price\s+PENDING\s+attempt 2", out)
-    assert re.search(r"WAIT\s+warehouse\s+SUCCEEDED\s+6h00m00s", out)
+    assert re.search(r"StepFailed\s+price\s+attempt 1: ConnectionError: .*; retry in 2", out)
+    assert re.search(r"\+2\.000s\s+WaitStarted\s+warehouse\s+6h00m00s", out)
+    assert re.search(r"\+6h00m02s\s+WaitSucceeded\s+warehouse", out)
     assert "SUCCEEDED after 3 invocation(s)" in out
     assert json.loads(out[out.index("{") :]) == {"order_id": "o-1", "total": 10}
 

@@ -1,5 +1,6 @@
 """The ``aiodurable`` command: run workflows locally, serve the local backend, inspect.
 
+aiodurable run examples.fan_out:handler --input '{"count": 200}'
 aiodurable run app.workflows:order --input '{"order_id": "o-1"}' --clock virtual
 aiodurable serve app.workflows:order --store .aiodurable/local.db
 aiodurable executions
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
@@ -92,24 +94,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aiodurable`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        if args.command == "run":
-            from aiodurable.cli.local_commands import run_command
+        return _dispatch(args)
+    except BaseException as raised:
+        # Errors from inside a task group arrive wrapped; what matters is the one inside.
+        exc = _innermost(raised)
+        if isinstance(exc, CliError):
+            print(f"aiodurable: {exc}", file=sys.stderr)
+            return exc.status
+        if isinstance(exc, BrokenPipeError):
+            # The reader went away (`| head`): stop quietly, as a pipeline expects, and
+            # send what is still buffered nowhere instead of failing again at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 141
+        if isinstance(exc, KeyboardInterrupt):
+            return 130
+        raise
 
-            return asyncio.run(run_command(args))
-        if args.command == "serve":
-            from aiodurable.cli.local_commands import serve_command
 
-            return asyncio.run(serve_command(args))
-        from aiodurable.cli import remote_commands
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command in ("run", "serve"):
+        from aiodurable.cli.interrupts import Interrupts
+        from aiodurable.cli.local_commands import run_command, serve_command
 
-        command = {
-            "executions": remote_commands.executions_command,
-            "history": remote_commands.history_command,
-            "callback": remote_commands.callback_command,
-        }[args.command]
-        return command(args)
-    except CliError as exc:
-        print(f"aiodurable: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+        # Stopping `serve` with a signal is its normal end; stopping `run` is not.
+        interrupts = Interrupts(exit_status=130 if args.command == "run" else 0)
+        local = run_command if args.command == "run" else serve_command
+        status = asyncio.run(local(args, interrupts))
+        interrupts.exit_if_interrupted()
+        return status
+    from aiodurable.cli import remote_commands
+
+    command = {
+        "executions": remote_commands.executions_command,
+        "history": remote_commands.history_command,
+        "callback": remote_commands.callback_command,
+    }[args.command]
+    return command(args)
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc

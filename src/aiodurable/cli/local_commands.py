@@ -1,17 +1,27 @@
-"""``aiodurable run`` and ``aiodurable serve``: the local backend in this process."""
+"""``aiodurable run`` and ``aiodurable serve``: the local backend in this process.
+
+``run`` follows its execution with the live view until it ends. With ``--serve`` and a
+virtual clock, time still jumps over waits and retries but never to a callback's
+deadline: a person or a process may answer first, so the run waits for them and says
+so. Without ``--serve`` nothing can answer a callback; a callback with no timeout then
+means the run can never finish, and it ends with one line saying which command would
+answer it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import signal
+import shlex
 import sys
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
-from aiodurable.cli.live import LiveView
+from aiodurable.cli.interrupts import Interrupts
+from aiodurable.cli.live import View, make_view
+from aiodurable.cli.progress import duration, unanswerable_callbacks
 from aiodurable.cli.targets import CliError, load_durable, parse_function_spec
 from aiodurable.local import (
     Clock,
@@ -23,10 +33,20 @@ from aiodurable.local import (
     Store,
     VirtualClock,
 )
-from aiodurable.local.http import LocalHttpServer
-from aiodurable.wire import Operation
+from aiodurable.local.http import DEFAULT_HOST, LocalHttpServer
+from aiodurable.local.records import ExecutionInfo
+from aiodurable.wire import Operation, OperationStatus, OperationType
 
-__all__ = ["run_command", "serve_command"]
+__all__ = ["CannotFinishError", "run_command", "serve_command"]
+
+#: Where a resumable run keeps its execution when the user gave no ``--store``.
+SUGGESTED_STORE = ".aiodurable/run.db"
+
+
+class CannotFinishError(CliError):
+    """The execution waits for something nothing in this run can ever send."""
+
+    status = 1
 
 
 def _store(path: str | None) -> Store:
@@ -42,7 +62,41 @@ def _functions(targets: list[str], plain: list[str]) -> dict[str, Any]:
     return {**functions, **dict(parse_function_spec(spec) for spec in plain)}
 
 
-async def run_command(args: argparse.Namespace) -> int:
+def command_line(args: argparse.Namespace, **changes: Any) -> str:
+    """The ``aiodurable run`` command of ``args``, with some options changed; pasteable."""
+    options = {**vars(args), **changes}
+    words = ["aiodurable", "run", options["target"]]
+    for option in ("input", "name", "store", "clock", "function_name", "host"):
+        value = options.get(option)
+        if value is not None and not (option == "clock" and value == "real"):
+            if option == "host" and (options.get("serve") is None or value == DEFAULT_HOST):
+                continue
+            words += [f"--{option.replace('_', '-')}", str(value)]
+    for spec in options.get("function") or []:
+        words += ["--function", spec]
+    for name in options.get("allow_host") or []:
+        words += ["--allow-host", name]
+    if options.get("serve") is not None:
+        words.append("--serve")
+        if options["serve"] not in (True, 0) and isinstance(options["serve"], int):
+            words.append(str(options["serve"]))
+    return shlex.join(words)
+
+
+async def run_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
+    task = asyncio.current_task()
+    assert task is not None
+    with interrupts.installed(task):
+        try:
+            return await _run(args, interrupts)
+        except asyncio.CancelledError:
+            if not interrupts.interrupted:
+                raise
+            task.uncancel()
+            return 130
+
+
+async def _run(args: argparse.Namespace, interrupts: Interrupts) -> int:
     handler = load_durable(args.target)
     function_name = args.function_name or args.target.rsplit(":", 1)[-1]
     if args.input is not None:
@@ -50,64 +104,180 @@ async def run_command(args: argparse.Namespace) -> int:
             json.loads(args.input)
         except ValueError as exc:
             raise CliError(f"--input is not JSON: {exc}") from exc
-    out = sys.stdout
+    clock = _clock(args.clock)
     async with AsyncExitStack() as stack:
         backend = await stack.enter_async_context(
             LocalBackend(
                 store=_store(args.store),
-                clock=_clock(args.clock),
+                clock=clock,
                 functions={function_name: handler, **_functions([], args.function)},
             )
         )
-        server = None
+        endpoint = None
         if args.serve is not None:
             server = await stack.enter_async_context(
                 LocalHttpServer(
                     backend, host=args.host, port=args.serve, allowed_hosts=args.allow_host
                 )
             )
-            out.write(f"serving the local backend on {server.endpoint_url}\n")
-            backend.on_callback_started(_callback_hint(out, server.endpoint_url))
+            endpoint = server.endpoint_url
+            if isinstance(clock, VirtualClock):
+                stack.enter_context(clock.answerable())
+        view = make_view(sys.stdout, title=args.target, virtual=clock.virtual, endpoint=endpoint)
+        stack.enter_context(view)
+        interrupts.on_signal.append(view.close)
+        if endpoint is not None:
+            view.note(f"serving the local backend on {endpoint}")
+        backend.on_callback_started(_callback_hint(view, endpoint))
         info = backend.start_execution(function_name, args.input, name=args.name)
-        out.write(f"execution {info.arn}\n")
-        view = LiveView(out)
-        while True:
-            async with asyncio.TaskGroup() as group:
-                done = group.create_task(backend.wait_for_completion(info.arn))
-                while not done.done():
-                    view.update(backend.operations(info.arn), backend.clock.now())
-                    change = group.create_task(backend.wait_for_change())
-                    await asyncio.wait((done, change), return_when=asyncio.FIRST_COMPLETED)
-                    change.cancel()
-                try:
-                    info = done.result()
-                except ExecutionStalledError as exc:
-                    if server is None:
-                        out.write(
-                            f"\n{exc}\nRun with --serve to complete callbacks from another shell.\n"
-                        )
-                        return 1
-                    await backend.wait_for_change()
-                    continue
-            break
-        view.update(backend.operations(info.arn), backend.clock.now())
+        view.note(f"execution {info.arn}")
+        interrupts.message = _resume_hint(args, info.name)
+        info = await _follow(backend, info.arn, view, args, endpoint)
+        view.refresh(
+            backend.operations(info.arn), backend.history(info.arn), clock.now(), info.status.value
+        )
+        view.close()
         invocations = sum(1 for e in backend.history(info.arn) if e.invocation_completed_details)
-        out.write(f"\n{info.status.value} after {invocations} invocation(s)\n")
+        view.note(f"\n{info.status.value} after {invocations} invocation(s)")
         if info.result is not None:
-            out.write(_pretty(info.result) + "\n")
+            view.note(_pretty(info.result))
         if info.error is not None:
-            out.write(f"{info.error.error_type}: {info.error.error_message}\n")
+            view.note(f"{info.error.error_type}: {info.error.error_message}")
         return 0 if info.status.value == "SUCCEEDED" else 1
 
 
-def _callback_hint(out: Any, endpoint: str) -> Callable[[str, Operation], None]:
+async def _follow(
+    backend: LocalBackend,
+    arn: str,
+    view: View,
+    args: argparse.Namespace,
+    endpoint: str | None,
+) -> ExecutionInfo:
+    """Redraw the view on every change until the execution ends (or cannot)."""
+
+    async def watch() -> None:
+        while True:
+            view.refresh(
+                backend.operations(arn), backend.history(arn), backend.clock.now(), "RUNNING"
+            )
+            try:
+                async with asyncio.timeout(view.tick):
+                    await backend.wait_for_change()
+            except TimeoutError:
+                pass
+            if view.frame:
+                await asyncio.sleep(view.frame)  # a frame rate, not synchronisation
+
+    async with asyncio.TaskGroup() as group:
+        watcher = group.create_task(watch())
+        try:
+            return await _outcome(backend, arn, view, args, endpoint)
+        except CannotFinishError:
+            # The last picture shows what it waits for, above the one-line explanation.
+            view.refresh(
+                backend.operations(arn), backend.history(arn), backend.clock.now(), "STALLED"
+            )
+            raise
+        finally:
+            watcher.cancel()
+
+
+async def _outcome(
+    backend: LocalBackend,
+    arn: str,
+    view: View,
+    args: argparse.Namespace,
+    endpoint: str | None,
+) -> ExecutionInfo:
+    held: set[str] = set()
+    while True:
+        try:
+            if endpoint is not None or backend.clock.virtual:
+                return await backend.wait_for_completion(arn)
+            # Real time, nothing serves this run: no stall detection in the backend
+            # (time passes by itself), so notice a callback nobody can ever answer here.
+            await backend.wait_until(
+                lambda: backend.describe(arn).done or bool(_unanswerable(backend, arn))
+            )
+            if backend.describe(arn).done:
+                return backend.describe(arn)
+            raise ExecutionStalledError("waits for a callback nobody can answer")
+        except ExecutionStalledError as exc:
+            open_callbacks = [
+                op
+                for op in backend.operations(arn)
+                if op.type is OperationType.CALLBACK and op.status is OperationStatus.STARTED
+            ]
+            if endpoint is None or not open_callbacks:
+                raise CannotFinishError(_cannot_finish(backend, arn, args, str(exc))) from None
+            for op in open_callbacks:
+                if op.id not in held:
+                    held.add(op.id)
+                    view.note(_held_message(backend, arn, op, endpoint))
+            await backend.wait_until(lambda: not backend.stalled)
+
+
+def _unanswerable(backend: LocalBackend, arn: str) -> list[Any]:
+    return unanswerable_callbacks(
+        backend.operations(arn), backend.history(arn), invoking=backend.is_invoking(arn)
+    )
+
+
+def _cannot_finish(backend: LocalBackend, arn: str, args: argparse.Namespace, reason: str) -> str:
+    waiting = _unanswerable(backend, arn)
+    if not waiting:
+        return f"the execution cannot finish: {reason}"
+    callback = waiting[0]
+    name = backend.describe(arn).name
+    if args.store:
+        rerun = command_line(args, name=name, serve=True)
+        answer = f"aiodurable callback succeed {callback.callback_id} '<json>'"
+    else:
+        rerun = command_line(args, serve=True)
+        answer = "the 'aiodurable callback succeed ...' command it prints"
+    return (
+        f"the execution cannot finish: callback '{callback.name}' has no timeout and nothing "
+        f"can answer it without --serve. Run `{rerun}` and answer it from another shell "
+        f"with {answer}"
+    )
+
+
+def _held_message(backend: LocalBackend, arn: str, op: Operation, endpoint: str) -> str:
+    callback_id = op.callback_details.callback_id if op.callback_details else None
+    events = backend.history(arn)
+    elapsed = (backend.clock.now() - events[0].event_timestamp).total_seconds() if events else 0
+    return (
+        f"virtual time stands still at +{duration(elapsed)}: callback '{op.name or op.id}' "
+        "can still be answered, so its timeout does not pass on its own. Answer it: "
+        f"aiodurable callback succeed {callback_id} '<json>' --endpoint-url {endpoint}"
+    )
+
+
+def _resume_hint(args: argparse.Namespace, name: str) -> str:
+    if args.store:
+        return (
+            f"interrupted; the execution is kept in {args.store}. Resume it with: "
+            f"{command_line(args, name=name)}"
+        )
+    return (
+        "interrupted; the execution lived in memory (no --store) and is gone. To be able "
+        f"to resume, run it with a store: {command_line(args, store=SUGGESTED_STORE)}"
+    )
+
+
+def _callback_hint(view: View, endpoint: str | None) -> Callable[[str, Operation], None]:
     def hint(arn: str, op: Operation) -> None:
         callback_id = op.callback_details.callback_id if op.callback_details else None
-        out.write(
-            f"waiting for callback {op.name or op.id}: aiodurable callback succeed "
-            f"{callback_id} '<json>' --endpoint-url {endpoint}\n"
+        if endpoint is not None:
+            view.note(
+                f"waiting for callback {op.name or op.id}: aiodurable callback succeed "
+                f"{callback_id} '<json>' --endpoint-url {endpoint}"
+            )
+            return
+        view.note(
+            f"callback {op.name or op.id} cannot be answered: nothing serves this run "
+            "(with --serve it can be answered from another shell)"
         )
-        out.flush()
 
     return hint
 
@@ -119,20 +289,37 @@ def _pretty(text: str) -> str:
         return text
 
 
-async def serve_command(args: argparse.Namespace) -> int:
+async def serve_command(args: argparse.Namespace, interrupts: Interrupts) -> int:
+    task = asyncio.current_task()
+    assert task is not None
+    with interrupts.installed(task):
+        try:
+            await _serve(args)
+        except asyncio.CancelledError:
+            if not interrupts.interrupted:
+                raise
+            task.uncancel()
+    return 0
+
+
+async def _serve(args: argparse.Namespace) -> None:
     functions = _functions(args.targets, args.function)
-    async with (
-        LocalBackend(
-            store=_store(args.store), clock=_clock(args.clock), functions=functions
-        ) as backend,
-        LocalHttpServer(
-            backend,
-            host=args.host,
-            port=args.port,
-            allowed_hosts=args.allow_host,
-            ui=not args.no_ui,
-        ) as server,
-    ):
+    clock = _clock(args.clock)
+    async with AsyncExitStack() as stack:
+        backend = await stack.enter_async_context(
+            LocalBackend(store=_store(args.store), clock=clock, functions=functions)
+        )
+        server = await stack.enter_async_context(
+            LocalHttpServer(
+                backend,
+                host=args.host,
+                port=args.port,
+                allowed_hosts=args.allow_host,
+                ui=not args.no_ui,
+            )
+        )
+        if isinstance(clock, VirtualClock):
+            stack.enter_context(clock.answerable())
         names = ", ".join(functions) or "none"
         print(
             f"aiodurable local backend listening on {server.endpoint_url} (functions: {names})",
@@ -140,13 +327,4 @@ async def serve_command(args: argparse.Namespace) -> int:
         )
         if not args.no_ui:
             print(f"web UI: {server.endpoint_url}/ui/", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await stop.wait()
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-    return 0
+        await asyncio.Future()  # until a signal cancels it

@@ -18,6 +18,7 @@ __all__ = ["callback_command", "executions_command", "history_command", "lambda_
 def lambda_client(endpoint_url: str) -> Any:
     """A botocore Lambda client for the local backend (credentials are not checked)."""
     import botocore.session  # type: ignore[import-untyped]  # loaded only when needed
+    from botocore.config import Config  # type: ignore[import-untyped]
 
     session = botocore.session.get_session()
     return session.create_client(
@@ -26,6 +27,8 @@ def lambda_client(endpoint_url: str) -> Any:
         region_name="us-east-1",
         aws_access_key_id="local",
         aws_secret_access_key="local",
+        # A local server either answers or is not there: say so at once, not after retries.
+        config=Config(retries={"total_max_attempts": 1}),
     )
 
 

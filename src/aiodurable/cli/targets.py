@@ -17,7 +17,9 @@ __all__ = ["CliError", "load_attribute", "load_durable", "parse_function_spec"]
 
 
 class CliError(Exception):
-    """A usage error: printed without a traceback, exit status 2."""
+    """A usage error: printed without a traceback, exit status :attr:`status`."""
+
+    status = 2
 
 
 def load_attribute(spec: str) -> Any:

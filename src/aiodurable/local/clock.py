@@ -2,7 +2,9 @@
 
 The backend reads time only through a clock. With :class:`VirtualClock` time stands
 still while anything runs and, when nothing does, jumps straight to the next due timer
-(a wait's end, a retry, a callback timeout), so a 7-day wait passes in milliseconds.
+(a wait's end, a retry, a callback timeout), so a 7-day wait passes in milliseconds —
+except to a callback's deadline while someone outside can still answer it
+(:meth:`VirtualClock.answerable`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ class Clock(Protocol):
         """A block during which idle time may jump to due timers (virtual time only)."""
         ...
 
+    @property
+    def holds_for_callbacks(self) -> bool:
+        """Whether idle time must stop short of callback deadlines (virtual time only)."""
+        ...
+
     def advance(self, delta: timedelta | float) -> datetime:
         """Move time forward by ``delta``; only a virtual clock can."""
         ...
@@ -54,6 +61,7 @@ class RealClock:
 
     virtual = False
     may_skip = False
+    holds_for_callbacks = False
 
     def now(self) -> datetime:
         """The wall-clock time (UTC)."""
@@ -89,6 +97,7 @@ class VirtualClock:
         self._now = truncate_ms(start or datetime.now(UTC))
         self.auto_advance = auto_advance
         self._skippers = 0
+        self._answerers = 0
 
     def now(self) -> datetime:
         """The virtual time (UTC)."""
@@ -107,6 +116,22 @@ class VirtualClock:
             yield
         finally:
             self._skippers -= 1
+
+    @property
+    def holds_for_callbacks(self) -> bool:
+        """Whether idle time must stop short of callback deadlines (see :meth:`answerable`)."""
+        return self._answerers > 0
+
+    @contextmanager
+    def answerable(self) -> Iterator[None]:
+        """A block during which callbacks can be answered from outside (an HTTP server is
+        open): idle time still jumps to waits and retries, but never to or past a
+        callback's timeout or heartbeat deadline — a person may answer before it."""
+        self._answerers += 1
+        try:
+            yield
+        finally:
+            self._answerers -= 1
 
     def advance(self, delta: timedelta | float) -> datetime:
         """Move time forward by ``delta`` (seconds or a timedelta)."""

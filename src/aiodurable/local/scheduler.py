@@ -3,9 +3,10 @@
 One loop, woken by :meth:`~aiodurable.local.changes.Changes.kick` or by the next
 deadline. Each round it fires the timers that are due, launches an invocation for every
 running execution that wants one (one at a time per execution), then sleeps. With a
-virtual clock that may skip, an idle backend jumps straight to the next timer; when
-nothing runs and no timer is ahead, the backend is *stalled* — only something from
-outside (a callback, ``advance``) can make progress.
+virtual clock that may skip, an idle backend jumps straight to the next timer — but not
+to or past a callback's deadline while the clock holds for callbacks (someone outside
+can still answer them); when nothing runs and no timer may be skipped to, the backend
+is *stalled* — only something from outside (a callback, ``advance``) can make progress.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ class Scheduler:
             busy = self._workers.busy
             if self._clock.virtual:
                 next_due = self._next_due(now, include_timeout=False)
+                if next_due is not None and self._clock.holds_for_callbacks:
+                    held = self._next_callback_deadline()
+                    if held is not None and held <= next_due:
+                        next_due = None
                 if not busy and self._clock.may_skip and next_due is not None:
                     self._clock.advance_to(next_due)
                     continue
@@ -104,6 +109,17 @@ class Scheduler:
         ]
         return min(upcoming, default=None)
 
+    def _next_callback_deadline(self) -> datetime | None:
+        deadlines = [
+            t
+            for ex in self._registry.executions.values()
+            if ex.running
+            for timer in ex.record.callbacks.values()
+            for t in (timer.timeout_at, timer.heartbeat_at)
+            if t is not None
+        ]
+        return min(deadlines, default=None)
+
 
 def stall_message(ex: Execution) -> str:
     """Why ``ex`` cannot progress, and what would make it."""
@@ -120,6 +136,7 @@ def stall_message(ex: Execution) -> str:
         what = "nothing the backend can complete"
     return (
         f"execution {ex.arn} cannot progress: it waits for {what}. Complete its "
-        "callbacks (send_callback_success / runner.complete_callback), register a "
-        "callback responder, register the invoked function, or advance time explicitly."
+        "callbacks (send_callback_success / runner.complete_callback, or `aiodurable "
+        "callback succeed CALLBACK_ID` against a served backend), register a callback "
+        "responder, register the invoked function, or advance time explicitly."
     )
