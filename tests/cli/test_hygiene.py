@@ -141,6 +141,22 @@ async def test_virtual_time_stops_short_of_a_callback_deadline_while_it_can_be_a
         assert info.status.value == "FAILED"
 
 
+async def test_an_open_http_server_holds_virtual_time_short_of_a_callback_deadline() -> None:
+    from aiodurable.local.http import LocalHttpServer
+
+    clock = VirtualClock()
+    async with LocalBackend(clock=clock, functions={"review": flows.review}) as backend:
+        started = clock.now()
+        async with LocalHttpServer(backend, port=0):
+            info = backend.start_execution("review", "{}")
+            with pytest.raises(ExecutionStalledError):
+                await backend.wait_for_completion(info.arn)
+            assert clock.now() - started == timedelta(hours=6)
+        # The server is closed: nobody can answer any more, the timeout passes at once.
+        info = await backend.wait_for_completion(info.arn)
+        assert info.status.value == "FAILED"
+
+
 def test_run_with_serve_holds_virtual_time_until_someone_answers() -> None:
     run = _spawn("run", "tests.cli.flows:review", "--serve", "0", "--clock", "virtual")
     try:

@@ -121,8 +121,6 @@ async def _run(args: argparse.Namespace, interrupts: Interrupts) -> int:
                 )
             )
             endpoint = server.endpoint_url
-            if isinstance(clock, VirtualClock):
-                stack.enter_context(clock.answerable())
         view = make_view(sys.stdout, title=args.target, virtual=clock.virtual, endpoint=endpoint)
         stack.enter_context(view)
         interrupts.on_signal.append(view.close)
@@ -318,8 +316,6 @@ async def _serve(args: argparse.Namespace) -> None:
                 ui=not args.no_ui,
             )
         )
-        if isinstance(clock, VirtualClock):
-            stack.enter_context(clock.answerable())
         names = ", ".join(functions) or "none"
         print(
             f"aiodurable local backend listening on {server.endpoint_url} (functions: {names})",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
@@ -32,6 +33,7 @@ from aiohttp import web
 
 from aiodurable.errors import CheckpointError
 from aiodurable.local.backend import LocalBackend
+from aiodurable.local.clock import VirtualClock
 from aiodurable.local.encoding import to_api_json
 from aiodurable.local.errors import (
     ExecutionStalledError,
@@ -427,6 +429,7 @@ class LocalHttpServer:
         self.idle_timeout = idle_timeout
         self.body_timeout = body_timeout
         self._runner: web.AppRunner | None = None
+        self._holds = ExitStack()
 
     @property
     def endpoint_url(self) -> str:
@@ -456,6 +459,11 @@ class LocalHttpServer:
             await runner.cleanup()
             raise
         self._runner = runner
+        clock = self.backend.clock
+        if isinstance(clock, VirtualClock):
+            # Anyone may answer a callback through these routes: virtual time must not
+            # jump past a deadline a person or a process could still beat.
+            self._holds.enter_context(clock.answerable())
         for address in runner.addresses:
             if isinstance(address, tuple):
                 self.port = int(address[1])
@@ -463,6 +471,7 @@ class LocalHttpServer:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        self._holds.close()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
