@@ -202,9 +202,7 @@ async def run_invocation(
         finally:
             await checkpointer.close()
     except Exception as exc:  # the invocation fails and Lambda invokes again
-        hooks.ended(
-            {"Status": "FAILED", "Error": msgspec.to_builtins(error_object_from_exception(exc))}
-        )
+        hooks.crashed(exc)
         raise
     hooks.ended(output)
     return output

@@ -283,3 +283,35 @@ async def test_an_unsampled_lambda_trace_records_nothing(monkeypatch: pytest.Mon
 
     assert outputs[-1]["Status"] == "SUCCEEDED"
     assert exporter.get_finished_spans() == ()
+
+
+@pytest.mark.parametrize("view", ["execution", "invocation"])
+async def test_an_invocation_that_fails_is_an_error_and_the_workflow_is_exported_once(
+    view: str,
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    exits = [True]  # the first invocation's process exits after the step
+
+    @durable_execution(plugins=[OpenTelemetryPlugin(view=view, tracer_provider=provider)])  # type: ignore[arg-type]
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        await ctx.step(lambda: "a", name="a")
+        if exits and exits.pop():
+            raise SystemExit(1)
+        return "done"
+
+    async with LocalRunner(handler) as runner:
+        result = await runner.run()
+
+    assert result.result == "done"
+    spans = exporter.get_finished_spans()
+    (workflow,) = _named(spans, "Workflow")
+    assert workflow.status.status_code is trace.StatusCode.OK
+    assert (workflow.attributes or {})["durable.execution.status"] == "SUCCEEDED"
+    failed, succeeded = _named(spans, "Invocation")
+    assert (failed.attributes or {})["durable.invocation.status"] == "RETRY"
+    assert failed.status.status_code is trace.StatusCode.ERROR
+    assert "SystemExit" in (failed.status.description or "")
+    assert (succeeded.attributes or {})["durable.invocation.status"] == "SUCCEEDED"
+    assert succeeded.status.status_code is trace.StatusCode.OK
