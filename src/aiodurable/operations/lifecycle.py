@@ -34,6 +34,7 @@ __all__ = [
     "ended_unrecorded",
     "no_summary",
     "run_context",
+    "run_unrecorded",
 ]
 
 T = TypeVar("T")
@@ -152,3 +153,21 @@ def ended_unrecorded(
         status=status,
         error=error,
     )
+
+
+async def run_unrecorded(
+    execution: Execution, identity: OperationIdentity, work: Awaitable[T]
+) -> T:
+    """Await the function of a context that has no checkpoint of its own (a FLAT branch,
+    a virtual child context) between the user-function hooks."""
+    hooks = execution.hooks
+    if not hooks.enabled:
+        return await work
+    with hooks.user_function(
+        operation_id=identity.id,
+        operation_type=identity.type,
+        sub_type=identity.sub_type,
+        name=identity.name,
+        parent_id=identity.parent_id,
+    ):
+        return await work
