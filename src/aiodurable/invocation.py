@@ -16,6 +16,7 @@ from aiodurable.errors import (
     CheckpointError,
     InvalidInvocationError,
     InvocationExitError,
+    PayloadUnavailableError,
     error_object_from_exception,
 )
 from aiodurable.limits import escaped_bytes
@@ -270,6 +271,8 @@ async def _build_output(
         if fatal.retryable:
             raise fatal
         return _checkpoint_failure_output(fatal)
+    if isinstance(fatal, PayloadUnavailableError):
+        raise fatal  # a store unreachable for now: the next invocation reads it again
     if fatal is not None:
         return await _failed(checkpointer, fatal)
     if not finished:

@@ -22,10 +22,10 @@ from typing import TypeVar
 
 from aiodurable.errors import error_object_from_exception
 from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES, payload_bytes
-from aiodurable.operations.base import OperationIdentity
+from aiodurable.operations.base import OperationIdentity, read_stored
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import FATAL_ERRORS
-from aiodurable.serdes import AnySerdes, from_checkpoint, to_checkpoint
+from aiodurable.serdes import AnySerdes, to_checkpoint
 from aiodurable.wire import ContextOptions, ErrorObject, OperationAction, OperationStatus
 
 __all__ = [
@@ -88,7 +88,9 @@ async def run_context(
     details = op.context_details if op is not None else None
     replay_children = bool(details and details.replay_children)
     if op is not None and op.status is OperationStatus.SUCCEEDED and not replay_children:
-        value: T = await from_checkpoint(serdes, details.result if details else None, context)
+        value: T = await read_stored(
+            execution, serdes, details.result if details else None, context
+        )
         return value
     if op is not None and op.status is OperationStatus.FAILED:
         raise failure(details.error if details else None)
