@@ -14,6 +14,7 @@ from aiodurable import (
     ValidationError,
     durable_execution,
 )
+from aiodurable.plugins import OperationEndInfo
 from aiodurable.runtime.operation_ids import step_id
 from aiodurable.wire import OperationAction, OperationType
 
@@ -132,8 +133,8 @@ async def test_plugins_hear_a_virtual_context_as_a_function_and_an_end() -> None
         ("operation-end", "CONTEXT", "SUCCEEDED"),
         ("invocation-end", "SUCCEEDED"),
     ]
-    (end,) = [i for i in recorder.infos if type(i).__name__ == "OperationEndInfo"]
-    assert (end.name, end.sub_type, end.parent_id) == ("group", "RunInChildContext", None)  # type: ignore[attr-defined]
+    (end,) = [i for i in recorder.infos if isinstance(i, OperationEndInfo)]
+    assert (end.name, end.sub_type, end.parent_id) == ("group", "RunInChildContext", None)
 
 
 async def test_switching_a_recorded_child_context_to_virtual_is_non_deterministic() -> None:
@@ -170,3 +171,27 @@ async def test_a_virtual_context_refuses_a_serdes_it_would_never_use() -> None:
     assert output["Status"] == "FAILED"
     assert output["Error"]["ErrorType"] == f"aiodurable.errors.{ValidationError.__name__}"
     assert "stores no result" in output["Error"]["ErrorMessage"]
+
+
+async def test_a_virtual_context_run_again_on_replay_reports_a_replayed_end() -> None:
+    recorder = Recorder()
+
+    async def body(child: DurableContext) -> str:
+        return await child.step(lambda: "x", name="inside")
+
+    @durable_execution(plugins=[recorder])
+    async def workflow(event: Any, ctx: DurableContext) -> str:
+        value = await ctx.run_in_child_context(body, name="group", virtual=True)
+        await ctx.wait(5, name="pause")
+        return value
+
+    service = ServiceHarness()
+    outputs = await drive(workflow, service, service.start())
+
+    assert len(outputs) == 2
+    ends = [
+        i
+        for i in recorder.infos
+        if isinstance(i, OperationEndInfo) and i.operation_type == "CONTEXT"
+    ]
+    assert [(e.name, e.is_replayed) for e in ends] == [("group", False), ("group", True)]

@@ -257,7 +257,12 @@ class DurableContext(CallbackMethods):
             # The ids inside are prefixed with this context's id (no collision with the
             # enclosing context's), their parent is the enclosing recorded context.
             child = self._child(self.parent_id, op_id, True)
-            work = run_virtual_child(self._execution, identity, fn, child)
+            # Nothing records its end; that the operation called after it is recorded
+            # says it ended in an earlier invocation (so plugins hear a replayed end).
+            after, operations = self._peek_id(), self._execution.operations
+            work = run_virtual_child(
+                self._execution, identity, fn, child, lambda: after in operations
+            )
             # Unrecorded: replay goes on past it while the next operation is recorded.
             return self._replay_tracked(True, work) if self._replaying else work
         return self._tracked(

@@ -315,3 +315,34 @@ async def test_an_invocation_that_fails_is_an_error_and_the_workflow_is_exported
     assert "SystemExit" in (failed.status.description or "")
     assert (succeeded.attributes or {})["durable.invocation.status"] == "SUCCEEDED"
     assert succeeded.status.status_code is trace.StatusCode.OK
+
+
+@pytest.mark.parametrize("view", ["execution", "invocation"])
+async def test_a_virtual_context_run_again_on_replay_keeps_one_span_id(view: str) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    async def group(child: DurableContext) -> str:
+        return await child.step(lambda: "x", name="inside")
+
+    @durable_execution(plugins=[OpenTelemetryPlugin(view=view, tracer_provider=provider)])  # type: ignore[arg-type]
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        value = await ctx.run_in_child_context(group, name="group", virtual=True)
+        await ctx.wait(60, name="w")
+        return value
+
+    async with LocalRunner(handler) as runner:
+        result = await runner.run()
+
+    assert result.result == "x"
+    groups = _named(exporter.get_finished_spans(), "group")
+    # Execution view: exported once, by the invocation it ended in. Invocation view: a
+    # span in each invocation that ran it, the later one a continuation with its own id.
+    assert len(groups) == (1 if view == "execution" else 2)
+    assert len({s.context.span_id for s in groups}) == len(groups)
+    assert groups[0].context.span_id == operation_span_id(result.arn, _op_id(groups[0]))
+
+
+def _op_id(span: ReadableSpan) -> str:
+    return str((span.attributes or {})["durable.operation.id"])

@@ -50,6 +50,7 @@ async def run_virtual_child(
     identity: OperationIdentity,
     body: Callable[[C], Awaitable[T]],
     context: C,
+    ended_before: Callable[[], bool],
 ) -> T:
     """Run ``body(context)`` as a virtual child context: no START, SUCCEED or FAIL.
 
@@ -57,6 +58,8 @@ async def run_virtual_child(
     their own checkpoints (ids prefixed with the virtual context's id, parent the
     enclosing recorded context). The plugins hear it as the official SDK reports one: the
     user-function hooks around ``body``, then an operation end, with no operation start.
+    The end is ``is_replayed`` when ``ended_before()`` says, once ``body`` returned,
+    that the context had already ended in an earlier invocation.
     """
     if identity.id in execution.operations:
         execution.nondeterminism(
@@ -71,8 +74,12 @@ async def run_virtual_child(
     except Exception as exc:
         error = error_object_from_exception(exc)
         if execution.hooks.enabled:
-            ended_unrecorded(execution, identity, OperationStatus.FAILED, error)
+            ended_unrecorded(
+                execution, identity, OperationStatus.FAILED, error, is_replayed=ended_before()
+            )
         raise ChildContextError.from_error_object(error) from exc
     if execution.hooks.enabled:
-        ended_unrecorded(execution, identity, OperationStatus.SUCCEEDED, None)
+        ended_unrecorded(
+            execution, identity, OperationStatus.SUCCEEDED, None, is_replayed=ended_before()
+        )
     return result

@@ -145,6 +145,8 @@ def ended_unrecorded(
     identity: OperationIdentity,
     status: OperationStatus,
     error: ErrorObject | None,
+    *,
+    is_replayed: bool | None = None,
 ) -> None:
     """Tell the plugins that a context ended without a checkpoint of its own."""
     execution.hooks.context_ended(
@@ -154,6 +156,7 @@ def ended_unrecorded(
         parent_id=identity.parent_id,
         status=status,
         error=error,
+        is_replayed=is_replayed,
     )
 
 

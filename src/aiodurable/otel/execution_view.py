@@ -57,6 +57,8 @@ class ExecutionView(View):
         super().user_function_started(inv, info)
 
     def operation_ended(self, inv: Invocation, info: OperationEndInfo) -> None:
+        if info.is_replayed and info.operation_id not in inv.recorded:
+            return  # a virtual context run again on replay: exported when it first ended
         now = self.spans.clock()
         with inv.lock:
             seen = info.operation_id in inv.started

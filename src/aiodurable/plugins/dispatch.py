@@ -314,9 +314,13 @@ class InvocationHooks:
         parent_id: str | None,
         status: OperationStatus,
         error: ErrorObject | None = None,
+        is_replayed: bool | None = None,
     ) -> None:
-        """A context ended without a checkpoint of its own: a FLAT branch, or a context
-        that re-ran to rebuild its large result."""
+        """A context ended without a checkpoint of its own: a FLAT branch, a virtual
+        child context, or a context that re-ran to rebuild its large result.
+
+        ``is_replayed`` (by default: whether the context is recorded) says that it had
+        already ended in an earlier invocation."""
         if not self.enabled or operation_id in self._ended:
             return
         self._ended.add(operation_id)
@@ -331,7 +335,7 @@ class InvocationHooks:
                 parent_id=parent_id,
                 start_time=recorded.start_timestamp if recorded is not None else None,
                 end_time=_now(),
-                is_replayed=operation_id in self._initial,
+                is_replayed=operation_id in self._initial if is_replayed is None else is_replayed,
                 status=status,
                 error=error,
                 execution_arn=self._arn,
