@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from aiodurable import (
     ChildContextError,
     DurableContext,
@@ -137,8 +139,9 @@ async def test_plugins_hear_a_virtual_context_as_a_function_and_an_end() -> None
     assert (end.name, end.sub_type, end.parent_id) == ("group", "RunInChildContext", None)
 
 
-async def test_switching_a_recorded_child_context_to_virtual_is_non_deterministic() -> None:
-    virtual = [False]
+@pytest.mark.parametrize("first", [False, True], ids=["recorded, then virtual", "the reverse"])
+async def test_switching_between_recorded_and_virtual_is_non_deterministic(first: bool) -> None:
+    virtual = [first]
 
     async def body(child: DurableContext) -> None:
         await child.wait(5, name="inside")
@@ -150,13 +153,14 @@ async def test_switching_a_recorded_child_context_to_virtual_is_non_deterministi
     service = ServiceHarness()
     arn = service.start()
     assert (await workflow.run(service.event(arn), client=service))["Status"] == "PENDING"
-    virtual[0] = True
+    virtual[0] = not first
     service.advance(5)
     output = await workflow.run(service.event(arn), client=service)
 
     assert output["Status"] == "FAILED"
     assert output["Error"]["ErrorType"] == f"aiodurable.errors.{NonDeterministicError.__name__}"
-    assert "virtual=True" in output["Error"]["ErrorMessage"]
+    # A recorded context met where none was, or an operation under another parent.
+    assert any(clue in output["Error"]["ErrorMessage"] for clue in ("must stay virtual", "parent"))
 
 
 async def test_a_virtual_context_refuses_a_serdes_it_would_never_use() -> None:

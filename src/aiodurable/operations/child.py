@@ -61,11 +61,14 @@ async def run_virtual_child(
     The end is ``is_replayed`` when ``ended_before()`` says, once ``body`` returned,
     that the context had already ended in an earlier invocation.
     """
-    if identity.id in execution.operations:
+    recorded = execution.operations.get(identity.id)
+    if recorded is not None:
+        kind = recorded.sub_type or recorded.type.value
         execution.nondeterminism(
-            f"child context {identity.name or identity.id!r} (operation {identity.id}) was "
-            "recorded as a checkpointed child context but now runs virtual=True; keep the "
-            "option the execution started with"
+            f"operation {identity.id} was recorded as {kind} {recorded.name!r} but now runs "
+            f"as virtual child context {identity.name!r}, which records nothing: a virtual "
+            "context must stay virtual (and a recorded one recorded) for the life of an "
+            "execution"
         )
     try:
         result = await run_unrecorded(execution, identity, body(context))
