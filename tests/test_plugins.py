@@ -16,6 +16,7 @@ from aiodurable import (
 )
 from aiodurable.plugins import (
     InvocationEndInfo,
+    InvocationEndStatus,
     InvocationStartInfo,
     OperationChangeInfo,
     OperationEndInfo,
@@ -409,3 +410,25 @@ async def test_user_function_hooks_run_in_the_thread_of_a_sync_step() -> None:
         assert (await runner.run()).result == "done"
     assert threads["start"] == threads["step"] == threads["end"]
     assert threads["step"] != threading.get_ident()  # a worker thread, not the loop's
+
+
+async def test_an_invocation_that_fails_ends_with_retry_and_the_execution_goes_on() -> None:
+    recorder = Recorder()
+    exits = [True]  # the first invocation's process exits after the step
+
+    @durable_execution(plugins=[recorder])
+    async def workflow(event: Any, ctx: DurableContext) -> str:
+        await ctx.step(lambda: "a", name="a")
+        if exits and exits.pop():
+            raise SystemExit(1)
+        return "done"
+
+    async with LocalRunner(workflow) as runner:
+        result = await runner.run()
+
+    assert result.result == "done"
+    ends = [info for info in recorder.infos if isinstance(info, InvocationEndInfo)]
+    assert [end.status for end in ends] == [InvocationEndStatus.RETRY, "SUCCEEDED"]
+    assert ends[0].error is not None
+    assert ends[0].error.error_type == "aiodurable.errors.InvocationExitError"
+    assert ends[1].error is None

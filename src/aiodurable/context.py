@@ -18,7 +18,7 @@ from aiodurable.operations.batch import (
 )
 from aiodurable.operations.batch_result import BatchResult, CompletionConfig, NamedBranch, Nesting
 from aiodurable.operations.callback_methods import CallbackMethods
-from aiodurable.operations.child import run_child
+from aiodurable.operations.child import run_child, run_virtual_child
 from aiodurable.operations.invoke import run_invoke
 from aiodurable.operations.names import check_name, check_sub_type, default_name
 from aiodurable.operations.scope import OperationScope
@@ -226,6 +226,7 @@ class DurableContext(CallbackMethods):
         result_type: type[T] | None = None,
         serdes: Serdes[T] | AsyncSerdes[Any] | None = None,
         summary: Callable[[T], str] | None = None,
+        virtual: bool = False,
     ) -> Awaitable[T]:
         """Run ``fn(child_ctx)`` as one checkpointed unit and return its result.
 
@@ -233,6 +234,12 @@ class DurableContext(CallbackMethods):
         the stored result without running ``fn`` again (results over 256 KiB are rebuilt
         by replaying the child's operations instead). A failure raises
         ``ChildContextError`` whose ``error_type`` names what escaped ``fn``.
+
+        ``virtual=True`` (the official SDK's ``ChildConfig(is_virtual=True)``) groups
+        operations without a CONTEXT entry in the history: nothing is checkpointed for
+        the child itself, ``fn`` runs again on every replay (its operations replay from
+        their own checkpoints) and its operations name the enclosing context as their
+        parent. Its result is not stored, so it takes no ``serdes`` or ``summary``.
         """
         identity = self._identity(
             OperationType.CONTEXT,
@@ -240,6 +247,24 @@ class DurableContext(CallbackMethods):
             check_name(name) if name is not None else default_name(fn),
         )
         op_id = identity.id
+        if virtual:
+            if serdes is not None or summary is not None:
+                raise ValidationError(
+                    f"run_in_child_context {identity.name or op_id!r}: a virtual child "
+                    "context stores no result, so serdes= and summary= have nothing to do; "
+                    "drop them, or drop virtual=True to checkpoint the result"
+                )
+            # The ids inside are prefixed with this context's id (no collision with the
+            # enclosing context's), their parent is the enclosing recorded context.
+            child = self._child(self.parent_id, op_id, True)
+            # Nothing records its end; that the operation called after it is recorded
+            # says it ended in an earlier invocation (so plugins hear a replayed end).
+            after, operations = self._peek_id(), self._execution.operations
+            work = run_virtual_child(
+                self._execution, identity, fn, child, lambda: after in operations
+            )
+            # Unrecorded: replay goes on past it while the next operation is recorded.
+            return self._replay_tracked(True, work) if self._replaying else work
         return self._tracked(
             identity,
             run_child(

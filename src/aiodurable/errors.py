@@ -27,6 +27,7 @@ __all__ = [
     "InvocationExitError",
     "InvokeError",
     "NonDeterministicError",
+    "PayloadUnavailableError",
     "ResultTooLargeError",
     "SerializationError",
     "StepError",
@@ -73,6 +74,18 @@ class InvalidInvocationError(DurableError):
 
 class SerializationError(DurableError):
     """A value could not be serialized or deserialized for a checkpoint."""
+
+
+class PayloadUnavailableError(DurableError):
+    """A stored value could not be read for now: its store is unreachable or failing.
+
+    Replay needs the value, and a later attempt may well read it, so this ends only the
+    invocation: the handler raises it, Lambda invokes the function again, and the
+    execution goes on (it never fails because of it). A custom serdes raises it from
+    ``deserialize`` for a failure that is not the value's fault; ``TimeoutError`` and
+    ``ConnectionError`` from a serdes count as this too. A value that is gone for good is
+    a ``SerializationError`` (``OffloadedPayloadMissingError``), which fails the execution.
+    """
 
 
 class ResultTooLargeError(DurableError):

@@ -16,6 +16,7 @@ from aiodurable.errors import (
     CheckpointError,
     InvalidInvocationError,
     InvocationExitError,
+    PayloadUnavailableError,
     error_object_from_exception,
 )
 from aiodurable.limits import escaped_bytes
@@ -202,9 +203,7 @@ async def run_invocation(
         finally:
             await checkpointer.close()
     except Exception as exc:  # the invocation fails and Lambda invokes again
-        hooks.ended(
-            {"Status": "FAILED", "Error": msgspec.to_builtins(error_object_from_exception(exc))}
-        )
+        hooks.crashed(exc)
         raise
     hooks.ended(output)
     return output
@@ -272,6 +271,8 @@ async def _build_output(
         if fatal.retryable:
             raise fatal
         return _checkpoint_failure_output(fatal)
+    if isinstance(fatal, PayloadUnavailableError):
+        raise fatal  # a store unreachable for now: the next invocation reads it again
     if fatal is not None:
         return await _failed(checkpointer, fatal)
     if not finished:

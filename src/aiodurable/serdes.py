@@ -13,7 +13,7 @@ from typing import Any, Generic, Protocol, TypeAlias, TypeVar, cast
 
 import msgspec
 
-from aiodurable.errors import ResultTooLargeError, SerializationError
+from aiodurable.errors import PayloadUnavailableError, ResultTooLargeError, SerializationError
 from aiodurable.limits import OFFLOAD_REMEDY, payload_bytes, payload_limit, payload_limit_message
 from aiodurable.wire import OperationType
 
@@ -258,8 +258,10 @@ async def to_checkpoint(
 async def from_checkpoint(serdes: AnySerdes, text: str | None, context: SerdesContext) -> Any:
     """Decode stored text through a sync or async serdes; no payload is ``None``.
 
-    Every exception but :class:`SerializationError` is wrapped in one naming the
-    operation.
+    A failure to reach the value's store (:class:`PayloadUnavailableError`, or a
+    ``TimeoutError`` / ``ConnectionError`` turned into one) is transient: the operation
+    layer ends the invocation with it. Every other exception but
+    :class:`SerializationError` is wrapped in one naming the operation.
     """
     if text is None:
         return None
@@ -270,8 +272,13 @@ async def from_checkpoint(serdes: AnySerdes, text: str | None, context: SerdesCo
         if inspect.isawaitable(value):
             value = await value
         return value
-    except SerializationError:
+    except (SerializationError, PayloadUnavailableError):
         raise
+    except (TimeoutError, ConnectionError) as exc:
+        raise PayloadUnavailableError(
+            f"reading the stored result of operation {context.operation_id} failed: {exc!r}; "
+            "the invocation ends with this error and Lambda invokes the function again"
+        ) from exc
     except Exception as exc:
         raise SerializationError(
             f"deserializing the result of operation {context.operation_id} failed: {exc!r}"

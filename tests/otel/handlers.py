@@ -75,6 +75,13 @@ def scenario_handlers(plugin: OpenTelemetryPlugin) -> Handlers:
         return await ctx.run_in_child_context(child, name="otel-child-context")
 
     @traced
+    async def virtual_context(event: Any, ctx: DurableContext) -> str:
+        async def group(child_ctx: DurableContext) -> str:
+            return "virtual-complete"
+
+        return await ctx.run_in_child_context(group, name="otel-virtual-context", virtual=True)
+
+    @traced
     async def parallel_hierarchy(event: Any, ctx: DurableContext) -> list[Any]:
         def branch(label: str) -> NamedBranch[str]:
             async def run(branch_ctx: DurableContext) -> str:
@@ -197,6 +204,7 @@ def scenario_handlers(plugin: OpenTelemetryPlugin) -> Handlers:
         "retry": retry,
         "terminal-failure": terminal_failure,
         "child-context": child_context,
+        "virtual-context": virtual_context,
         "parallel-hierarchy": parallel_hierarchy,
         "map-hierarchy": map_hierarchy,
         "handled-failure": handled_failure,

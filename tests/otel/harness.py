@@ -62,10 +62,8 @@ SUITES = ("otel-execution", "otel-invocation", "otel-long-running")
 SERVICE_NAME = "durable-execution-conformance"
 #: The long-running suite's delay: 23 hours, as AWS's scheduled long runs use.
 LONG_DELAY_SECONDS = 82_800
-#: Scenarios aiodurable cannot express, and why.
-NOT_APPLICABLE = {
-    "virtual-context": "aiodurable has no virtual (uncheckpointed) child context to trace",
-}
+#: Scenarios aiodurable cannot express, and why (none today).
+NOT_APPLICABLE: dict[str, str] = {}
 #: DurableConfig.ExecutionTimeout of the functions, as AWS's templates deploy them.
 EXECUTION_TIMEOUTS = {"wait-interrupted": 15}
 DEFAULT_TIMEOUT = 300

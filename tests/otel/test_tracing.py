@@ -283,3 +283,66 @@ async def test_an_unsampled_lambda_trace_records_nothing(monkeypatch: pytest.Mon
 
     assert outputs[-1]["Status"] == "SUCCEEDED"
     assert exporter.get_finished_spans() == ()
+
+
+@pytest.mark.parametrize("view", ["execution", "invocation"])
+async def test_an_invocation_that_fails_is_an_error_and_the_workflow_is_exported_once(
+    view: str,
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    exits = [True]  # the first invocation's process exits after the step
+
+    @durable_execution(plugins=[OpenTelemetryPlugin(view=view, tracer_provider=provider)])  # type: ignore[arg-type]
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        await ctx.step(lambda: "a", name="a")
+        if exits and exits.pop():
+            raise SystemExit(1)
+        return "done"
+
+    async with LocalRunner(handler) as runner:
+        result = await runner.run()
+
+    assert result.result == "done"
+    spans = exporter.get_finished_spans()
+    (workflow,) = _named(spans, "Workflow")
+    assert workflow.status.status_code is trace.StatusCode.OK
+    assert (workflow.attributes or {})["durable.execution.status"] == "SUCCEEDED"
+    failed, succeeded = _named(spans, "Invocation")
+    assert (failed.attributes or {})["durable.invocation.status"] == "RETRY"
+    assert failed.status.status_code is trace.StatusCode.ERROR
+    assert "SystemExit" in (failed.status.description or "")
+    assert (succeeded.attributes or {})["durable.invocation.status"] == "SUCCEEDED"
+    assert succeeded.status.status_code is trace.StatusCode.OK
+
+
+@pytest.mark.parametrize("view", ["execution", "invocation"])
+async def test_a_virtual_context_run_again_on_replay_keeps_one_span_id(view: str) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    async def group(child: DurableContext) -> str:
+        return await child.step(lambda: "x", name="inside")
+
+    @durable_execution(plugins=[OpenTelemetryPlugin(view=view, tracer_provider=provider)])  # type: ignore[arg-type]
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        value = await ctx.run_in_child_context(group, name="group", virtual=True)
+        await ctx.wait(60, name="w")
+        return value
+
+    async with LocalRunner(handler) as runner:
+        result = await runner.run()
+
+    assert result.result == "x"
+    groups = _named(exporter.get_finished_spans(), "group")
+    # Execution view: exported once, by the invocation it ended in. Invocation view: a
+    # span in each invocation that ran it, the later one a continuation with its own id.
+    assert len(groups) == (1 if view == "execution" else 2)
+    assert len({s.context.span_id for s in groups}) == len(groups)
+    assert groups[0].context.span_id == operation_span_id(result.arn, _op_id(groups[0]))
+
+
+def _op_id(span: ReadableSpan) -> str:
+    return str((span.attributes or {})["durable.operation.id"])

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aiodurable.errors import PayloadUnavailableError
 from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES
 from aiodurable.offload.envelope import (
     Envelope,
@@ -81,9 +82,15 @@ class FileSystemSerdes(OffloadingSerdes):
 
         try:
             return await anyio.to_thread.run_sync(Path(envelope.file).read_bytes)
-        except OSError as exc:
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
             raise OffloadedPayloadMissingError(
                 envelope.file, context.operation_id, exc.strerror or repr(exc)
+            ) from exc
+        except OSError as exc:  # EIO, ESTALE, EACCES, a timeout: the mount, not the file
+            raise PayloadUnavailableError(
+                f"reading {envelope.file}, the value of operation {context.operation_id}, "
+                f"failed: {exc.strerror or repr(exc)}. The invocation ends with this error and "
+                "Lambda invokes the function again; check the file system if it persists."
             ) from exc
 
     def __repr__(self) -> str:

@@ -8,6 +8,7 @@ import enum
 from collections.abc import Callable
 from typing import Any
 
+from aiodurable.errors import PayloadUnavailableError
 from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES
 from aiodurable.offload.envelope import (
     Envelope,
@@ -22,6 +23,24 @@ from aiodurable.serdes import Serdes, SerdesContext
 __all__ = ["S3Encryption", "S3Serdes"]
 
 _MISSING = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
+#: S3 error codes that say "not now" rather than "not there" (5xx statuses count too).
+_TRANSIENT = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestLimitExceeded",
+    "InternalError",
+    "ServiceUnavailable",
+}
+
+
+def _unavailable(location: str, context: SerdesContext, reason: str) -> PayloadUnavailableError:
+    return PayloadUnavailableError(
+        f"reading {location}, the value of operation {context.operation_id}, failed: "
+        f"{reason}. The invocation ends with this error and Lambda invokes the function "
+        "again; check the bucket's availability if it persists."
+    )
 
 
 class S3Encryption(enum.StrEnum):
@@ -176,7 +195,11 @@ class S3Serdes(OffloadingSerdes):
                 "the envelope points to another store (written by FileSystemSerdes?)",
             )
         location = f"s3://{pointer.bucket}/{pointer.key}"
-        from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+        from botocore.exceptions import (  # type: ignore[import-untyped]
+            ClientError,
+            HTTPClientError,
+        )
+        from botocore.exceptions import ConnectionError as S3ConnectionError
 
         s3 = await self._s3()
         try:
@@ -189,7 +212,12 @@ class S3Serdes(OffloadingSerdes):
                 raise OffloadedPayloadMissingError(
                     location, context.operation_id, f"S3 says {code}"
                 ) from exc
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            if code in _TRANSIENT or status >= 500:
+                raise _unavailable(location, context, f"S3 says {code or status}") from exc
             raise
+        except (S3ConnectionError, HTTPClientError) as exc:  # after the client's own retries
+            raise _unavailable(location, context, str(exc)) from exc
         return data
 
     def __repr__(self) -> str:

@@ -1,4 +1,5 @@
-"""Pieces every operation shares: its identity and the updates it writes."""
+"""Pieces every operation shares: its identity, the updates it writes and how it reads
+a stored value back."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from typing import Any
 
 import msgspec
 
+from aiodurable.errors import PayloadUnavailableError
 from aiodurable.runtime.execution import Execution
-from aiodurable.serdes import SerdesContext
+from aiodurable.serdes import AnySerdes, SerdesContext, from_checkpoint
 from aiodurable.wire import Operation, OperationAction, OperationType, OperationUpdate
 
-__all__ = ["OperationIdentity"]
+__all__ = ["OperationIdentity", "read_stored"]
 
 
 class OperationIdentity(msgspec.Struct, frozen=True):
@@ -41,3 +43,19 @@ class OperationIdentity(msgspec.Struct, frozen=True):
 
     def serdes_context(self, execution: Execution) -> SerdesContext:
         return SerdesContext(operation_id=self.id, durable_execution_arn=execution.arn)
+
+
+async def read_stored(
+    execution: Execution, serdes: AnySerdes, text: str | None, context: SerdesContext
+) -> Any:
+    """The value an operation stored, decoded through ``serdes`` (``None``: no payload).
+
+    A store that cannot be read for now ends the invocation, not the execution: the
+    failure is made fatal before it is raised, so workflow code that catches it cannot
+    carry on down another path than the one the checkpoints record.
+    """
+    try:
+        return await from_checkpoint(serdes, text, context)
+    except PayloadUnavailableError as exc:
+        execution.fail(exc)
+        raise

@@ -35,6 +35,7 @@ from aiodurable.operations.lifecycle import (
     ended_unrecorded,
     no_summary,
     run_context,
+    run_unrecorded,
 )
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.operation_ids import branch_id
@@ -322,7 +323,7 @@ class _Coordinator:
                 bid, OperationType.CONTEXT, self.item_type, spec.name, parent
             )
             try:
-                value = await _run_flat(execution, identity, spec.run(child))
+                value = await run_unrecorded(execution, identity, spec.run(child))
                 _, result = await to_checkpoint(self.item_serdes, value, serdes_context)
             except FATAL_ERRORS:
                 raise
@@ -349,21 +350,6 @@ class _Coordinator:
         except _BranchFailed as failed:
             return BatchItem(index=index, status="FAILED", error=failed.error)
         return BatchItem(index=index, status="SUCCEEDED", result=result)
-
-
-async def _run_flat(execution: Execution, identity: OperationIdentity, work: Awaitable[T]) -> T:
-    """A FLAT branch's function (no checkpoint of its own) with the user-function hooks."""
-    hooks = execution.hooks
-    if not hooks.enabled:
-        return await work
-    with hooks.user_function(
-        operation_id=identity.id,
-        operation_type=identity.type,
-        sub_type=identity.sub_type,
-        name=identity.name,
-        parent_id=identity.parent_id,
-    ):
-        return await work
 
 
 class _BranchFailed(Exception):

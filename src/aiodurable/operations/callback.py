@@ -14,9 +14,9 @@ from aiodurable.errors import (
     SerializationError,
     ValidationError,
 )
-from aiodurable.operations.base import OperationIdentity
+from aiodurable.operations.base import OperationIdentity, read_stored
 from aiodurable.runtime.execution import Execution
-from aiodurable.serdes import AnySerdes, bind_serdes, from_checkpoint
+from aiodurable.serdes import AnySerdes, bind_serdes
 from aiodurable.wire import CallbackOptions, OperationAction, OperationStatus
 
 __all__ = ["Callback", "callback_timeout_seconds", "start_callback"]
@@ -80,8 +80,8 @@ class Callback(Generic[T]):
                 if not text:
                     return None  # type: ignore[return-value]  # an empty answer: no value
                 try:
-                    value: T = await from_checkpoint(
-                        self._serdes, text, self._identity.serdes_context(execution)
+                    value: T = await read_stored(
+                        execution, self._serdes, text, self._identity.serdes_context(execution)
                     )
                 except SerializationError as exc:
                     raise self._bad_answer(text, exc) from exc

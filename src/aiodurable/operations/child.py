@@ -1,17 +1,25 @@
-"""``ctx.run_in_child_context``: a group of operations checkpointed as one (PROTOCOL §6.7)."""
+"""``ctx.run_in_child_context``: a group of operations checkpointed as one (PROTOCOL §6.7),
+or, virtual, a group that is only a naming scope and leaves no record of its own."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from aiodurable.errors import ChildContextError
+from aiodurable.errors import ChildContextError, error_object_from_exception
 from aiodurable.operations.base import OperationIdentity
-from aiodurable.operations.lifecycle import no_summary, run_context
+from aiodurable.operations.lifecycle import (
+    ended_unrecorded,
+    no_summary,
+    run_context,
+    run_unrecorded,
+)
 from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.signals import FATAL_ERRORS
 from aiodurable.serdes import AnySerdes
+from aiodurable.wire import OperationStatus
 
-__all__ = ["run_child"]
+__all__ = ["run_child", "run_virtual_child"]
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -35,3 +43,46 @@ def run_child(
         summary=summary or no_summary,
         failure=ChildContextError.from_error_object,
     )
+
+
+async def run_virtual_child(
+    execution: Execution,
+    identity: OperationIdentity,
+    body: Callable[[C], Awaitable[T]],
+    context: C,
+    ended_before: Callable[[], bool],
+) -> T:
+    """Run ``body(context)`` as a virtual child context: no START, SUCCEED or FAIL.
+
+    ``body`` runs on every invocation that reaches it, and its operations replay from
+    their own checkpoints (ids prefixed with the virtual context's id, parent the
+    enclosing recorded context). The plugins hear it as the official SDK reports one: the
+    user-function hooks around ``body``, then an operation end, with no operation start.
+    The end is ``is_replayed`` when ``ended_before()`` says, once ``body`` returned,
+    that the context had already ended in an earlier invocation.
+    """
+    recorded = execution.operations.get(identity.id)
+    if recorded is not None:
+        kind = recorded.sub_type or recorded.type.value
+        execution.nondeterminism(
+            f"operation {identity.id} was recorded as {kind} {recorded.name!r} but now runs "
+            f"as virtual child context {identity.name!r}, which records nothing: a virtual "
+            "context must stay virtual (and a recorded one recorded) for the life of an "
+            "execution"
+        )
+    try:
+        result = await run_unrecorded(execution, identity, body(context))
+    except FATAL_ERRORS:
+        raise
+    except Exception as exc:
+        error = error_object_from_exception(exc)
+        if execution.hooks.enabled:
+            ended_unrecorded(
+                execution, identity, OperationStatus.FAILED, error, is_replayed=ended_before()
+            )
+        raise ChildContextError.from_error_object(error) from exc
+    if execution.hooks.enabled:
+        ended_unrecorded(
+            execution, identity, OperationStatus.SUCCEEDED, None, is_replayed=ended_before()
+        )
+    return result

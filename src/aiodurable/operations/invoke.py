@@ -6,9 +6,9 @@ from typing import Any
 
 from aiodurable.errors import InvokeError
 from aiodurable.limits import MAX_INVOKE_PAYLOAD_BYTES
-from aiodurable.operations.base import OperationIdentity
+from aiodurable.operations.base import OperationIdentity, read_stored
 from aiodurable.runtime.execution import Execution
-from aiodurable.serdes import AnySerdes, check_payload_size, from_checkpoint, to_checkpoint
+from aiodurable.serdes import AnySerdes, check_payload_size, to_checkpoint
 from aiodurable.wire import ChainedInvokeOptions, OperationAction, OperationStatus, OperationType
 
 __all__ = ["MAX_INVOKE_PAYLOAD_BYTES", "run_invoke"]
@@ -49,8 +49,8 @@ async def run_invoke(
         status = op.status if op is not None else None
         details = op.chained_invoke_details if op is not None else None
         if status is OperationStatus.SUCCEEDED:
-            return await from_checkpoint(
-                result_serdes, details.result if details else None, context
+            return await read_stored(
+                execution, result_serdes, details.result if details else None, context
             )
         if status in _FAILED:
             raise InvokeError.from_error_object(details.error if details else None)

@@ -22,10 +22,10 @@ from typing import TypeVar
 
 from aiodurable.errors import error_object_from_exception
 from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES, payload_bytes
-from aiodurable.operations.base import OperationIdentity
+from aiodurable.operations.base import OperationIdentity, read_stored
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import FATAL_ERRORS
-from aiodurable.serdes import AnySerdes, from_checkpoint, to_checkpoint
+from aiodurable.serdes import AnySerdes, to_checkpoint
 from aiodurable.wire import ContextOptions, ErrorObject, OperationAction, OperationStatus
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "ended_unrecorded",
     "no_summary",
     "run_context",
+    "run_unrecorded",
 ]
 
 T = TypeVar("T")
@@ -87,7 +88,9 @@ async def run_context(
     details = op.context_details if op is not None else None
     replay_children = bool(details and details.replay_children)
     if op is not None and op.status is OperationStatus.SUCCEEDED and not replay_children:
-        value: T = await from_checkpoint(serdes, details.result if details else None, context)
+        value: T = await read_stored(
+            execution, serdes, details.result if details else None, context
+        )
         return value
     if op is not None and op.status is OperationStatus.FAILED:
         raise failure(details.error if details else None)
@@ -142,6 +145,8 @@ def ended_unrecorded(
     identity: OperationIdentity,
     status: OperationStatus,
     error: ErrorObject | None,
+    *,
+    is_replayed: bool | None = None,
 ) -> None:
     """Tell the plugins that a context ended without a checkpoint of its own."""
     execution.hooks.context_ended(
@@ -151,4 +156,23 @@ def ended_unrecorded(
         parent_id=identity.parent_id,
         status=status,
         error=error,
+        is_replayed=is_replayed,
     )
+
+
+async def run_unrecorded(
+    execution: Execution, identity: OperationIdentity, work: Awaitable[T]
+) -> T:
+    """Await the function of a context that has no checkpoint of its own (a FLAT branch,
+    a virtual child context) between the user-function hooks."""
+    hooks = execution.hooks
+    if not hooks.enabled:
+        return await work
+    with hooks.user_function(
+        operation_id=identity.id,
+        operation_type=identity.type,
+        sub_type=identity.sub_type,
+        name=identity.name,
+        parent_id=identity.parent_id,
+    ):
+        return await work

@@ -26,7 +26,7 @@ from aiodurable.operations.attempt import (
     run_attempt,
     wait_for_retry,
 )
-from aiodurable.operations.base import OperationIdentity
+from aiodurable.operations.base import OperationIdentity, read_stored
 from aiodurable.retry import RetryPolicy, RetryStrategy, StepSemantics
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import TokenRevoked
@@ -36,7 +36,6 @@ from aiodurable.serdes import (
     Serdes,
     check_payload_size,
     decode_json,
-    from_checkpoint,
     to_checkpoint,
 )
 from aiodurable.wire import Operation, OperationAction, OperationStatus
@@ -89,7 +88,7 @@ async def run_step(
             text = details.result if details else None
             if serdes.__class__ is JsonSerdes and text is not None:
                 return decode_json(text, serdes.type_)
-            return await from_checkpoint(serdes, text, identity.serdes_context(execution))
+            return await read_stored(execution, serdes, text, identity.serdes_context(execution))
         if status is OperationStatus.FAILED:
             assert op is not None
             raise StepError.from_error_object(op.step_details.error if op.step_details else None)

@@ -19,11 +19,11 @@ from aiodurable.operations.attempt import (
     run_attempt,
     wait_for_retry,
 )
-from aiodurable.operations.base import OperationIdentity
+from aiodurable.operations.base import OperationIdentity, read_stored
 from aiodurable.retry import Jitter, backoff_seconds
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import FATAL_ERRORS
-from aiodurable.serdes import AnySerdes, check_payload_size, from_checkpoint, to_checkpoint
+from aiodurable.serdes import AnySerdes, check_payload_size, to_checkpoint
 from aiodurable.wire import OperationAction, OperationStatus
 
 if TYPE_CHECKING:
@@ -88,7 +88,9 @@ async def run_wait_for_condition(
         status = op.status if op is not None else None
         details = op.step_details if op is not None else None
         if status is OperationStatus.SUCCEEDED:
-            return await from_checkpoint(serdes, details.result if details else None, context)
+            return await read_stored(
+                execution, serdes, details.result if details else None, context
+            )
         if status is OperationStatus.FAILED:
             raise WaitForConditionError.from_error_object(details.error if details else None)
         if status is OperationStatus.PENDING:
@@ -98,7 +100,7 @@ async def run_wait_for_condition(
         if op is None or status is OperationStatus.READY:
             checkpointer.enqueue(identity.update(OperationAction.START))
         if details is not None and details.result:
-            state = await from_checkpoint(serdes, details.result, context)
+            state = await read_stored(execution, serdes, details.result, context)
         else:
             _, state = await to_checkpoint(serdes, initial_state, context)
         attempt = attempts_made(op) + 1

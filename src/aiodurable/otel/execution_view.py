@@ -26,7 +26,8 @@ from aiodurable.otel.spans import (
     to_ns,
 )
 from aiodurable.otel.view import View
-from aiodurable.plugins import OperationEndInfo, OperationStartInfo
+from aiodurable.plugins import OperationEndInfo, OperationStartInfo, UserFunctionStartInfo
+from aiodurable.wire import OperationType
 
 __all__ = ["ExecutionView"]
 
@@ -47,7 +48,17 @@ class ExecutionView(View):
             if info.operation_id not in inv.started or inv.started[info.operation_id] is None:
                 inv.started[info.operation_id] = None if info.is_replayed else self.spans.clock()
 
+    def user_function_started(self, inv: Invocation, info: UserFunctionStartInfo) -> None:
+        # A context without a checkpoint of its own (a FLAT branch, a virtual child
+        # context) has no operation start: its span starts when its function does.
+        if info.operation_type is OperationType.CONTEXT and info.operation_id not in inv.recorded:
+            with inv.lock:
+                inv.started.setdefault(info.operation_id, self.spans.clock())
+        super().user_function_started(inv, info)
+
     def operation_ended(self, inv: Invocation, info: OperationEndInfo) -> None:
+        if info.is_replayed and info.operation_id not in inv.recorded:
+            return  # a virtual context run again on replay: exported when it first ended
         now = self.spans.clock()
         with inv.lock:
             seen = info.operation_id in inv.started

@@ -57,7 +57,8 @@ class InvocationView(View):
         with inv.lock:
             span = inv.spans.pop(info.operation_id, None)
         if span is None:  # it ended while the function was suspended, or never started
-            span = self._open(inv, info, info.operation_id in inv.recorded, keep=False)
+            continuation = info.is_replayed or info.operation_id in inv.recorded
+            span = self._open(inv, info, continuation, keep=False)
         span.set_attributes(end_attributes(info))
         error = info.error
         set_outcome(span, error is not None, error.error_message if error else None)

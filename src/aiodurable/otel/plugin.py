@@ -33,6 +33,7 @@ from aiodurable.otel.spans import Invocation, SpanStarter, detach, in_context, t
 from aiodurable.otel.view import View
 from aiodurable.plugins import (
     InvocationEndInfo,
+    InvocationEndStatus,
     InvocationStartInfo,
     OperationEndInfo,
     OperationStartInfo,
@@ -41,7 +42,6 @@ from aiodurable.plugins import (
     UserFunctionStartInfo,
 )
 from aiodurable.replay_logging import add_default_processor
-from aiodurable.wire import InvocationStatus
 
 __all__ = ["OpenTelemetryPlugin"]
 
@@ -144,7 +144,12 @@ class OpenTelemetryPlugin(Plugin):
             self._invocations[arn] = invocation
 
     def on_invocation_end(self, info: InvocationEndInfo) -> None:
-        """End the Invocation span; when the execution ended, export its Workflow span."""
+        """End the Invocation span; when the execution ended, export its Workflow span.
+
+        An invocation that failed without ending the execution (``RETRY``) ends its
+        Invocation span with ERROR and leaves the Workflow span to the invocation that
+        ends the execution.
+        """
         with self._lock:
             inv = self._invocations.pop(info.execution_arn or "", None)
         if inv is None:
@@ -161,7 +166,7 @@ class OpenTelemetryPlugin(Plugin):
         inv.span.set_attribute("durable.invocation.status", status.value)
         _set_status(inv.span, status, message)
         inv.span.end(now)
-        if status in (InvocationStatus.SUCCEEDED, InvocationStatus.FAILED):
+        if status in (InvocationEndStatus.SUCCEEDED, InvocationEndStatus.FAILED):
             started = info.execution_start_time
             workflow = view.spans.start(
                 self._workflow_span_name,
@@ -204,9 +209,10 @@ class OpenTelemetryPlugin(Plugin):
             self._current_view().user_function_ended(inv, info)
 
 
-def _set_status(span: Span, status: InvocationStatus, message: str | None) -> None:
-    # SUCCEEDED and PENDING (a clean suspension) are OK; FAILED is ERROR.
-    if status is InvocationStatus.FAILED:
+def _set_status(span: Span, status: InvocationEndStatus, message: str | None) -> None:
+    # SUCCEEDED and PENDING (a clean suspension) are OK; FAILED and RETRY (this
+    # invocation failed; the execution goes on) are ERROR.
+    if status in (InvocationEndStatus.FAILED, InvocationEndStatus.RETRY):
         span.set_status(StatusCode.ERROR, message or None)
     else:
         span.set_status(StatusCode.OK)

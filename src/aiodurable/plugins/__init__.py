@@ -15,6 +15,7 @@ the other plugins from their hooks. docs/plugins.md says when each hook fires.
 
 from aiodurable.plugins.infos import (
     InvocationEndInfo,
+    InvocationEndStatus,
     InvocationInfo,
     InvocationStartInfo,
     OperationChangeInfo,
@@ -30,6 +31,7 @@ from aiodurable.plugins.plugin import DurableInstrumentationPlugin, Plugin
 __all__ = [
     "DurableInstrumentationPlugin",
     "InvocationEndInfo",
+    "InvocationEndStatus",
     "InvocationInfo",
     "InvocationStartInfo",
     "OperationChangeInfo",

@@ -19,6 +19,7 @@ import msgspec
 from aiodurable.errors import error_object_from_exception
 from aiodurable.plugins.infos import (
     InvocationEndInfo,
+    InvocationEndStatus,
     InvocationStartInfo,
     OperationChangeInfo,
     OperationEndInfo,
@@ -33,7 +34,6 @@ from aiodurable.plugins.plugin import HOOKS, Plugin
 from aiodurable.wire import (
     TERMINAL_STATUSES,
     ErrorObject,
-    InvocationStatus,
     Operation,
     OperationAction,
     OperationStatus,
@@ -196,9 +196,17 @@ class InvocationHooks:
         """The invocation returns ``output`` (its output envelope)."""
         if not self.enabled:
             return
-        start = self._start
         raw_error = output.get("Error")
         error = msgspec.convert(raw_error, ErrorObject) if isinstance(raw_error, dict) else None
+        self._end_invocation(InvocationEndStatus(str(output["Status"])), error)
+
+    def crashed(self, exc: BaseException) -> None:
+        """The invocation raises ``exc``: Lambda invokes again, the execution goes on."""
+        if self.enabled:
+            self._end_invocation(InvocationEndStatus.RETRY, error_object_from_exception(exc))
+
+    def _end_invocation(self, status: InvocationEndStatus, error: ErrorObject | None) -> None:
+        start = self._start
         self._plugins.call(
             "on_invocation_end",
             InvocationEndInfo(
@@ -208,7 +216,7 @@ class InvocationHooks:
                 execution_start_time=start.execution_start_time,
                 operations=_InfoView(self._arn, dict(self._operations)),
                 updated_operations=start.updated_operations,
-                status=InvocationStatus(str(output["Status"])),
+                status=status,
                 error=error,
             ),
         )
@@ -306,9 +314,13 @@ class InvocationHooks:
         parent_id: str | None,
         status: OperationStatus,
         error: ErrorObject | None = None,
+        is_replayed: bool | None = None,
     ) -> None:
-        """A context ended without a checkpoint of its own: a FLAT branch, or a context
-        that re-ran to rebuild its large result."""
+        """A context ended without a checkpoint of its own: a FLAT branch, a virtual
+        child context, or a context that re-ran to rebuild its large result.
+
+        ``is_replayed`` (by default: whether the context is recorded) says that it had
+        already ended in an earlier invocation."""
         if not self.enabled or operation_id in self._ended:
             return
         self._ended.add(operation_id)
@@ -323,7 +335,7 @@ class InvocationHooks:
                 parent_id=parent_id,
                 start_time=recorded.start_timestamp if recorded is not None else None,
                 end_time=_now(),
-                is_replayed=operation_id in self._initial,
+                is_replayed=operation_id in self._initial if is_replayed is None else is_replayed,
                 status=status,
                 error=error,
                 execution_arn=self._arn,

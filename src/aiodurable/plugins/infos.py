@@ -16,7 +16,6 @@ import msgspec
 
 from aiodurable.wire import (
     ErrorObject,
-    InvocationStatus,
     Operation,
     OperationStatus,
     OperationType,
@@ -24,6 +23,7 @@ from aiodurable.wire import (
 
 __all__ = [
     "InvocationEndInfo",
+    "InvocationEndStatus",
     "InvocationInfo",
     "InvocationStartInfo",
     "OperationChangeInfo",
@@ -136,14 +136,35 @@ class InvocationStartInfo(InvocationInfo, frozen=True, kw_only=True):
     """Passed to ``on_invocation_start``."""
 
 
-class InvocationEndInfo(InvocationInfo, frozen=True, kw_only=True):
-    """Passed to ``on_invocation_end``: the invocation's status and the execution's error.
+class InvocationEndStatus(enum.StrEnum):
+    """How an invocation ended, as ``on_invocation_end`` reports it.
 
-    ``status`` is ``SUCCEEDED`` or ``FAILED`` when the execution ended, ``PENDING`` when
-    it suspended; ``operations`` is the map as the invocation left it.
+    The first three are the statuses of the invocation's output; ``RETRY`` is the
+    plugins' own (the official SDK's internal retry status): the invocation raised
+    instead of returning an output — a retryable checkpoint failure, ``sys.exit`` in
+    user code — so Lambda invokes the function again and the execution goes on.
     """
 
-    status: InvocationStatus
+    #: The execution succeeded.
+    SUCCEEDED = "SUCCEEDED"
+    #: The execution failed.
+    FAILED = "FAILED"
+    #: The execution suspended (waits, retries, callbacks or invokes pending).
+    PENDING = "PENDING"
+    #: This invocation failed; the execution did not end and will be invoked again.
+    RETRY = "RETRY"
+
+
+class InvocationEndInfo(InvocationInfo, frozen=True, kw_only=True):
+    """Passed to ``on_invocation_end``: how the invocation ended, and the error.
+
+    ``status`` is ``SUCCEEDED`` or ``FAILED`` when the execution ended, ``PENDING`` when
+    it suspended, ``RETRY`` when the invocation itself failed and the execution goes on
+    (``error`` is then the invocation's error); ``operations`` is the map as the
+    invocation left it.
+    """
+
+    status: InvocationEndStatus
     error: ErrorObject | None = None
 
 

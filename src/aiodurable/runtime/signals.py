@@ -7,7 +7,12 @@ re-raises them untouched.
 
 from __future__ import annotations
 
-from aiodurable.errors import CheckpointError, NonDeterministicError, OperationInStepError
+from aiodurable.errors import (
+    CheckpointError,
+    NonDeterministicError,
+    OperationInStepError,
+    PayloadUnavailableError,
+)
 
 __all__ = ["FATAL_ERRORS", "ProcessExit", "TokenRevoked"]
 
@@ -33,4 +38,5 @@ FATAL_ERRORS: tuple[type[BaseException], ...] = (
     OperationInStepError,
     TokenRevoked,
     CheckpointError,
+    PayloadUnavailableError,
 )
