@@ -59,13 +59,15 @@ class LambdaContext:
     memory_limit_in_mb = 1024
     def get_remaining_time_in_millis(self):
         return 900_000
+cpu_started = time.process_time()
 started = time.perf_counter()
 module = {"__name__": "handler_module"}
 exec(compile(sys.argv[1], "<handler>", "exec"), module)
 imported = time.perf_counter()
 output = module["handler"](event, LambdaContext())
 done = time.perf_counter()
-print(json.dumps({"import": imported - started, "total": done - started, "output": output}))
+cpu = time.process_time() - cpu_started
+print(json.dumps({"import": imported - started, "total": done - started, "cpu": cpu, "output": output}))
 """
 
 
@@ -76,6 +78,9 @@ class ColdStartResult:
     totals: list[float] = field(default_factory=list)
     #: Seconds of the handler module's import alone.
     imports: list[float] = field(default_factory=list)
+    #: CPU seconds (all threads) over the same span as ``totals``: less sensitive than
+    #: wall time to other processes competing for the machine.
+    cpus: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
@@ -84,6 +89,10 @@ class ColdStartResult:
     @property
     def median_import(self) -> float:
         return statistics.median(self.imports)
+
+    @property
+    def median_cpu(self) -> float:
+        return statistics.median(self.cpus)
 
 
 class _ColdProcess:
@@ -135,6 +144,7 @@ class _ColdProcess:
         if self.record:
             self.result.totals.append(report["total"])
             self.result.imports.append(report["import"])
+            self.result.cpus.append(report["cpu"])
         return report["output"]
 
 

@@ -134,7 +134,10 @@ class LambdaServiceClient:
         if config is not None:
             client_config = client_config.merge(config)
         if session is None:
+            from aiodurable.service.models import use_fast_loader
+
             session = get_session()
+            use_fast_loader(session)
         # aiobotocore sessions have create_client(); aioboto3 sessions have client().
         make_client = getattr(session, "create_client", None) or session.client
         stack = AsyncExitStack()
