@@ -123,6 +123,8 @@ class LambdaServiceClient:
         from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
         from aiobotocore.session import get_session  # type: ignore[import-untyped]
 
+        from aiodurable.service.http_session import TLSOnDemandSession
+
         client_config = AioConfig(
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
@@ -130,6 +132,8 @@ class LambdaServiceClient:
             # One attempt per botocore call: BackoffPolicy retries, knowing which errors
             # are worth it and keeping the checkpoint's ClientToken.
             retries={"mode": "standard", "total_max_attempts": 1},
+            # aiobotocore's aiohttp session, without a CA bundle for plain-HTTP endpoints.
+            http_session_cls=TLSOnDemandSession,
         )
         if config is not None:
             client_config = client_config.merge(config)
