@@ -125,8 +125,8 @@ def _cold_start_limits(tls: dict[str, float], gap: float) -> list[str]:
         f"(`ssl.create_default_context()`) takes {_ms(tls['context'])} here, holds the GIL "
         "and cannot be deferred or shared. aiobotocore never uses those contexts (it builds "
         "its own), and the official SDK, on boto3 and urllib3, builds none for a plain-HTTP "
-        f"endpoint: {share} What aiodurable controls on this path is lean: sessions it creates read botocore's data "
-        "with msgspec and without listing every service, use a cut Lambda model (the two "
+        f"endpoint: {share} On the part aiodurable controls, the sessions it creates read "
+        "botocore's data with msgspec and without listing every service, use a cut Lambda model (the two "
         "operations it calls) while that matches botocore's, and a plain-HTTP endpoint loads "
         "no CA bundle (`aiodurable/service/models.py`, `aiodurable/service/http_session.py`).",
         "",
