@@ -113,18 +113,19 @@ def use_fast_loader(session: Any) -> None:
 
 def _shipped_cut_applies(search_paths: Iterable[str]) -> bool:
     try:
-        crc, size, _ = _SOURCE.read_text().split()
-    except (OSError, ValueError):
+        return _is_cut_of_what_botocore_loads(list(search_paths))
+    except (OSError, ValueError):  # unreadable data: botocore's own model, as always
         return False
-    search_paths = list(search_paths)
+
+
+def _is_cut_of_what_botocore_loads(search_paths: list[str]) -> bool:
+    crc, size, _ = _SOURCE.read_text().split()
     ours = _MODEL.split("/")[1]
     for path in search_paths:
         service = Path(path, "lambda")
         # A newer API version anywhere would be loaded instead of ours (botocore: max()).
-        newer = (v for v in service.iterdir() if v.name > ours) if service.is_dir() else ()
-        if any(
-            (v / "service-2.json").exists() or (v / "service-2.json.gz").exists() for v in newer
-        ):
+        newer = [v for v in service.iterdir() if v.name > ours] if service.is_dir() else []
+        if any(v.joinpath("service-2" + ext).exists() for v in newer for ext in _EXTS):
             return False
     for path in search_paths:
         for ext in _EXTS:
