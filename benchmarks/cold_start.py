@@ -10,7 +10,9 @@ and hands the invocation event to a fresh interpreter of the SDK's virtualenv, w
 reports how long it took from before the handler import to the handler's return.
 
 The first process of each SDK is discarded: it leaves the bytecode and page caches as a
-warm Lambda image has them.
+warm Lambda image has them. The SDKs take turns, one process each per round, so that the
+load of a shared machine weighs on all of them alike; each process also reports its CPU
+time (all threads), which such load disturbs less than wall time.
 """
 
 from __future__ import annotations
@@ -59,13 +61,15 @@ class LambdaContext:
     memory_limit_in_mb = 1024
     def get_remaining_time_in_millis(self):
         return 900_000
+cpu_started = time.process_time()
 started = time.perf_counter()
 module = {"__name__": "handler_module"}
 exec(compile(sys.argv[1], "<handler>", "exec"), module)
 imported = time.perf_counter()
 output = module["handler"](event, LambdaContext())
 done = time.perf_counter()
-print(json.dumps({"import": imported - started, "total": done - started, "output": output}))
+cpu = time.process_time() - cpu_started
+print(json.dumps({"import": imported - started, "total": done - started, "cpu": cpu, "output": output}))
 """
 
 
@@ -76,6 +80,9 @@ class ColdStartResult:
     totals: list[float] = field(default_factory=list)
     #: Seconds of the handler module's import alone.
     imports: list[float] = field(default_factory=list)
+    #: CPU seconds (all threads) over the same span as ``totals``: less sensitive than
+    #: wall time to other processes competing for the machine.
+    cpus: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
@@ -84,6 +91,10 @@ class ColdStartResult:
     @property
     def median_import(self) -> float:
         return statistics.median(self.imports)
+
+    @property
+    def median_cpu(self) -> float:
+        return statistics.median(self.cpus)
 
 
 class _ColdProcess:
@@ -135,40 +146,78 @@ class _ColdProcess:
         if self.record:
             self.result.totals.append(report["total"])
             self.result.imports.append(report["import"])
+            self.result.cpus.append(report["cpu"])
         return report["output"]
 
 
 async def _measure(
-    sdk: str, python: str, repeats: int, flags: tuple[str, ...] = ()
-) -> tuple[ColdStartResult, str]:
+    pythons: dict[str, str], repeats: int, flags: tuple[str, ...] = ()
+) -> tuple[list[ColdStartResult], dict[str, str]]:
+    """``repeats`` recorded processes per SDK, taken in turns (one of each SDK per round)
+    so that a change in the machine's load falls on every SDK alike."""
     from aiodurable.local import LocalBackend
     from aiodurable.local.http import LocalHttpServer
 
-    result = ColdStartResult(sdk)
+    results = {sdk: ColdStartResult(sdk) for sdk in pythons}
     async with LocalBackend() as backend, LocalHttpServer(backend, port=0) as server:
-        target = _ColdProcess(python, HANDLERS[sdk], server.endpoint_url, result, flags)
-        backend.register("cold", target)
+        targets = {}
+        for sdk, python in pythons.items():
+            code = HANDLERS[sdk]
+            targets[sdk] = _ColdProcess(python, code, server.endpoint_url, results[sdk], flags)
+            backend.register(f"cold-{sdk}", targets[sdk])
         for i in range(repeats + 1):
-            target.record = i > 0
-            info = backend.start_execution("cold", "{}", name=f"cold-{i}")
-            final = await asyncio.wait_for(backend.wait_for_completion(info.arn), 120)
-            if final.status.value != "SUCCEEDED":
-                raise RuntimeError(f"{sdk} cold start ended {final.status.value}: {final}")
-            steps = [op for op in backend.operations(info.arn) if op.type.value == "STEP"]
-            if len(steps) != 1:
-                raise RuntimeError(f"{sdk}: expected one checkpointed step, got {steps}")
-    return result, target.stderr
+            for sdk, target in targets.items():
+                target.record = i > 0
+                info = backend.start_execution(f"cold-{sdk}", "{}", name=f"cold-{i}")
+                final = await asyncio.wait_for(backend.wait_for_completion(info.arn), 120)
+                if final.status.value != "SUCCEEDED":
+                    raise RuntimeError(f"{sdk} cold start ended {final.status.value}: {final}")
+                steps = [op for op in backend.operations(info.arn) if op.type.value == "STEP"]
+                if len(steps) != 1:
+                    raise RuntimeError(f"{sdk}: expected one checkpointed step, got {steps}")
+    return list(results.values()), {sdk: t.stderr for sdk, t in targets.items()}
 
 
 def measure_cold_starts(pythons: dict[str, str], repeats: int = 10) -> list[ColdStartResult]:
     """One :class:`ColdStartResult` per SDK (``pythons``: SDK → interpreter path)."""
-    return [asyncio.run(_measure(sdk, python, repeats))[0] for sdk, python in pythons.items()]
+    return asyncio.run(_measure(pythons, repeats))[0]
+
+
+#: One default TLS context (the system CA bundle), and ``import aiohttp``, in a fresh
+#: interpreter whose asyncio and ssl are already imported.
+_TLS_PROBE = """
+import asyncio, ssl, sys, time
+started = time.perf_counter()
+if sys.argv[1] == "context":
+    ssl.create_default_context()
+else:
+    import aiohttp
+print(time.perf_counter() - started)
+"""
+
+
+def tls_profile(python: str, repeats: int = 7) -> dict[str, float]:
+    """Median seconds of loading the CA bundle into one TLS context (what
+    ``ssl.create_default_context()`` does, and aiohttp twice at import) and of
+    ``import aiohttp`` with it, each in fresh processes of ``python``."""
+    import subprocess
+
+    profile = {}
+    for kind in ("context", "aiohttp"):
+        samples = []
+        for _ in range(repeats + 1):
+            done = subprocess.run(
+                [python, "-I", "-c", _TLS_PROBE, kind], capture_output=True, text=True, check=True
+            )
+            samples.append(float(done.stdout.strip()))
+        profile[kind] = statistics.median(samples[1:])
+    return profile
 
 
 def import_profile(python: str, sdk: str, top: int = 12) -> list[tuple[str, float]]:
     """The costliest imports of one cold first invocation (``-X importtime``): modules
     at the top two levels of the import tree, by cumulative seconds, costliest first."""
-    _, stderr = asyncio.run(_measure(sdk, python, 0, ("-X", "importtime")))
+    stderr = asyncio.run(_measure({sdk: python}, 0, ("-X", "importtime")))[1][sdk]
     rows: list[tuple[str, float, int]] = []
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "|" not in line:
@@ -195,5 +244,6 @@ if __name__ == "__main__":
     results = measure_cold_starts({s: venvs.ensure(s).python for s in chosen}, args.repeats)
     for r in results:
         print(
-            f"{r.sdk:12} median {r.median * 1000:7.1f} ms  (import {r.median_import * 1000:6.1f} ms)"
+            f"{r.sdk:12} median {r.median * 1000:7.1f} ms  (import {r.median_import * 1000:6.1f}"
+            f" ms, CPU {r.median_cpu * 1000:6.1f} ms)"
         )

@@ -145,24 +145,34 @@ def measure_store_scaling(
 def measure_cold_start(
     envs: dict[str, venvs.Env], repeats: int = 10, *, log: Any = print
 ) -> list[dict[str, Any]]:
-    from benchmarks.cold_start import import_profile, measure_cold_starts
+    from benchmarks.cold_start import import_profile, measure_cold_starts, tls_profile
 
     rows = []
-    for result in measure_cold_starts({s: e.python for s, e in envs.items()}, repeats):
+    load_before = os.getloadavg()[0]
+    results = measure_cold_starts({s: e.python for s, e in envs.items()}, repeats)
+    load_after = os.getloadavg()[0]
+    for result in results:
         rows.append(
             {
                 "sdk": result.sdk,
                 "median": result.median,
                 "median_import": result.median_import,
+                "median_cpu": result.median_cpu,
                 "samples": result.totals,
                 "min": min(result.totals),
                 "stdev": statistics.pstdev(result.totals),
+                "load": [load_before, load_after],
             }
         )
-        log(f"[cold start] {result.sdk}: median {result.median * 1000:.0f} ms of {repeats}")
+        log(
+            f"[cold start] {result.sdk}: median {result.median * 1000:.0f} ms "
+            f"(CPU {result.median_cpu * 1000:.0f} ms) of {repeats}"
+        )
     for row in rows:
         # Where the time goes: the costliest imports of one more cold first invocation.
         row["import_profile"] = import_profile(envs[row["sdk"]].python, row["sdk"])
+        if row["sdk"] == "aiodurable":
+            row["tls_profile"] = tls_profile(envs["aiodurable"].python)
     return rows
 
 

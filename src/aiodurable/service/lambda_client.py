@@ -123,6 +123,8 @@ class LambdaServiceClient:
         from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
         from aiobotocore.session import get_session  # type: ignore[import-untyped]
 
+        from aiodurable.service.http_session import TLSOnDemandSession
+
         client_config = AioConfig(
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
@@ -130,11 +132,16 @@ class LambdaServiceClient:
             # One attempt per botocore call: BackoffPolicy retries, knowing which errors
             # are worth it and keeping the checkpoint's ClientToken.
             retries={"mode": "standard", "total_max_attempts": 1},
+            # aiobotocore's aiohttp session, without a CA bundle for plain-HTTP endpoints.
+            http_session_cls=TLSOnDemandSession,
         )
         if config is not None:
             client_config = client_config.merge(config)
         if session is None:
+            from aiodurable.service.models import use_fast_loader
+
             session = get_session()
+            use_fast_loader(session)
         # aiobotocore sessions have create_client(); aioboto3 sessions have client().
         make_client = getattr(session, "create_client", None) or session.client
         stack = AsyncExitStack()
