@@ -26,6 +26,7 @@ from aiodurable.plugins import (
 )
 from aiodurable.runtime.checkpointer import Checkpointer, TokenRevoked
 from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.replay_trace import ReplayTrace, trace_store
 from aiodurable.runtime.signals import ProcessExit
 from aiodurable.serdes import encode_json
 from aiodurable.service.base import DurableServiceClient
@@ -179,7 +180,9 @@ async def run_invocation(
         if exc.retryable:
             raise
         return _checkpoint_failure_output(exc)
-    execution = Execution(arn, operations, plugins)
+    store = trace_store(client)
+    trace = ReplayTrace(store.replay_trace(arn)) if store is not None else None
+    execution = Execution(arn, operations, plugins, trace)
     payload = _input_payload(arn.rsplit("/", 1)[-1], operations)
     checkpointer = Checkpointer(
         client,
@@ -197,6 +200,8 @@ async def run_invocation(
         output = await _drive(workflow, execution, checkpointer, payload, decode_input, logging)
     finally:
         await checkpointer.close()
+        if store is not None and trace is not None:
+            trace.save(store, arn)
     if plugins:
         plugins.call("on_invocation_end", InvocationEndInfo(arn, output["Status"]))
     return output
@@ -214,7 +219,9 @@ async def _drive(
 
     async def run_workflow() -> Any:
         try:
-            return await workflow(decode_input(payload), context)
+            value = await workflow(decode_input(payload), context)
+            context._ensure_all_visited()
+            return value
         except SystemExit as exc:
             raise ProcessExit(exc.code) from exc
 

@@ -330,6 +330,16 @@ class LocalBackend:
             raise ExecutionStalledError(stall_message(ex))
         return self._registry.info(ex)
 
+    # -- replay trace (beside the checkpoints: the wire protocol has no field for it) --------
+    def replay_trace(self, execution_arn: str) -> dict[str, str]:
+        """What each operation of the execution was called with (see
+        :mod:`aiodurable.runtime.replay_trace`); kept in memory only."""
+        return self._registry.get(execution_arn).replay_trace
+
+    def record_replay_trace(self, execution_arn: str, entries: Mapping[str, str]) -> None:
+        """Keep the signatures of operations an invocation created."""
+        self._registry.get(execution_arn).replay_trace.update(entries)
+
     @contextmanager
     def skipping_until(self, reached: Callable[[], bool]) -> Iterator[None]:
         """A block in which idle virtual time skips to due timers until ``reached()``

@@ -31,6 +31,7 @@ from aiodurable.operations.batch_result import (
     Nesting,
 )
 from aiodurable.operations.lifecycle import RebuildFailure, no_summary, run_context
+from aiodurable.operations.scope import run_completing
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.operation_ids import branch_id
 from aiodurable.runtime.signals import FATAL_ERRORS
@@ -306,7 +307,7 @@ class _Coordinator:
                 )
             child = self.make_context(parent, bid, self.replaying)
             try:
-                value = await spec.run(child)
+                value = await run_completing(spec.run, child)
                 text = serialize(self.item_serdes, value, serdes_context)
                 result = deserialize(self.item_serdes, text, serdes_context)
             except FATAL_ERRORS:
@@ -319,7 +320,9 @@ class _Coordinator:
             result = await run_context(
                 execution,
                 identity,
-                lambda replaying, _stored: spec.run(self.make_context(bid, bid, replaying)),
+                lambda replaying, _stored: run_completing(
+                    spec.run, self.make_context(bid, bid, replaying)
+                ),
                 serdes=self.item_serdes,
                 summary=no_summary,
                 failure=_BranchFailed,

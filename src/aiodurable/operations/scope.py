@@ -7,17 +7,19 @@ replay whatever order the tasks run in.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TypeVar
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from aiodurable.errors import OperationInStepError
 from aiodurable.operations.attempt import running_step
 from aiodurable.operations.base import OperationIdentity
+from aiodurable.operations.determinism import check_call_order, unvisited_error
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.operation_ids import step_id
 from aiodurable.wire import TERMINAL_STATUSES, OperationType
 
-__all__ = ["OperationScope"]
+__all__ = ["OperationScope", "run_completing"]
 
 T = TypeVar("T")
 
@@ -25,7 +27,17 @@ T = TypeVar("T")
 class OperationScope:
     """The numbering and replay status of the operations of one context."""
 
-    __slots__ = ("_counter", "_execution", "_peeked", "_replaying", "id_prefix", "parent_id")
+    __slots__ = (
+        "_counter",
+        "_execution",
+        "_expected",
+        "_last_by_task",
+        "_peeked",
+        "_replaying",
+        "_visited",
+        "id_prefix",
+        "parent_id",
+    )
 
     def __init__(
         self,
@@ -40,6 +52,14 @@ class OperationScope:
         self._counter = 0
         self._peeked: tuple[int, str] | None = None
         self._replaying = replaying
+        # Recorded operations of this context, and how many of them the code has reached
+        # (a FLAT branch shares its parent id with its siblings: not counted).
+        self._expected = (
+            execution.recorded_children.get(parent_id, 0) if (parent_id == id_prefix) else 0
+        )
+        self._visited = 0
+        #: With a replay trace: the last id each task took in this context.
+        self._last_by_task: dict[asyncio.Task[Any] | None, str] | None = None
 
     def _next_id(self) -> str:
         self._counter += 1
@@ -57,8 +77,14 @@ class OperationScope:
         return peeked[1]
 
     def _identity(
-        self, type_: OperationType, sub_type: str | None, name: str | None
+        self,
+        type_: OperationType,
+        sub_type: str | None,
+        name: str | None,
+        call: Callable[[], str] | None = None,
     ) -> OperationIdentity:
+        """The next operation's identity; ``call`` digests what it is called with (only
+        computed when a replay trace is kept)."""
         step = running_step()
         if step is not None:
             called = name or sub_type or type_.value
@@ -68,7 +94,30 @@ class OperationScope:
                 "cannot contain durable operations. Call it from the workflow, or group the "
                 "operations with ctx.run_in_child_context(...) instead of ctx.step(...)."
             )
-        return OperationIdentity(self._next_id(), type_, sub_type, name, self.parent_id)
+        op_id = self._next_id()
+        execution = self._execution
+        if self._expected and op_id in execution.operations:
+            self._visited += 1  # recorded before this invocation: ids are created here
+        if execution.trace is not None:
+            last = self._last_by_task
+            if last is None:
+                last = self._last_by_task = {}
+            task = asyncio.current_task()
+            previous = last.get(task, "")
+            last[task] = op_id
+            check_call_order(execution, op_id, type_, name, self.parent_id, previous, call)
+        return OperationIdentity(op_id, type_, sub_type, name, self.parent_id)
+
+    def _ensure_all_visited(self) -> None:
+        """Called when the context's code has completed: every operation recorded in it
+        must have been reached again (PROTOCOL §4.3 leaves this out; we do not)."""
+        if self._visited >= self._expected:
+            return
+        task = asyncio.current_task()
+        if self._execution.terminated.is_set() or (task is not None and task.cancelling()):
+            return  # suspending or cancelled (a batch completed early): not completed
+        reached = {step_id(self.id_prefix, n) for n in range(1, self._counter + 1)}
+        self._execution.nondeterminism(unvisited_error(self._execution, self.parent_id, reached))
 
     def _tracked(self, identity: OperationIdentity, work: Awaitable[T]) -> Awaitable[T]:
         """Track replay status around an operation (PROTOCOL §4.2).
@@ -99,3 +148,10 @@ class OperationScope:
         finally:
             if not terminal or self._peek_id() not in self._execution.operations:
                 self._replaying = False
+
+
+async def run_completing(body: Callable[[Any], Awaitable[T]], scope: Any) -> T:
+    """``await body(scope)``, then check that the context reached its recorded operations."""
+    result = await body(scope)
+    scope._ensure_all_visited()
+    return result

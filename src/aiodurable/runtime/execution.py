@@ -17,6 +17,7 @@ from datetime import datetime
 from aiodurable.errors import NonDeterministicError
 from aiodurable.plugins import NO_PLUGINS, PluginSet
 from aiodurable.runtime.checkpointer import Checkpointer
+from aiodurable.runtime.replay_trace import ReplayTrace
 from aiodurable.wire import Operation, OperationType
 
 __all__ = ["Execution"]
@@ -30,11 +31,26 @@ class Execution:
         execution_arn: str,
         operations: dict[str, Operation],
         plugins: PluginSet = NO_PLUGINS,
+        trace: ReplayTrace | None = None,
     ) -> None:
         self.arn = execution_arn
         self.plugins = plugins
         self.operations = operations
-        self.replaying = any(op.type is not OperationType.EXECUTION for op in operations.values())
+        #: Signatures of earlier calls, where the service keeps them (local backend only).
+        self.trace = trace
+        #: How many recorded operations each context (by parent id) had at the start, and,
+        #: with a trace, how many of them share each (parent id, name).
+        self.recorded_children: dict[str | None, int] = {}
+        self.recorded_names: dict[tuple[str | None, str | None], int] = {}
+        children, names = self.recorded_children, self.recorded_names
+        for op in operations.values():
+            if op.type is not OperationType.EXECUTION:
+                parent = op.parent_id or None
+                children[parent] = children.get(parent, 0) + 1
+                if trace is not None:
+                    key = (parent, op.name or None)
+                    names[key] = names.get(key, 0) + 1
+        self.replaying = bool(children)
         self.terminated = asyncio.Event()
         #: An error that fails the execution whatever user code does with it.
         self.fatal: BaseException | None = None

@@ -29,8 +29,8 @@ from aiodurable.handler import DurableHandler
 from aiodurable.local import (
     Clock,
     Event,
-    ExecutionStalledError,
     ExecutionInfo,
+    ExecutionStalledError,
     LocalBackend,
     MemoryStore,
     RealClock,
@@ -123,9 +123,7 @@ class Run(Inspection, Generic[R]):
             return None
 
         def settled() -> bool:
-            return (
-                callback() is not None or backend.describe(self.arn).done or backend.stalled
-            )
+            return callback() is not None or backend.describe(self.arn).done or backend.stalled
 
         with backend.skipping_until(lambda: callback() is not None):
             await backend.wait_until(settled)
