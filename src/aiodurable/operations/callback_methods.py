@@ -168,5 +168,6 @@ class CallbackMethods(OperationScope):
                 body,
                 lambda replaying: self._child(op_id, op_id, replaying),
                 result_type,
+                serdes,
             ),
         )

@@ -65,18 +65,19 @@ def run_wait_for_callback(
     body: Callable[[Any], Awaitable[Any]],
     make_context: Callable[[bool], Any],
     result_type: Any,
+    serdes: Serdes[Any] | None = None,
 ) -> Awaitable[Any]:
     """Run ``body`` as the ``WaitForCallback`` child context; its failure raises the
-    callback's own error, or ``CallbackSubmitterError`` for a failed submitter."""
+    callback's own error, or ``CallbackSubmitterError`` for a failed submitter.
+
+    The context stores the callback's value with the caller's ``serdes`` when there is
+    one, so the value it decoded comes back as the same type on replay; otherwise as
+    JSON (of ``result_type`` when given).
+    """
+    if serdes is None:
+        serdes = JsonSerdes(result_type) if result_type else ANY_JSON
     return _unwrap_callback_error(
-        run_child(
-            execution,
-            identity,
-            body,
-            make_context,
-            serdes=JsonSerdes(result_type) if result_type else ANY_JSON,
-            summary=None,
-        )
+        run_child(execution, identity, body, make_context, serdes=serdes, summary=None)
     )
 
 
