@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from aiodurable.errors import NonDeterministicError
@@ -58,6 +58,9 @@ class Execution:
         self._checkpointer: Checkpointer | None = None
         #: Parked tasks to wake when the service reports a change of an operation.
         self._watchers: dict[str, list[asyncio.Future[None]]] = {}
+        #: Called, innermost first, when every task is parked, before the invocation
+        #: suspends: map/parallel coordinators count the branches that completed meanwhile.
+        self._settlers: list[Callable[[], None]] = []
 
     # -- wiring ------------------------------------------------------------------------
     @property
@@ -170,7 +173,26 @@ class Execution:
             self._running += 1
             future.set_result(None)
 
+    def add_settler(self, settle: Callable[[], None]) -> None:
+        """Call ``settle()`` whenever every task is parked, until removed.
+
+        A settler may start or wake tasks; the invocation suspends only when none did.
+        Deciding at these moments — never as events arrive — makes decisions independent
+        of task timing: the tasks that can run have all run.
+        """
+        self._settlers.append(settle)
+
+    def remove_settler(self, settle: Callable[[], None]) -> None:
+        if settle in self._settlers:
+            self._settlers.remove(settle)
+
     def _check_idle(self) -> None:
+        if self._running > 0:
+            return
+        for settle in reversed(self._settlers):
+            settle()
+            if self._running > 0:
+                return
         if self._running <= 0:
             self.terminated.set()
 
