@@ -266,7 +266,9 @@ class _Coordinator:
         """Ask the completion policy (not on a recorded replay); True once decided."""
         if self.recorded is None and self._reason is None:
             try:
-                self._reason = self.completion.outcome(self._progress())
+                self._reason = self.completion.outcome(
+                    self.successes, self.failures, len(self.branches), self._progress
+                )
             except FATAL_ERRORS:
                 raise
             except Exception as exc:  # a user predicate failed: the operation fails

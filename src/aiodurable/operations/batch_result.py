@@ -162,11 +162,14 @@ class CompletionConfig:
             return "MIN_SUCCESSFUL_REACHED"
         return "ALL_COMPLETED"
 
-    def outcome(self, progress: BatchProgress) -> str | None:
-        """The completion reason if the batch is done at ``progress``, else ``None``."""
-        s, f, n = progress.success_count, progress.failure_count, progress.total_count
+    def outcome(
+        self, successes: int, failures: int, total: int, progress: Callable[[], BatchProgress]
+    ) -> str | None:
+        """The completion reason if the batch is done with these counts, else ``None``;
+        ``progress()`` is built only for a ``should_complete`` predicate."""
+        s, f, n = successes, failures, total
         if self.should_complete is not None:
-            decision = self.should_complete(progress)
+            decision = self.should_complete(progress())
             if decision.complete:
                 return CUSTOM_COMPLETION_FAILED if decision.failed else CUSTOM_COMPLETION_SUCCEEDED
             return "ALL_COMPLETED" if s + f >= n else None
