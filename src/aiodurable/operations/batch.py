@@ -198,6 +198,9 @@ class _Coordinator:
         self.nesting = nesting
         self.item_serdes = item_serdes
         self.limit = max_concurrency or max(1, len(branches))
+        #: Refill a freed slot at once when nothing can end the batch early: which
+        #: branches start cannot change the result then (see :meth:`_schedule`).
+        self.eager = not completion.can_complete_early(len(branches))
         self.completion = completion
         self.replaying = replaying
         self.items: dict[int, BatchItem[Any]] = {}
@@ -235,7 +238,10 @@ class _Coordinator:
         invocation is parked, in index order. What completed by then, and so which
         branches started and what the result says, follows from the inputs, the
         branches' durable state and ``max_concurrency`` — not from the order in which
-        tasks (or worker threads) happened to finish.
+        tasks (or worker threads) happened to finish. The price: with fewer slots than
+        branches, a freed slot waits for that moment, so a slow branch delays the
+        refill. When the policy cannot end the batch before every branch completed
+        (``all_completed()``), slots are refilled at once instead.
         """
         execution = self.execution
         async with asyncio.TaskGroup() as group:
@@ -337,6 +343,9 @@ class _Coordinator:
     async def _branch(self, index: int) -> None:
         try:
             self._finished[index] = await self._run_branch(index)
+            if self.eager:
+                self.in_flight.pop(index, None)
+                self._admit()
         finally:
             self.execution.task_finished()
 

@@ -162,6 +162,15 @@ class CompletionConfig:
             return "MIN_SUCCESSFUL_REACHED"
         return "ALL_COMPLETED"
 
+    def can_complete_early(self, total: int) -> bool:
+        """Whether the policy may end a batch of ``total`` items before all completed."""
+        if self.should_complete is not None or self.min_successful is not None:
+            return True
+        count, pct = self.tolerated_failure_count, self.tolerated_failure_percentage
+        if count is None and pct is None:
+            return True  # the first failure ends it
+        return not ((count is None or count >= total) and (pct is None or pct >= 100))
+
     def outcome(
         self, successes: int, failures: int, total: int, progress: Callable[[], BatchProgress]
     ) -> str | None:
