@@ -103,6 +103,24 @@ async def test_a_loop_over_items_in_another_order_fails_the_replay() -> None:
 
 
 @durable_execution
+async def feeds_a_step_a_changing_value(event: object, ctx: DurableContext) -> int:
+    stamp = 2 if ctx.is_replaying() else 1  # like time.time() in workflow code
+    doubled = await ctx.step(double, stamp, name="double")
+    await ctx.wait(1)
+    return doubled
+
+
+async def test_a_step_replayed_with_other_arguments_fails_the_replay() -> None:
+    async with LocalRunner(feeds_a_step_a_changing_value) as runner:
+        result = await runner.run()
+
+    assert result.status == "FAILED", result.result
+    assert result.error is not None
+    assert "computed from other inputs" in (result.error.error_message or "")
+    assert "ctx.now()" in (result.error.error_message or "")
+
+
+@durable_execution
 async def gathers_deterministically(event: object, ctx: DurableContext) -> list[int]:
     results = await asyncio.gather(*(ctx.step(double, i, name="work") for i in range(5)))
     await ctx.wait(1)

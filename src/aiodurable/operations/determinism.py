@@ -2,10 +2,10 @@
 
 - **Call order** (needs a replay trace, :mod:`aiodurable.runtime.replay_trace`): the
   operation at an id must be reached by the same task, after the same previous operation
-  of that task, and — when several recorded operations of the context share its name —
-  with the same function, arguments and captured values. Otherwise concurrent tasks
-  reached same-named operations in a timing-dependent order, or a loop runs over items in
-  another order, and stored results would be handed to the wrong calls.
+  of that task, and a step with the same function, arguments and captured values.
+  Otherwise concurrent tasks reached same-named operations in a timing-dependent order,
+  a loop runs over items in another order, or workflow code feeds a step values that
+  change between runs — and stored results would be handed to the wrong calls.
 - **Batch items** (needs a replay trace): the items of a map (the branches of a parallel)
   must be the ones recorded, index by index.
 - **Unreached operations** (always): a context whose code completes must have reached
@@ -77,14 +77,28 @@ def check_call_order(
             f"calling it now came from {_previous(execution, previous)}, the recorded call "
             f"from {_previous(execution, was_previous)}. {_ORDER_ADVICE}"
         )
-    shared = execution.recorded_names.get((parent_id, name), 0) > 1
-    if shared and was_call and call is not None and call() != was_call:
+    if not was_call or call is None:
+        return
+    now = call()
+    if now == was_call:
+        return
+    same_arguments = now.partition(".")[0] == was_call.partition(".")[0]
+    if execution.recorded_names.get((parent_id, name), 0) > 1:
         execution.nondeterminism(
             f"{what} is one of several operations named {name!r} in its context, and it "
             "is now called with other arguments (or captured values) than the call it "
             f"recorded: its stored result belongs to another call. {_ORDER_ADVICE} A loop "
             "over a set or another unordered collection must sort it first."
         )
+    if same_arguments:
+        return  # a closure over state outside the workflow (a cache, a counter) may change
+    execution.nondeterminism(
+        f"{what} is now called with another function or other arguments than when it was "
+        "recorded, so its stored result was computed from other inputs. Workflow code must "
+        "pass the same values on every replay: take times, random numbers and ids from "
+        "ctx.now() / ctx.random() / ctx.uuid4() or compute them inside the step, and read "
+        "changing data in a step. If concurrent tasks call it, see: " + _ORDER_ADVICE
+    )
 
 
 def _previous(execution: Execution, prefix: str) -> str:
@@ -129,8 +143,9 @@ def item_digests(items: Sequence[Any]) -> list[str]:
 
 
 def branch_digests(branches: Sequence[tuple[str, Callable[..., Any]]]) -> list[str]:
-    """One digest per parallel branch: its name, function and captured values."""
-    return [call_digest(fn, (name,), {}) for name, fn in branches]
+    """One digest per parallel branch: its name and function (not what a closure captured,
+    which may be state outside the workflow)."""
+    return [call_digest(fn, (name,), {}).partition(".")[0] for name, fn in branches]
 
 
 def check_batch_items(

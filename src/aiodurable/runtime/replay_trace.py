@@ -11,7 +11,8 @@ the trace is off and costs nothing.
 
 A signature is ``"<previous id>|<digest>"``: the id of the operation the same task called
 before in the same context (empty for its first), and a digest of the call (a step's
-function, arguments and closure; a map's items), or empty when there is nothing to digest.
+function and arguments, then the values its closure captured), or empty when there is
+nothing to digest. Map items are kept under ``"<map id>#items"``.
 """
 
 from __future__ import annotations
@@ -75,31 +76,26 @@ def digest(value: Any) -> str:
     return blake2b(_canonical(value), digest_size=8).hexdigest()
 
 
-def _function_parts(fn: Callable[..., Any]) -> list[bytes]:
-    fn = getattr(fn, "__func__", fn)
-    parts = [f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', '')}".encode()]
-    closure = getattr(fn, "__closure__", None) or ()
-    for cell in closure:
-        try:
-            parts.append(_canonical(cell.cell_contents))
-        except ValueError:  # an empty cell
-            parts.append(b"<empty>")
-    for default in getattr(fn, "__defaults__", None) or ():
-        parts.append(_canonical(default))
-    return parts
-
-
 def call_digest(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
-    """A digest of a call: the function, the values its closure captured, the arguments."""
-    hasher = blake2b(digest_size=8)
-    for part in _function_parts(fn):
-        hasher.update(part)
-        hasher.update(b"\x00")
+    """``"<call>.<captured>"``: a digest of the function and its arguments, and one of the
+    values its closure captured and its defaults."""
+    call = blake2b(digest_size=8)
+    fn = getattr(fn, "__func__", fn)
+    call.update(f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', '')}".encode())
     for arg in args:
-        hasher.update(_canonical(arg))
-        hasher.update(b"\x00")
+        call.update(b"\x00")
+        call.update(_canonical(arg))
     for key in sorted(kwargs):
-        hasher.update(key.encode())
-        hasher.update(_canonical(kwargs[key]))
-        hasher.update(b"\x00")
-    return hasher.hexdigest()
+        call.update(b"\x00" + key.encode() + b"=")
+        call.update(_canonical(kwargs[key]))
+    captured = blake2b(digest_size=8)
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            captured.update(_canonical(cell.cell_contents))
+        except ValueError:  # an empty cell
+            captured.update(b"<empty>")
+        captured.update(b"\x00")
+    for default in getattr(fn, "__defaults__", None) or ():
+        captured.update(_canonical(default))
+        captured.update(b"\x00")
+    return f"{call.hexdigest()}.{captured.hexdigest()}"
