@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import anyio
 import pytest
 
 from aiodurable import DurableContext, durable_execution
@@ -25,7 +26,8 @@ async def test_a_durable_wait_before_the_callback_passes_in_virtual_time() -> No
     async with LocalRunner(waits_then_asks) as runner:
         started = runner.now()
         run = await runner.start()
-        callback = await run.wait_for_callback("approval")
+        with anyio.fail_after(30):  # it used to spin here forever
+            callback = await run.wait_for_callback("approval")
         assert runner.now() - started >= timedelta(hours=6)
         run.complete_callback(callback.name or "approval", "yes")
         final = await run.wait()
@@ -45,5 +47,5 @@ async def asks_for_something_else(event: object, ctx: DurableContext) -> str:
 async def test_waiting_for_a_callback_that_never_starts_raises_execution_stalled() -> None:
     async with LocalRunner(asks_for_something_else) as runner:
         run = await runner.start()
-        with pytest.raises(ExecutionStalledError, match="approval"):
+        with pytest.raises(ExecutionStalledError, match="approval"), anyio.fail_after(30):
             await run.wait_for_callback("approval")
