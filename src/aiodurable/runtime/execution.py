@@ -187,8 +187,8 @@ class Execution:
             self._settlers.remove(settle)
 
     def _check_idle(self) -> None:
-        if self._running > 0:
-            return
+        if self._running > 0 or self.terminated.is_set():
+            return  # still busy, or already ending: nothing may start now
         for settle in reversed(self._settlers):
             settle()
             if self._running > 0:
