@@ -110,15 +110,9 @@ def _previous(execution: Execution, prefix: str) -> str:
     return f"operation {prefix}…"
 
 
-def unvisited_error(execution: Execution, parent_id: str | None, reached: set[str]) -> str:
+def unvisited_error(execution: Execution, parent_id: str | None, unreached: list[str]) -> str:
     """The message for a context that completed without reaching recorded operations."""
-    missing = [
-        op
-        for op in execution.operations.values()
-        if (op.parent_id or None) == parent_id
-        and op.type is not OperationType.EXECUTION
-        and op.id not in reached
-    ]
+    missing = [execution.operations[op_id] for op_id in unreached]
     shown = ", ".join(_describe(op) for op in missing[:5])
     if len(missing) > 5:
         shown += f" and {len(missing) - 5} more"

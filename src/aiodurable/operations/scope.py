@@ -30,11 +30,9 @@ class OperationScope:
     __slots__ = (
         "_counter",
         "_execution",
-        "_expected",
         "_last_by_task",
         "_peeked",
         "_replaying",
-        "_visited",
         "id_prefix",
         "parent_id",
     )
@@ -52,12 +50,6 @@ class OperationScope:
         self._counter = 0
         self._peeked: tuple[int, str] | None = None
         self._replaying = replaying
-        # Recorded operations of this context, and how many of them the code has reached
-        # (a FLAT branch shares its parent id with its siblings: not counted).
-        self._expected = (
-            execution.recorded_children.get(parent_id, 0) if (parent_id == id_prefix) else 0
-        )
-        self._visited = 0
         #: With a replay trace: the last id each task took in this context.
         self._last_by_task: dict[asyncio.Task[Any] | None, str] | None = None
 
@@ -96,8 +88,7 @@ class OperationScope:
             )
         op_id = self._next_id()
         execution = self._execution
-        if self._expected and op_id in execution.operations:
-            self._visited += 1  # recorded before this invocation: ids are created here
+        execution.reached(op_id, self.parent_id)
         if execution.trace is not None:
             last = self._last_by_task
             if last is None:
@@ -110,14 +101,22 @@ class OperationScope:
 
     def _ensure_all_visited(self) -> None:
         """Called when the context's code has completed: every operation recorded in it
-        must have been reached again (PROTOCOL §4.3 leaves this out; we do not)."""
-        if self._visited >= self._expected:
+        must have been reached again (PROTOCOL §4.3 leaves this out; we do not).
+
+        Checked by parent id, so a context's operations include those of the virtual
+        contexts inside it (which share its parent id); a context whose parent id is not
+        its own (a FLAT branch, a virtual context) is covered by the one that owns it.
+        """
+        if self.parent_id != self.id_prefix:
+            return
+        execution = self._execution
+        missing = execution.unreached(self.parent_id)
+        if not missing:
             return
         task = asyncio.current_task()
-        if self._execution.terminated.is_set() or (task is not None and task.cancelling()):
+        if execution.terminated.is_set() or (task is not None and task.cancelling()):
             return  # suspending or cancelled (a batch completed early): not completed
-        reached = {step_id(self.id_prefix, n) for n in range(1, self._counter + 1)}
-        self._execution.nondeterminism(unvisited_error(self._execution, self.parent_id, reached))
+        execution.nondeterminism(unvisited_error(execution, self.parent_id, missing))
 
     def _tracked(self, identity: OperationIdentity, work: Awaitable[T]) -> Awaitable[T]:
         """Track replay status around an operation (PROTOCOL §4.2).

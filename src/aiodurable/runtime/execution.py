@@ -38,15 +38,21 @@ class Execution:
         self.operations = operations
         #: Signatures of earlier calls, where the service keeps them (local backend only).
         self.trace = trace
-        #: How many recorded operations each context (by parent id) had at the start, and,
-        #: with a trace, how many of them share each (parent id, name).
-        self.recorded_children: dict[str | None, int] = {}
+        #: The operations recorded before this invocation, by parent id, and those of them
+        #: the code has reached again (see ``reached``); with a trace, how many recorded
+        #: operations share each (parent id, name).
+        self.recorded_children: dict[str | None, list[str]] = {}
+        self.reached_children: dict[str | None, int] = {}
+        self.reached_ids: set[str] = set()
         self.recorded_names: dict[tuple[str | None, str | None], int] = {}
         children, names = self.recorded_children, self.recorded_names
         for op in operations.values():
             if op.type is not OperationType.EXECUTION:
                 parent = op.parent_id or None
-                children[parent] = children.get(parent, 0) + 1
+                if parent in children:
+                    children[parent].append(op.id)
+                else:
+                    children[parent] = [op.id]
                 if trace is not None:
                     key = (parent, op.name or None)
                     names[key] = names.get(key, 0) + 1
@@ -120,6 +126,19 @@ class Execution:
                 "replay; deploy changes as a new function version."
             )
         return op
+
+    def reached(self, op_id: str, parent_id: str | None) -> None:
+        """The code has taken id ``op_id`` (under ``parent_id``): note it if recorded."""
+        if op_id in self.operations:  # ids are taken before their operation is created
+            self.reached_ids.add(op_id)
+            self.reached_children[parent_id] = self.reached_children.get(parent_id, 0) + 1
+
+    def unreached(self, parent_id: str | None) -> list[str]:
+        """Recorded operations under ``parent_id`` that the code has not reached (yet)."""
+        recorded = self.recorded_children.get(parent_id)
+        if not recorded or self.reached_children.get(parent_id, 0) >= len(recorded):
+            return []
+        return [op_id for op_id in recorded if op_id not in self.reached_ids]
 
     def nondeterminism(self, message: str) -> None:
         error = NonDeterministicError(message)
