@@ -3,6 +3,7 @@
 from aiodurable._version import __version__
 from aiodurable.context import DurableContext, LoggingConfig
 from aiodurable.errors import (
+    BatchCompletionError,
     CallbackError,
     CallbackFailedError,
     CallbackHeartbeatTimeoutError,
@@ -29,23 +30,29 @@ from aiodurable.handler import DurableHandler, durable_execution
 from aiodurable.operations.attempt import StepContext
 from aiodurable.operations.batch_result import (
     BatchItem,
+    BatchProgress,
     BatchResult,
     CompletionConfig,
+    CompletionDecision,
     NamedBranch,
     Nesting,
 )
 from aiodurable.operations.callback import Callback
 from aiodurable.operations.wait_for_condition import WaitDecision, WaitStrategy
+from aiodurable.operations.with_retry import with_retry
 from aiodurable.plugins import Plugin
 from aiodurable.retry import Jitter, RetryDecision, RetryStrategy, StepSemantics
 from aiodurable.serdes import JsonSerdes, PassthroughSerdes, Serdes, SerdesContext
 
 __all__ = [
     "__version__",
+    "BatchCompletionError",
     "BatchItem",
+    "BatchProgress",
     "BatchResult",
     "Callback",
     "CompletionConfig",
+    "CompletionDecision",
     "NamedBranch",
     "Nesting",
     "WaitDecision",
@@ -85,4 +92,5 @@ __all__ = [
     "ValidationError",
     "WaitForConditionError",
     "durable_execution",
+    "with_retry",
 ]

@@ -19,9 +19,15 @@ from aiodurable.operations.batch import (
 from aiodurable.operations.batch_result import BatchResult, CompletionConfig, NamedBranch, Nesting
 from aiodurable.operations.callback_methods import CallbackMethods
 from aiodurable.operations.child import run_child, run_virtual_child
+from aiodurable.operations.determinism import (
+    branch_digests,
+    check_batch_items,
+    item_digests,
+    step_call,
+)
 from aiodurable.operations.invoke import run_invoke
 from aiodurable.operations.names import check_name, check_sub_type, default_name
-from aiodurable.operations.scope import OperationScope
+from aiodurable.operations.scope import OperationScope, run_completing
 from aiodurable.operations.step import run_step, serdes_for_function
 from aiodurable.operations.wait import run_wait, wait_seconds
 from aiodurable.operations.wait_for_condition import (
@@ -180,6 +186,7 @@ class DurableContext(CallbackMethods):
             OperationType.STEP,
             check_sub_type(sub_type, "Step"),
             check_name(name) if name is not None else default_name(fn),
+            step_call(fn, args, kwargs),
         )
         return self._tracked(
             identity,
@@ -270,7 +277,7 @@ class DurableContext(CallbackMethods):
             run_child(
                 self._execution,
                 identity,
-                fn,
+                lambda child: run_completing(fn, child),
                 lambda replaying: self._child(op_id, op_id, replaying),
                 serdes=bind_serdes(serdes, JsonSerdes(result_type) if result_type else ANY_JSON),
                 summary=summary,
@@ -361,9 +368,11 @@ class DurableContext(CallbackMethods):
         """Run branches concurrently; by default every branch must succeed."""
         completion = completion or CompletionConfig.all_successful()
         validate_batch(len(branches), max_concurrency, completion)
+        specs = parallel_specs(branches)
         return self._batch(
             "Parallel",
-            parallel_specs(branches),
+            specs,
+            lambda: branch_digests([(spec.name, spec.run) for spec in specs]),
             name,
             max_concurrency,
             completion,
@@ -395,6 +404,7 @@ class DurableContext(CallbackMethods):
         return self._batch(
             "Map",
             map_specs(items, fn, item_namer),
+            lambda: item_digests(items),
             name or default_name(fn),
             max_concurrency,
             completion,
@@ -408,6 +418,7 @@ class DurableContext(CallbackMethods):
         self,
         kind: Any,
         specs: list[BranchSpec],
+        digests: Callable[[], list[str]],
         name: str | None,
         max_concurrency: int | None,
         completion: CompletionConfig,
@@ -417,6 +428,7 @@ class DurableContext(CallbackMethods):
         item_serdes: AnySerdes | None,
     ) -> Awaitable[BatchResult[Any]]:
         identity = self._identity(OperationType.CONTEXT, kind, check_name(name))
+        check_batch_items(self._execution, identity.id, kind, identity.name, digests)
         return self._tracked(
             identity,
             run_batch(

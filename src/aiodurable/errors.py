@@ -207,6 +207,13 @@ class ChildContextError(DurableOperationError):
     default_message = "Child context failed"
 
 
+class BatchCompletionError(DurableOperationError):
+    """``BatchResult.throw_if_error()`` of a batch that a ``should_complete`` predicate
+    completed as failed (reason ``CUSTOM_COMPLETION_FAILED``) without a failed branch."""
+
+    default_message = "Batch completed as failed"
+
+
 class InvokeError(DurableOperationError):
     """A chained invoke failed, timed out or was stopped; ``error_type`` is the target's."""
 

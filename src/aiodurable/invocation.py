@@ -23,6 +23,7 @@ from aiodurable.limits import escaped_bytes
 from aiodurable.plugins.dispatch import NO_PLUGINS, PluginSet
 from aiodurable.runtime.checkpointer import Checkpointer, TokenRevoked
 from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.replay_trace import ReplayTrace, trace_store
 from aiodurable.runtime.signals import ProcessExit
 from aiodurable.serdes import encode_json
 from aiodurable.service.base import DurableServiceClient
@@ -183,7 +184,9 @@ async def run_invocation(
     hooks = plugins.invocation(
         arn, operations, updated_ids=envelope.updated_operation_ids or (), request_id=request_id
     )
-    execution = Execution(arn, operations, hooks)
+    store = trace_store(client)
+    trace = ReplayTrace(store.replay_trace(arn)) if store is not None else None
+    execution = Execution(arn, operations, hooks, trace)
     payload = _input_payload(arn.rsplit("/", 1)[-1], operations)
     checkpointer = Checkpointer(
         client,
@@ -202,6 +205,8 @@ async def run_invocation(
             output = await _drive(workflow, execution, checkpointer, payload, decode_input, logging)
         finally:
             await checkpointer.close()
+            if store is not None and trace is not None:
+                trace.save(store, arn)
     except Exception as exc:  # the invocation fails and Lambda invokes again
         hooks.crashed(exc)
         raise
@@ -221,7 +226,9 @@ async def _drive(
 
     async def run_workflow() -> Any:
         try:
-            return await workflow(decode_input(payload), context)
+            value = await workflow(decode_input(payload), context)
+            context._ensure_all_visited()
+            return value
         except SystemExit as exc:
             raise ProcessExit(exc.code) from exc
 

@@ -24,8 +24,8 @@ task group and ends with the ``async with`` block.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from contextlib import AsyncExitStack, contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -333,6 +333,33 @@ class LocalBackend:
         if ex.running:
             raise ExecutionStalledError(stall_message(ex))
         return self._registry.info(ex)
+
+    # -- replay trace (beside the checkpoints: the wire protocol has no field for it) --------
+    def replay_trace(self, execution_arn: str) -> dict[str, str]:
+        """What each operation of the execution was called with (see
+        :mod:`aiodurable.runtime.replay_trace`); kept in memory only."""
+        return self._registry.get(execution_arn).replay_trace
+
+    def record_replay_trace(self, execution_arn: str, entries: Mapping[str, str]) -> None:
+        """Keep the signatures of operations an invocation created."""
+        self._registry.get(execution_arn).replay_trace.update(entries)
+
+    @contextmanager
+    def skipping_until(self, reached: Callable[[], bool]) -> Iterator[None]:
+        """A block in which idle virtual time skips to due timers until ``reached()``
+        holds; from then on the backend stalls instead, so a waiter can act first."""
+        holds = self._scheduler.skip_holds
+        holds.append(reached)
+        try:
+            with self.clock.skipping():
+                self.kick()
+                yield
+        finally:
+            holds.remove(reached)
+
+    def stall_reason(self, arn: str) -> str:
+        """Why the execution cannot progress now, and what would make it."""
+        return stall_message(self._registry.get(arn))
 
     def kick(self) -> None:
         """Make the scheduler look again (after anything changed from outside)."""

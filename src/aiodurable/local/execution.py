@@ -90,6 +90,8 @@ class Execution:
         self.events: list[Event] = list(events or ())
         self._changed_ops: dict[str, Operation] = {}
         self._new_events: list[Event] = []
+        #: Replay signatures by operation id (memory only; see LocalBackend.replay_trace).
+        self.replay_trace: dict[str, str] = {}
 
     # -- bookkeeping ---------------------------------------------------------------------
     @property

@@ -44,6 +44,9 @@ class Scheduler:
         self._clock = clock
         self._changes = changes
         self._launch = launch
+        #: Conditions under which idle virtual time must not skip (a test saw what it
+        #: waited for, e.g. a callback that started): the backend stalls instead.
+        self.skip_holds: list[Callable[[], bool]] = []
 
     async def run(self) -> None:
         """Schedule until cancelled."""
@@ -59,7 +62,12 @@ class Scheduler:
                     held = self._next_callback_deadline()
                     if held is not None and held <= next_due:
                         next_due = None
-                if not busy and self._clock.may_skip and next_due is not None:
+                if (
+                    not busy
+                    and self._clock.may_skip
+                    and next_due is not None
+                    and not any(hold() for hold in self.skip_holds)
+                ):
                     self._clock.advance_to(next_due)
                     continue
                 changes.stalled = not busy

@@ -10,7 +10,8 @@ each nested branch follow the CONTEXT lifecycle of :mod:`aiodurable.operations.l
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+import contextvars
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -25,6 +26,7 @@ from aiodurable.errors import (
 from aiodurable.operations.base import OperationIdentity
 from aiodurable.operations.batch_result import (
     BatchItem,
+    BatchProgress,
     BatchResult,
     CompletionConfig,
     NamedBranch,
@@ -37,6 +39,7 @@ from aiodurable.operations.lifecycle import (
     run_context,
     run_unrecorded,
 )
+from aiodurable.operations.scope import run_completing
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.operation_ids import branch_id
 from aiodurable.runtime.signals import FATAL_ERRORS
@@ -209,6 +212,9 @@ class _Coordinator:
         self.nesting = nesting
         self.item_serdes = item_serdes
         self.limit = max_concurrency or max(1, len(branches))
+        #: Refill a freed slot at once when nothing can end the batch early: which
+        #: branches start cannot change the result then (see :meth:`_schedule`).
+        self.eager = not completion.can_complete_early(len(branches))
         self.completion = completion
         self.replaying = replaying
         self.items: dict[int, BatchItem[Any]] = {}
@@ -217,54 +223,118 @@ class _Coordinator:
         self.in_flight: dict[int, asyncio.Task[None]] = {}
         self.recorded: _Summary | None = None
         self._wake: asyncio.Future[None] | None = None
+        #: Outcomes of finished branches, not counted yet (see :meth:`_settle`).
+        self._finished: dict[int, BatchItem[Any]] = {}
+        self._completed: list[BatchItem[Any]] = []
+        self._reason: str | None = None
+        self._error: Exception | None = None
+        self._group: asyncio.TaskGroup | None = None
+        self._context = contextvars.Context()
+        self._pending: Iterator[int] = iter(())
 
     async def run(self, recorded: _Summary | None) -> BatchResult[Any]:
         total = len(self.branches)
         indexes = self._recorded_indexes(recorded) if recorded is not None else list(range(total))
         self.recorded = recorded
-        pending = iter(indexes)
+        self._pending = iter(indexes)
         try:
-            await self._schedule(pending, total)
+            await self._schedule()
         except BaseExceptionGroup as group_error:
             # A fatal error (non-determinism, checkpoint failure) escaped a branch.
             raise group_error.exceptions[0] from None
+        if self._error is not None:
+            raise self._error
         return self._result(recorded, total)
 
-    async def _schedule(self, pending: Any, total: int) -> None:
-        completion = self.completion
-        exhausted = False
-        recorded = self.recorded
+    async def _schedule(self) -> None:
+        """Start branches and wait until the batch is decided.
+
+        Branch outcomes are counted only in :meth:`_settle`, when every task of the
+        invocation is parked, in index order. What completed by then, and so which
+        branches started and what the result says, follows from the inputs, the
+        branches' durable state and ``max_concurrency`` — not from the order in which
+        tasks (or worker threads) happened to finish. The price: with fewer slots than
+        branches, a freed slot waits for that moment, so a slow branch delays the
+        refill. When the policy cannot end the batch before every branch completed
+        (``all_completed()``), slots are refilled at once instead.
+        """
+        execution = self.execution
+        # Branches are started from settlers, which run in whichever task parked last
+        # (possibly inside a step's retry): each branch gets a copy of the batch's context.
+        self._context = contextvars.copy_context()
         async with asyncio.TaskGroup() as group:
+            self._group = group
+            execution.add_settler(self._settle)
             try:
-                while True:
-                    done = recorded is None and (
-                        completion.exceeded(self.failures, total)
-                        or completion.complete(self.successes, self.failures, total)
-                    )
-                    if done:
-                        break
-                    while not exhausted and len(self.in_flight) < self.limit:
-                        index = next(pending, None)
-                        if index is None:
-                            exhausted = True
-                            break
-                        self._start(group, index)
-                    if not self.in_flight:
-                        break
-                    loop = asyncio.get_running_loop()
-                    self._wake = loop.create_future()
-                    await self.execution.park(wake=self._wake)
+                if self.recorded is not None or not self._decide():
+                    self._admit()
+                while self._reason is None and self._error is None and self.in_flight:
+                    self._wake = asyncio.get_running_loop().create_future()
+                    await execution.park(wake=self._wake)
             finally:
+                execution.remove_settler(self._settle)
+                self._group = None
                 for task in self.in_flight.values():
                     task.cancel()
 
+    def _progress(self) -> BatchProgress:
+        return BatchProgress(
+            total_count=len(self.branches),
+            success_count=self.successes,
+            failure_count=self.failures,
+            in_flight_count=len(self.in_flight),
+            completed=tuple(self._completed),
+        )
+
+    def _decide(self) -> bool:
+        """Ask the completion policy (not on a recorded replay); True once decided."""
+        if self.recorded is None and self._reason is None:
+            try:
+                self._reason = self.completion.outcome(
+                    self.successes, self.failures, len(self.branches), self._progress
+                )
+            except FATAL_ERRORS:
+                raise
+            except Exception as exc:  # a user predicate failed: the operation fails
+                self._error = exc
+                return True
+        return self._reason is not None
+
+    def _admit(self) -> None:
+        group = self._group
+        while group is not None and len(self.in_flight) < self.limit:
+            index = next(self._pending, None)
+            if index is None:
+                return
+            self._start(group, index)
+
+    def _settle(self) -> None:
+        """Count the outcomes of finished branches, in index order, one at a time."""
+        if not self._finished:
+            return
+        for index in sorted(self._finished):
+            item = self._finished.pop(index)
+            self.in_flight.pop(index, None)
+            self.items[index] = item
+            self._completed.append(item)
+            if item.status == "SUCCEEDED":
+                self.successes += 1
+            else:
+                self.failures += 1
+            # Once decided, outcomes already in are kept, but the reason stays.
+            if not self._decide():
+                self._admit()
+        if self._reason is not None or self._error is not None or not self.in_flight:
+            wake, self._wake = self._wake, None
+            if wake is not None:
+                self.execution.wake(wake)
+
     def _result(self, recorded: _Summary | None, total: int) -> BatchResult[Any]:
         completion = self.completion
-        reason = (
-            recorded.completion_reason
-            if recorded is not None
-            else completion.reason(self.successes, self.failures, total)
-        )
+        if recorded is not None:
+            reason = recorded.completion_reason
+        else:
+            reason = self._reason or completion.reason(self.successes, self.failures, total)
         if recorded is not None:
             for index in self._recorded_started(recorded):
                 self.items[index] = BatchItem(index=index, status="STARTED")
@@ -285,24 +355,17 @@ class _Coordinator:
 
     def _start(self, group: asyncio.TaskGroup, index: int) -> None:
         self.execution.task_started()
-        task = group.create_task(self._branch(index), name=f"aiodurable-branch-{index}")
+        task = group.create_task(
+            self._branch(index), name=f"aiodurable-branch-{index}", context=self._context.copy()
+        )
         self.in_flight[index] = task
-
-    def _finish(self, index: int, item: BatchItem[Any]) -> None:
-        self.in_flight.pop(index, None)
-        self.items[index] = item
-        if item.status == "SUCCEEDED":
-            self.successes += 1
-        else:
-            self.failures += 1
-        wake, self._wake = self._wake, None
-        if wake is not None:
-            self.execution.wake(wake)
 
     async def _branch(self, index: int) -> None:
         try:
-            item = await self._run_branch(index)
-            self._finish(index, item)
+            self._finished[index] = await self._run_branch(index)
+            if self.eager:
+                self.in_flight.pop(index, None)
+                self._admit()
         finally:
             self.execution.task_finished()
 
@@ -323,7 +386,7 @@ class _Coordinator:
                 bid, OperationType.CONTEXT, self.item_type, spec.name, parent
             )
             try:
-                value = await run_unrecorded(execution, identity, spec.run(child))
+                value = await run_unrecorded(execution, identity, run_completing(spec.run, child))
                 _, result = await to_checkpoint(self.item_serdes, value, serdes_context)
             except FATAL_ERRORS:
                 raise
@@ -340,7 +403,9 @@ class _Coordinator:
             result = await run_context(
                 execution,
                 identity,
-                lambda replaying, _stored: spec.run(self.make_context(bid, bid, replaying)),
+                lambda replaying, _stored: run_completing(
+                    spec.run, self.make_context(bid, bid, replaying)
+                ),
                 serdes=self.item_serdes,
                 summary=no_summary,
                 failure=_BranchFailed,

@@ -7,17 +7,19 @@ replay whatever order the tasks run in.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TypeVar
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from aiodurable.errors import OperationInStepError
 from aiodurable.operations.attempt import running_step
 from aiodurable.operations.base import OperationIdentity
+from aiodurable.operations.determinism import check_call_order, unvisited_error
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.operation_ids import step_id
 from aiodurable.wire import TERMINAL_STATUSES, OperationType
 
-__all__ = ["OperationScope"]
+__all__ = ["OperationScope", "run_completing"]
 
 T = TypeVar("T")
 
@@ -25,7 +27,15 @@ T = TypeVar("T")
 class OperationScope:
     """The numbering and replay status of the operations of one context."""
 
-    __slots__ = ("_counter", "_execution", "_peeked", "_replaying", "id_prefix", "parent_id")
+    __slots__ = (
+        "_counter",
+        "_execution",
+        "_last_by_task",
+        "_peeked",
+        "_replaying",
+        "id_prefix",
+        "parent_id",
+    )
 
     def __init__(
         self,
@@ -40,6 +50,8 @@ class OperationScope:
         self._counter = 0
         self._peeked: tuple[int, str] | None = None
         self._replaying = replaying
+        #: With a replay trace: the last id each task took in this context.
+        self._last_by_task: dict[asyncio.Task[Any] | None, str] | None = None
 
     def _next_id(self) -> str:
         self._counter += 1
@@ -57,8 +69,14 @@ class OperationScope:
         return peeked[1]
 
     def _identity(
-        self, type_: OperationType, sub_type: str | None, name: str | None
+        self,
+        type_: OperationType,
+        sub_type: str | None,
+        name: str | None,
+        call: Callable[[], str] | None = None,
     ) -> OperationIdentity:
+        """The next operation's identity; ``call`` digests what it is called with (only
+        computed when a replay trace is kept)."""
         step = running_step()
         if step is not None:
             called = name or sub_type or type_.value
@@ -68,7 +86,37 @@ class OperationScope:
                 "cannot contain durable operations. Call it from the workflow, or group the "
                 "operations with ctx.run_in_child_context(...) instead of ctx.step(...)."
             )
-        return OperationIdentity(self._next_id(), type_, sub_type, name, self.parent_id)
+        op_id = self._next_id()
+        execution = self._execution
+        execution.reached(op_id, self.parent_id)
+        if execution.trace is not None:
+            last = self._last_by_task
+            if last is None:
+                last = self._last_by_task = {}
+            task = asyncio.current_task()
+            previous = last.get(task, "")
+            last[task] = op_id
+            check_call_order(execution, op_id, type_, name, self.parent_id, previous, call)
+        return OperationIdentity(op_id, type_, sub_type, name, self.parent_id)
+
+    def _ensure_all_visited(self) -> None:
+        """Called when the context's code has completed: every operation recorded in it
+        must have been reached again (PROTOCOL §4.3 leaves this out; we do not).
+
+        Checked by parent id, so a context's operations include those of the virtual
+        contexts inside it (which share its parent id); a context whose parent id is not
+        its own (a FLAT branch, a virtual context) is covered by the one that owns it.
+        """
+        if self.parent_id != self.id_prefix:
+            return
+        execution = self._execution
+        missing = execution.unreached(self.parent_id)
+        if not missing:
+            return
+        task = asyncio.current_task()
+        if execution.terminated.is_set() or (task is not None and task.cancelling()):
+            return  # suspending or cancelled (a batch completed early): not completed
+        execution.nondeterminism(unvisited_error(execution, self.parent_id, missing))
 
     def _tracked(self, identity: OperationIdentity, work: Awaitable[T]) -> Awaitable[T]:
         """Track replay status around an operation (PROTOCOL §4.2).
@@ -99,3 +147,10 @@ class OperationScope:
         finally:
             if not terminal or self._peek_id() not in self._execution.operations:
                 self._replaying = False
+
+
+async def run_completing(body: Callable[[Any], Awaitable[T]], scope: Any) -> T:
+    """``await body(scope)``, then check that the context reached its recorded operations."""
+    result = await body(scope)
+    scope._ensure_all_visited()
+    return result

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from aiodurable.errors import NonDeterministicError
 from aiodurable.plugins.dispatch import NO_PLUGINS, InvocationHooks
 from aiodurable.runtime.checkpointer import Checkpointer
+from aiodurable.runtime.replay_trace import ReplayTrace
 from aiodurable.wire import Operation, OperationType
 
 __all__ = ["Execution"]
@@ -30,12 +31,33 @@ class Execution:
         execution_arn: str,
         operations: dict[str, Operation],
         hooks: InvocationHooks | None = None,
+        trace: ReplayTrace | None = None,
     ) -> None:
         self.arn = execution_arn
         self.operations = operations
         #: The plugin hooks of this invocation (``hooks.enabled`` is false without plugins).
         self.hooks = hooks if hooks is not None else NO_PLUGINS.invocation(execution_arn, {})
-        self.replaying = any(op.type is not OperationType.EXECUTION for op in operations.values())
+        #: Signatures of earlier calls, where the service keeps them (local backend only).
+        self.trace = trace
+        #: The operations recorded before this invocation, by parent id, and those of them
+        #: the code has reached again (see ``reached``); with a trace, how many recorded
+        #: operations share each (parent id, name).
+        self.recorded_children: dict[str | None, list[str]] = {}
+        self.reached_children: dict[str | None, int] = {}
+        self.reached_ids: set[str] = set()
+        self.recorded_names: dict[tuple[str | None, str | None], int] = {}
+        children, names = self.recorded_children, self.recorded_names
+        for op in operations.values():
+            if op.type is not OperationType.EXECUTION:
+                parent = op.parent_id or None
+                if parent in children:
+                    children[parent].append(op.id)
+                else:
+                    children[parent] = [op.id]
+                if trace is not None:
+                    key = (parent, op.name or None)
+                    names[key] = names.get(key, 0) + 1
+        self.replaying = bool(children)
         self.terminated = asyncio.Event()
         #: An error that fails the execution whatever user code does with it.
         self.fatal: BaseException | None = None
@@ -43,6 +65,9 @@ class Execution:
         self._checkpointer: Checkpointer | None = None
         #: Parked tasks to wake when the service reports a change of an operation.
         self._watchers: dict[str, list[asyncio.Future[None]]] = {}
+        #: Called, innermost first, when every task is parked, before the invocation
+        #: suspends: map/parallel coordinators count the branches that completed meanwhile.
+        self._settlers: list[Callable[[], None]] = []
 
     # -- wiring ------------------------------------------------------------------------
     @property
@@ -107,6 +132,19 @@ class Execution:
             self.hooks.visited(op)  # replay reached a recorded operation
         return op
 
+    def reached(self, op_id: str, parent_id: str | None) -> None:
+        """The code has taken id ``op_id`` (under ``parent_id``): note it if recorded."""
+        if op_id in self.operations:  # ids are taken before their operation is created
+            self.reached_ids.add(op_id)
+            self.reached_children[parent_id] = self.reached_children.get(parent_id, 0) + 1
+
+    def unreached(self, parent_id: str | None) -> list[str]:
+        """Recorded operations under ``parent_id`` that the code has not reached (yet)."""
+        recorded = self.recorded_children.get(parent_id)
+        if not recorded or self.reached_children.get(parent_id, 0) >= len(recorded):
+            return []
+        return [op_id for op_id in recorded if op_id not in self.reached_ids]
+
     def nondeterminism(self, message: str) -> None:
         error = NonDeterministicError(message)
         self.fail(error)
@@ -159,7 +197,26 @@ class Execution:
             self._running += 1
             future.set_result(None)
 
+    def add_settler(self, settle: Callable[[], None]) -> None:
+        """Call ``settle()`` whenever every task is parked, until removed.
+
+        A settler may start or wake tasks; the invocation suspends only when none did.
+        Deciding at these moments — never as events arrive — makes decisions independent
+        of task timing: the tasks that can run have all run.
+        """
+        self._settlers.append(settle)
+
+    def remove_settler(self, settle: Callable[[], None]) -> None:
+        if settle in self._settlers:
+            self._settlers.remove(settle)
+
     def _check_idle(self) -> None:
+        if self._running > 0 or self.terminated.is_set():
+            return  # still busy, or already ending: nothing may start now
+        for settle in reversed(self._settlers):
+            settle()
+            if self._running > 0:
+                return
         if self._running <= 0:
             self.terminated.set()
 

@@ -30,6 +30,7 @@ from aiodurable.local import (
     Clock,
     Event,
     ExecutionInfo,
+    ExecutionStalledError,
     LocalBackend,
     MemoryStore,
     RealClock,
@@ -97,33 +98,41 @@ class Run(Inspection, Generic[R]):
     ) -> OperationView:
         """Wait until a callback (named ``name``, or any) has started; return it.
 
-        With ``suspended`` (the default) also wait for the invocation that created it to
-        end, as an external system would see it; virtual time does not move meanwhile.
+        Virtual time skips meanwhile, as in :meth:`wait`, so waits and retries before the
+        callback pass at once; callback and invoke timeouts are never skipped to. With
+        ``suspended`` (the default) also wait for the invocation that created it to end,
+        as an external system would see it.
+
+        Raises :class:`~aiodurable.local.ExecutionStalledError` when the execution can no
+        longer progress and no such callback has started, and ``RuntimeError`` when the
+        execution ended first.
         """
         backend = self._runner.backend
-        found: list[OperationView] = []
+        wanted = f"callback {name!r}" if name is not None else "a callback"
 
-        def started() -> bool:
+        def callback() -> Operation | None:
             if suspended and backend.is_invoking(self.arn):
-                return False
+                return None
             for op in backend.operations(self.arn):
                 if (
                     op.type is OperationType.CALLBACK
                     and op.status is OperationStatus.STARTED
                     and (name is None or op.name == name)
                 ):
-                    found.append(OperationView(op))
-                    return True
-            if backend.describe(self.arn).done:
-                raise RuntimeError(
-                    f"execution {self.arn} ended before callback {name or ''} started"
-                )
-            if backend.stalled:
-                backend.kick()
-            return False
+                    return op
+            return None
 
-        await backend.wait_until(started)
-        return found[0]
+        def settled() -> bool:
+            return callback() is not None or backend.describe(self.arn).done or backend.stalled
+
+        with backend.skipping_until(lambda: callback() is not None):
+            await backend.wait_until(settled)
+        op = callback()
+        if op is not None:
+            return OperationView(op)
+        if backend.describe(self.arn).done:
+            raise RuntimeError(f"execution {self.arn} ended before {wanted} started")
+        raise ExecutionStalledError(f"{wanted} never started: {backend.stall_reason(self.arn)}")
 
     async def suspended(self) -> None:
         """Wait until no invocation of this execution is running (or it has ended)."""
