@@ -47,6 +47,10 @@ class Clock(Protocol):
         """Whether idle time must stop short of callback deadlines (virtual time only)."""
         ...
 
+    def answerable(self) -> AbstractContextManager[None]:
+        """A block during which callbacks can be answered from outside (virtual time only)."""
+        ...
+
     def advance(self, delta: timedelta | float) -> datetime:
         """Move time forward by ``delta``; only a virtual clock can."""
         ...
@@ -69,6 +73,10 @@ class RealClock:
 
     def skipping(self) -> AbstractContextManager[None]:
         """Nothing to allow: real time is never skipped."""
+        return nullcontext()
+
+    def answerable(self) -> AbstractContextManager[None]:
+        """Nothing to hold: real time reaches a deadline only when it is due."""
         return nullcontext()
 
     def advance(self, delta: timedelta | float) -> datetime:

@@ -33,7 +33,6 @@ from aiohttp import web
 
 from aiodurable.errors import CheckpointError
 from aiodurable.local.backend import LocalBackend
-from aiodurable.local.clock import VirtualClock
 from aiodurable.local.encoding import to_api_json
 from aiodurable.local.errors import (
     ExecutionStalledError,
@@ -459,11 +458,9 @@ class LocalHttpServer:
             await runner.cleanup()
             raise
         self._runner = runner
-        clock = self.backend.clock
-        if isinstance(clock, VirtualClock):
-            # Anyone may answer a callback through these routes: virtual time must not
-            # jump past a deadline a person or a process could still beat.
-            self._holds.enter_context(clock.answerable())
+        # Anyone may answer a callback through these routes: virtual time must not jump
+        # past a deadline a person or a process could still beat.
+        self._holds.enter_context(self.backend.clock.answerable())
         for address in runner.addresses:
             if isinstance(address, tuple):
                 self.port = int(address[1])

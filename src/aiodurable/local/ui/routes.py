@@ -15,7 +15,6 @@ from aiohttp import web
 
 from aiodurable.errors import CheckpointError
 from aiodurable.local.backend import LocalBackend
-from aiodurable.local.clock import VirtualClock
 from aiodurable.local.errors import InvalidParameterError, ServiceError
 from aiodurable.local.records import ExecutionStatus
 from aiodurable.local.ui.execution_page import execution_fragment, execution_page_body
@@ -100,7 +99,7 @@ class UiRoutes:
     # -- pages -----------------------------------------------------------------------------
     def _clock_note(self) -> str:
         now = self.backend.clock.now().strftime("%Y-%m-%d %H:%M:%S UTC")
-        kind = "virtual clock" if isinstance(self.backend.clock, VirtualClock) else "real clock"
+        kind = "virtual clock" if self.backend.clock.virtual else "real clock"
         return f"{kind} · {now}"
 
     def _page(self, title: str, body: str) -> web.Response:
