@@ -100,18 +100,10 @@ async def run_context(
     hooks = execution.hooks
     try:
         recorded_summary = details.result if replay_children and details else None
+        work = body(op is not None, recorded_summary)
         if hooks.enabled:
-            with hooks.user_function(
-                operation_id=identity.id,
-                operation_type=identity.type,
-                sub_type=identity.sub_type,
-                name=identity.name,
-                parent_id=identity.parent_id,
-                is_replay_children=op is not None,
-            ):
-                result = await body(op is not None, recorded_summary)
-        else:
-            result = await body(op is not None, recorded_summary)
+            work = run_user_function(execution, identity, work, is_replay_children=op is not None)
+        result = await work
         text, replayed = await to_checkpoint(serdes, result, context)
         back: T = result if text is None and keep_unserialized else replayed
     except FATAL_ERRORS:
@@ -160,11 +152,14 @@ def ended_unrecorded(
     )
 
 
-async def run_unrecorded(
-    execution: Execution, identity: OperationIdentity, work: Awaitable[T]
+async def run_user_function(
+    execution: Execution,
+    identity: OperationIdentity,
+    work: Awaitable[T],
+    *,
+    is_replay_children: bool = False,
 ) -> T:
-    """Await the function of a context that has no checkpoint of its own (a FLAT branch,
-    a virtual child context) between the user-function hooks."""
+    """Await a context's function between the plugins' user-function hooks."""
     hooks = execution.hooks
     if not hooks.enabled:
         return await work
@@ -174,5 +169,14 @@ async def run_unrecorded(
         sub_type=identity.sub_type,
         name=identity.name,
         parent_id=identity.parent_id,
+        is_replay_children=is_replay_children,
     ):
         return await work
+
+
+async def run_unrecorded(
+    execution: Execution, identity: OperationIdentity, work: Awaitable[T]
+) -> T:
+    """Await the function of a context that has no checkpoint of its own (a FLAT branch,
+    a virtual child context) between the user-function hooks."""
+    return await run_user_function(execution, identity, work)
