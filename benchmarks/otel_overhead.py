@@ -81,8 +81,11 @@ async def measure(steps: int, runs: int) -> dict[str, float]:
     for _ in range(runs):
         for name in SETUPS:
             times[name].append(await one_run(built[name], steps) / steps)
-        provider.force_flush()
-        exporter.clear()
+            # Export and drop this run's spans before the next set-up runs: spans kept
+            # alive would make the garbage collector slower for whichever set-up runs
+            # after them (an OTLP exporter does not keep what it sent).
+            provider.force_flush()
+            exporter.clear()
     provider.shutdown()
     return {name: statistics.median(values) for name, values in times.items()}
 

@@ -81,6 +81,7 @@ class ExecutionView(View):
             links=self.links(inv),
             at=started,
         )
+        inv.forget(info.operation_id)  # its attempts and children have ended
         error = info.error
         set_outcome(span, error is not None, error.error_message if error else None)
         span.end(ended)

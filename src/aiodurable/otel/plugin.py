@@ -188,25 +188,25 @@ class OpenTelemetryPlugin(Plugin):
         """Note the start (execution view) or open the operation's span (invocation view)."""
         inv = self._get(info.execution_arn)
         if inv is not None:
-            self._current_view().operation_started(inv, info)
+            (self._view or self._current_view()).operation_started(inv, info)
 
     def on_operation_end(self, info: OperationEndInfo) -> None:
         """Export the operation's span with its outcome."""
         inv = self._get(info.execution_arn)
         if inv is not None:
-            self._current_view().operation_ended(inv, info)
+            (self._view or self._current_view()).operation_ended(inv, info)
 
     def on_user_function_start(self, info: UserFunctionStartInfo) -> None:
         """Start an attempt span (steps, condition checks) or make the context current."""
         inv = self._get(info.execution_arn)
         if inv is not None:
-            self._current_view().user_function_started(inv, info)
+            (self._view or self._current_view()).user_function_started(inv, info)
 
     def on_user_function_end(self, info: UserFunctionEndInfo) -> None:
         """End the attempt span with the attempt's outcome."""
         inv = self._get(info.execution_arn)
         if inv is not None:
-            self._current_view().user_function_ended(inv, info)
+            (self._view or self._current_view()).user_function_ended(inv, info)
 
 
 def _set_status(span: Span, status: InvocationEndStatus, message: str | None) -> None:

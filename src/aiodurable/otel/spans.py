@@ -67,9 +67,9 @@ class Invocation:
     to the time they did; ``spans`` holds the spans still open (invocation view);
     ``user_code`` the attempt spans and context tokens of running user functions.
 
-    The span contexts (and parent contexts) of the execution's deterministic spans are
-    derived once per invocation and operation and kept for the invocation's lifetime
-    only: the plugin drops the whole object when the invocation ends.
+    The Workflow's span context is derived once per invocation, an operation's once
+    while its attempts and children run (until the operation ends); nothing outlives the
+    invocation, which the plugin drops when it ends.
     """
 
     arn: str
@@ -103,20 +103,26 @@ class Invocation:
         """A same-trace span context for a span of this execution."""
         return SpanContext(self.top.trace_id, span_id, False, self.top.trace_flags)
 
-    def _operation(self, operation_id: str) -> tuple[SpanContext, Context]:
+    def operation(self, operation_id: str) -> SpanContext:
+        """The span context of the operation's deterministic span."""
+        known = self._operations.get(operation_id)
+        if known is not None:
+            return known[0]
+        return self.span_context(operation_span_id(self.arn, operation_id))
+
+    def operation_context(self, operation_id: str) -> Context:
+        """A parent context whose current span is the operation's deterministic span;
+        kept (with the span context) until :meth:`forget`, as the operation's attempts
+        and children start under it."""
         known = self._operations.get(operation_id)
         if known is None:  # a race between threads derives the same values twice: harmless
             context = self.span_context(operation_span_id(self.arn, operation_id))
             known = self._operations[operation_id] = (context, in_context(context))
-        return known
+        return known[1]
 
-    def operation(self, operation_id: str) -> SpanContext:
-        """The span context of the operation's deterministic span."""
-        return self._operation(operation_id)[0]
-
-    def operation_context(self, operation_id: str) -> Context:
-        """A parent context whose current span is the operation's deterministic span."""
-        return self._operation(operation_id)[1]
+    def forget(self, operation_id: str) -> None:
+        """Drop what :meth:`operation_context` kept of an operation that ended."""
+        self._operations.pop(operation_id, None)
 
 
 class SpanStarter:

@@ -56,7 +56,8 @@ class PluginSet:
         self._plugins = tuple(plugins)
         # A hook is dispatched only to the plugins that override it (infos cost something).
         self._wants = {
-            hook: tuple(p for p in self._plugins if _overrides(p, hook)) for hook in HOOKS
+            hook: tuple((p, getattr(p, hook)) for p in self._plugins if _overrides(p, hook))
+            for hook in HOOKS
         }
 
     def __bool__(self) -> bool:
@@ -68,9 +69,9 @@ class PluginSet:
 
     def call(self, hook: str, info: object) -> None:
         """Call ``hook`` on every plugin that has it; an exception from one is logged."""
-        for plugin in self._wants.get(hook, ()):
+        for plugin, method in self._wants.get(hook, ()):
             try:
-                getattr(plugin, hook)(info)
+                method(info)
             except Exception:
                 arn = getattr(info, "execution_arn", None)
                 _logger.warning(
