@@ -143,31 +143,32 @@ class SpanStarter:
         at: int | None = None,
     ) -> Span:
         """Start span ``name`` under ``parent`` (``span_id``: its id, else a random one)."""
-        if span_id is None:  # nothing preset: the provider's own generator draws it
-            return self.tracer.start_span(
-                name,
-                context=parent,
-                kind=SpanKind.INTERNAL,
-                attributes=attributes,
-                links=links,
-                start_time=at if at is not None else self.clock(),
-                record_exception=False,
-                set_status_on_exception=False,
-            )
+        if span_id is None:  # nothing to preset: the provider's generator draws the id
+            return self._start(name, parent, attributes, links, at)
         PresetIdGenerator.preset(span_id)
         try:
-            return self.tracer.start_span(
-                name,
-                context=parent,
-                kind=SpanKind.INTERNAL,
-                attributes=attributes,
-                links=links,
-                start_time=at if at is not None else self.clock(),
-                record_exception=False,
-                set_status_on_exception=False,
-            )
-        finally:  # unused when no id was drawn (a sampler dropped the span)
+            return self._start(name, parent, attributes, links, at)
+        finally:  # a preset no span drew (a disabled tracer) must not reach the next span
             PresetIdGenerator.preset(None)
+
+    def _start(
+        self,
+        name: str,
+        parent: Context,
+        attributes: dict[str, Any],
+        links: Sequence[Link],
+        at: int | None,
+    ) -> Span:
+        return self.tracer.start_span(
+            name,
+            context=parent,
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            links=links,
+            start_time=at if at is not None else self.clock(),
+            record_exception=False,
+            set_status_on_exception=False,
+        )
 
     def attach(self, span: Span | SpanContext) -> object:
         """Make ``span`` the current span of this task or thread (user code's parent)."""
