@@ -14,12 +14,11 @@ could already name it as their parent.
 
 from __future__ import annotations
 
+from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanContext
 
-from aiodurable.otel.ids import operation_span_id
 from aiodurable.otel.spans import (
     Invocation,
-    in_context,
     operation_attributes,
     set_outcome,
     span_name,
@@ -36,10 +35,13 @@ class ExecutionView(View):
     """Operation spans under the Workflow span, exported when the operation ends."""
 
     def links(self, inv: Invocation) -> list[Link]:
-        return [Link(inv.span.get_span_context())]
+        return [Link(inv.span_link)]
 
     def operation_parent(self, inv: Invocation, operation_id: str) -> Span | SpanContext:
         return inv.operation(operation_id)
+
+    def parent_context(self, inv: Invocation, operation_id: str) -> Context:
+        return inv.operation_context(operation_id)
 
     def operation_started(self, inv: Invocation, info: OperationStartInfo) -> None:
         # A replayed start (a retry, a pending operation reached again) began in an
@@ -70,15 +72,16 @@ class ExecutionView(View):
         ended = now
         if not seen and info.operation_id in inv.recorded and info.end_time is not None:
             ended = max(started, min(now, to_ns(info.end_time)))
-        parent = inv.operation(info.parent_id) if info.parent_id else inv.workflow
+        parent = inv.operation_context(info.parent_id) if info.parent_id else inv.workflow_parent
         span = self.spans.start(
             span_name(info),
-            in_context(parent),
+            parent,
             operation_attributes(inv.arn, info, ended=True),
-            span_id=operation_span_id(inv.arn, info.operation_id),
+            span_id=inv.operation(info.operation_id).span_id,
             links=self.links(inv),
             at=started,
         )
+        inv.forget(info.operation_id)  # its attempts and children have ended
         error = info.error
         set_outcome(span, error is not None, error.error_message if error else None)
         span.end(ended)

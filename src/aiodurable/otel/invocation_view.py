@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from opentelemetry.trace import Link, Span, SpanContext
 
-from aiodurable.otel.ids import operation_span_id
 from aiodurable.otel.spans import (
     Invocation,
     end_attributes,
@@ -79,13 +78,14 @@ class InvocationView(View):
         with inv.lock:
             parent = inv.spans.get(info.parent_id) if info.parent_id else None
         links = self.links(inv)
-        span_id: int | None = operation_span_id(inv.arn, info.operation_id)
+        span_id: int | None = None
         if continuation:
             links.insert(0, Link(inv.operation(info.operation_id)))
-            span_id = None
+        else:
+            span_id = inv.operation(info.operation_id).span_id
         span = self.spans.start(
             span_name(info),
-            in_context(parent if parent is not None else inv.span),
+            in_context(parent) if parent is not None else inv.span_parent,
             operation_attributes(inv.arn, info, ended=False),
             span_id=span_id,
             links=links,

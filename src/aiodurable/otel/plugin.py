@@ -25,7 +25,7 @@ from opentelemetry.trace import Span, StatusCode, TracerProvider
 
 from aiodurable._version import __version__
 from aiodurable.otel.execution_view import ExecutionView
-from aiodurable.otel.ids import PresetIdGenerator, workflow_span_id
+from aiodurable.otel.ids import PresetIdGenerator
 from aiodurable.otel.invocation_view import InvocationView
 from aiodurable.otel.logs import add_trace_ids
 from aiodurable.otel.propagation import IncomingContext, parent_context, xray_incoming_context
@@ -114,8 +114,8 @@ class OpenTelemetryPlugin(Plugin):
         return view
 
     def _get(self, arn: str | None) -> Invocation | None:
-        with self._lock:
-            return self._invocations.get(arn) if arn else None
+        # A single dict read is atomic: only the changes (start, end) take the lock.
+        return self._invocations.get(arn) if arn else None
 
     # -- invocations -------------------------------------------------------------------------
     def on_invocation_start(self, info: InvocationStartInfo) -> None:
@@ -172,7 +172,7 @@ class OpenTelemetryPlugin(Plugin):
                 self._workflow_span_name,
                 in_context(inv.top),
                 {"durable.execution.arn": inv.arn, "durable.execution.status": status.value},
-                span_id=workflow_span_id(inv.arn),
+                span_id=inv.workflow.span_id,
                 at=min(to_ns(started), inv.began) if started is not None else inv.began,
             )
             _set_status(workflow, status, message)
@@ -188,25 +188,25 @@ class OpenTelemetryPlugin(Plugin):
         """Note the start (execution view) or open the operation's span (invocation view)."""
         inv = self._get(info.execution_arn)
         if inv is not None:
-            self._current_view().operation_started(inv, info)
+            (self._view or self._current_view()).operation_started(inv, info)
 
     def on_operation_end(self, info: OperationEndInfo) -> None:
         """Export the operation's span with its outcome."""
         inv = self._get(info.execution_arn)
         if inv is not None:
-            self._current_view().operation_ended(inv, info)
+            (self._view or self._current_view()).operation_ended(inv, info)
 
     def on_user_function_start(self, info: UserFunctionStartInfo) -> None:
         """Start an attempt span (steps, condition checks) or make the context current."""
         inv = self._get(info.execution_arn)
         if inv is not None:
-            self._current_view().user_function_started(inv, info)
+            (self._view or self._current_view()).user_function_started(inv, info)
 
     def on_user_function_end(self, info: UserFunctionEndInfo) -> None:
         """End the attempt span with the attempt's outcome."""
         inv = self._get(info.execution_arn)
         if inv is not None:
-            self._current_view().user_function_ended(inv, info)
+            (self._view or self._current_view()).user_function_ended(inv, info)
 
 
 def _set_status(span: Span, status: InvocationEndStatus, message: str | None) -> None:

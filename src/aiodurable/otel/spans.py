@@ -24,6 +24,7 @@ from opentelemetry.trace import (
     Span,
     SpanContext,
     SpanKind,
+    Status,
     StatusCode,
     Tracer,
     set_span_in_context,
@@ -65,6 +66,10 @@ class Invocation:
     ``started`` maps the operations that started (or started again) in this invocation
     to the time they did; ``spans`` holds the spans still open (invocation view);
     ``user_code`` the attempt spans and context tokens of running user functions.
+
+    The Workflow's span context is derived once per invocation, an operation's once
+    while its attempts and children run (until the operation ends); nothing outlives the
+    invocation, which the plugin drops when it ends.
     """
 
     arn: str
@@ -79,18 +84,45 @@ class Invocation:
         default_factory=dict
     )
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The Workflow span's context, and a parent context holding it.
+    workflow: SpanContext = field(init=False)
+    workflow_parent: Context = field(init=False)
+    #: The Invocation span's context (what the execution view's spans link to), and a
+    #: parent context holding the span.
+    span_link: SpanContext = field(init=False)
+    span_parent: Context = field(init=False)
+    _operations: dict[str, tuple[SpanContext, Context]] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.workflow = self.span_context(workflow_span_id(self.arn))
+        self.workflow_parent = in_context(self.workflow)
+        self.span_link = self.span.get_span_context()
+        self.span_parent = in_context(self.span)
 
     def span_context(self, span_id: int) -> SpanContext:
         """A same-trace span context for a span of this execution."""
         return SpanContext(self.top.trace_id, span_id, False, self.top.trace_flags)
 
-    @property
-    def workflow(self) -> SpanContext:
-        return self.span_context(workflow_span_id(self.arn))
-
     def operation(self, operation_id: str) -> SpanContext:
         """The span context of the operation's deterministic span."""
+        known = self._operations.get(operation_id)
+        if known is not None:
+            return known[0]
         return self.span_context(operation_span_id(self.arn, operation_id))
+
+    def operation_context(self, operation_id: str) -> Context:
+        """A parent context whose current span is the operation's deterministic span;
+        kept (with the span context) until :meth:`forget`, as the operation's attempts
+        and children start under it."""
+        known = self._operations.get(operation_id)
+        if known is None:  # a race between threads derives the same values twice: harmless
+            context = self.span_context(operation_span_id(self.arn, operation_id))
+            known = self._operations[operation_id] = (context, in_context(context))
+        return known[1]
+
+    def forget(self, operation_id: str) -> None:
+        """Drop what :meth:`operation_context` kept of an operation that ended."""
+        self._operations.pop(operation_id, None)
 
 
 class SpanStarter:
@@ -111,20 +143,32 @@ class SpanStarter:
         at: int | None = None,
     ) -> Span:
         """Start span ``name`` under ``parent`` (``span_id``: its id, else a random one)."""
+        if span_id is None:  # nothing to preset: the provider's generator draws the id
+            return self._start(name, parent, attributes, links, at)
         PresetIdGenerator.preset(span_id)
         try:
-            return self.tracer.start_span(
-                name,
-                context=parent,
-                kind=SpanKind.INTERNAL,
-                attributes=attributes,
-                links=links,
-                start_time=at if at is not None else self.clock(),
-                record_exception=False,
-                set_status_on_exception=False,
-            )
-        finally:
+            return self._start(name, parent, attributes, links, at)
+        finally:  # a preset no span drew (a disabled tracer) must not reach the next span
             PresetIdGenerator.preset(None)
+
+    def _start(
+        self,
+        name: str,
+        parent: Context,
+        attributes: dict[str, Any],
+        links: Sequence[Link],
+        at: int | None,
+    ) -> Span:
+        return self.tracer.start_span(
+            name,
+            context=parent,
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            links=links,
+            start_time=at if at is not None else self.clock(),
+            record_exception=False,
+            set_status_on_exception=False,
+        )
 
     def attach(self, span: Span | SpanContext) -> object:
         """Make ``span`` the current span of this task or thread (user code's parent)."""
@@ -154,8 +198,8 @@ def operation_attributes(arn: str, info: OperationInfo, *, ended: bool) -> dict[
     attributes["durable.operation.status"] = info.status.value
     if info.name is not None:
         attributes["durable.operation.name"] = info.name
-    if ended:
-        attributes.update(end_attributes(info))
+    if ended and info.operation_type is OperationType.STEP and info.attempt is not None:
+        attributes["durable.attempt.number"] = info.attempt  # as end_attributes adds it
     return attributes
 
 
@@ -170,12 +214,23 @@ def end_attributes(info: OperationInfo) -> dict[str, Any]:
 
 def attempt_attributes(arn: str, info: OperationInfo) -> dict[str, Any]:
     """The ``durable.*`` attributes of an attempt span as it starts (the outcome, set at
-    its end, is ``durable.attempt.outcome``)."""
-    attributes = operation_attributes(arn, info, ended=False)
-    del attributes["durable.operation.status"]  # an attempt is not the operation
+    its end, is ``durable.attempt.outcome``): the operation's, without its status (an
+    attempt is not the operation), and the attempt number."""
+    attributes: dict[str, Any] = {
+        "durable.execution.arn": arn,
+        "durable.operation.id": info.operation_id,
+        "durable.operation.type": info.operation_type.value,
+    }
+    if info.sub_type is not None:
+        attributes["durable.operation.subtype"] = info.sub_type
+    if info.name is not None:
+        attributes["durable.operation.name"] = info.name
     if info.attempt is not None:
         attributes["durable.attempt.number"] = info.attempt
     return attributes
+
+
+_OK = Status(StatusCode.OK)
 
 
 def set_outcome(span: Span, failed: bool, message: str | None) -> None:
@@ -183,7 +238,7 @@ def set_outcome(span: Span, failed: bool, message: str | None) -> None:
     if failed:
         span.set_status(StatusCode.ERROR, message or None)
     else:
-        span.set_status(StatusCode.OK)
+        span.set_status(_OK)  # one shared (immutable) Status: nothing to build per span
 
 
 def attempt_failed(info: UserFunctionEndInfo) -> bool:

@@ -10,6 +10,7 @@ made current while it runs.
 
 from __future__ import annotations
 
+from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanContext
 
 from aiodurable.otel.spans import (
@@ -48,6 +49,10 @@ class View:
         """The span an operation's attempts (and current context) hang under."""
         raise NotImplementedError
 
+    def parent_context(self, inv: Invocation, operation_id: str) -> Context:
+        """A context whose current span is :meth:`operation_parent`'s (attempts start in it)."""
+        return in_context(self.operation_parent(inv, operation_id))
+
     def operation_started(self, inv: Invocation, info: OperationStartInfo) -> None:
         """``on_operation_start`` of an operation of ``inv``."""
         raise NotImplementedError
@@ -63,16 +68,17 @@ class View:
     def user_function_started(self, inv: Invocation, info: UserFunctionStartInfo) -> None:
         """A step attempt or condition check starts a span; other user code makes its
         operation's span current."""
-        parent = self.operation_parent(inv, info.operation_id)
         span: Span | None = None
         if info.operation_type is OperationType.STEP:
             span = self.spans.start(
                 f"{info.name or info.operation_type.value} attempt {info.attempt or 1}",
-                in_context(parent),
+                self.parent_context(inv, info.operation_id),
                 attempt_attributes(inv.arn, info),
                 links=self.links(inv),
             )
-        token = self.spans.attach(span if span is not None else parent)
+            token = self.spans.attach(span)
+        else:
+            token = self.spans.attach(self.operation_parent(inv, info.operation_id))
         with inv.lock:
             inv.user_code[(info.operation_id, info.attempt)] = (span, token)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
+from types import TracebackType
 
 import msgspec
 
@@ -55,7 +56,8 @@ class PluginSet:
         self._plugins = tuple(plugins)
         # A hook is dispatched only to the plugins that override it (infos cost something).
         self._wants = {
-            hook: tuple(p for p in self._plugins if _overrides(p, hook)) for hook in HOOKS
+            hook: tuple((p, getattr(p, hook)) for p in self._plugins if _overrides(p, hook))
+            for hook in HOOKS
         }
 
     def __bool__(self) -> bool:
@@ -67,9 +69,9 @@ class PluginSet:
 
     def call(self, hook: str, info: object) -> None:
         """Call ``hook`` on every plugin that has it; an exception from one is logged."""
-        for plugin in self._wants.get(hook, ()):
+        for plugin, method in self._wants.get(hook, ()):
             try:
-                getattr(plugin, hook)(info)
+                method(info)
             except Exception:
                 arn = getattr(info, "execution_arn", None)
                 _logger.warning(
@@ -343,7 +345,6 @@ class InvocationHooks:
         )
 
     # -- user functions --------------------------------------------------------------------
-    @contextmanager
     def user_function(
         self,
         *,
@@ -354,35 +355,30 @@ class InvocationHooks:
         parent_id: str | None,
         attempt: int | None = None,
         is_replay_children: bool = False,
-    ) -> Iterator[None]:
+    ) -> AbstractContextManager[None]:
         """Wrap one run of user code: the start hook, then the end hook with its outcome.
 
         An exception is reported as ``FAILED`` and propagates; a cancellation (the
         invocation suspends) reports no end.
         """
         if not self.enabled:
-            yield
-            return
-        start = UserFunctionStartInfo(
-            operation_id=operation_id,
-            operation_type=operation_type,
-            sub_type=sub_type,
-            name=name,
-            parent_id=parent_id,
-            start_time=_now(),
-            is_replayed=operation_id in self._initial,
-            status=OperationStatus.STARTED,
-            attempt=attempt,
-            is_replay_children=is_replay_children,
-            execution_arn=self._arn,
+            return _NO_HOOKS
+        return _UserFunctionRun(
+            self,
+            UserFunctionStartInfo(
+                operation_id=operation_id,
+                operation_type=operation_type,
+                sub_type=sub_type,
+                name=name,
+                parent_id=parent_id,
+                start_time=_now(),
+                is_replayed=operation_id in self._initial,
+                status=OperationStatus.STARTED,
+                attempt=attempt,
+                is_replay_children=is_replay_children,
+                execution_arn=self._arn,
+            ),
         )
-        self._plugins.call("on_user_function_start", start)
-        try:
-            yield
-        except Exception as exc:
-            self._end_user_function(start, error_object_from_exception(exc))
-            raise
-        self._end_user_function(start, None)
 
     def _end_user_function(self, start: UserFunctionStartInfo, error: ErrorObject | None) -> None:
         self._plugins.call(
@@ -404,6 +400,35 @@ class InvocationHooks:
                 execution_arn=start.execution_arn,
             ),
         )
+
+
+class _UserFunctionRun:
+    """The context manager :meth:`InvocationHooks.user_function` returns (a plain class:
+    it runs around every attempt, where a generator-based one costs more)."""
+
+    __slots__ = ("_hooks", "_start")
+
+    def __init__(self, hooks: InvocationHooks, start: UserFunctionStartInfo) -> None:
+        self._hooks = hooks
+        self._start = start
+
+    def __enter__(self) -> None:
+        self._hooks._plugins.call("on_user_function_start", self._start)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self._hooks._end_user_function(self._start, None)
+        elif isinstance(exc, Exception):  # not a cancellation: the run failed
+            self._hooks._end_user_function(self._start, error_object_from_exception(exc))
+        # returns None: the exception, if any, propagates
+
+
+_NO_HOOKS = nullcontext()
 
 
 def _next_attempt(update: OperationUpdate, previous: Operation | None) -> int | None:
