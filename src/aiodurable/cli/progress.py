@@ -166,10 +166,7 @@ def unanswerable_callbacks(
 
 def error_text(op: Operation) -> str:
     """``Type: message`` of the operation's recorded error, or ``""``."""
-    details = op.step_details or op.context_details or op.callback_details
-    error = details.error if details is not None else None
-    if error is None and op.chained_invoke_details is not None:
-        error = op.chained_invoke_details.error
+    error = op.recorded_error
     if error is None:
         return ""
     text = ": ".join(part for part in (error.error_type, error.error_message) if part)

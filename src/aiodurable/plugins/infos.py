@@ -168,32 +168,6 @@ class InvocationEndInfo(InvocationInfo, frozen=True, kw_only=True):
     error: ErrorObject | None = None
 
 
-def result_of(op: Operation) -> str | None:
-    """The serialized result an operation recorded, whatever its kind."""
-    for details in (
-        op.step_details,
-        op.callback_details,
-        op.chained_invoke_details,
-        op.context_details,
-    ):
-        if details is not None and details.result is not None:
-            return details.result
-    return None
-
-
-def error_of(op: Operation) -> ErrorObject | None:
-    """The error an operation recorded, whatever its kind."""
-    for details in (
-        op.step_details,
-        op.callback_details,
-        op.chained_invoke_details,
-        op.context_details,
-    ):
-        if details is not None and details.error is not None:
-            return details.error
-    return None
-
-
 _Info = TypeVar("_Info", bound=OperationInfo)
 
 
@@ -211,8 +185,8 @@ def info_of(
         end_time=op.end_timestamp,
         is_replayed=is_replayed,
         status=op.status,
-        result=result_of(op),
-        error=error_of(op),
+        result=op.recorded_result,
+        error=op.recorded_error,
         attempt=op.step_details.attempt if op.step_details is not None else None,
         execution_arn=execution_arn,
     )

@@ -68,30 +68,12 @@ class OperationView:
     @property
     def result(self) -> str | None:
         """The stored result text (as checkpointed, not decoded)."""
-        op = self.operation
-        for details in (
-            op.step_details,
-            op.context_details,
-            op.callback_details,
-            op.chained_invoke_details,
-        ):
-            if details is not None:
-                return details.result
-        return None
+        return self.operation.recorded_result
 
     @property
     def error(self) -> ErrorObject | None:
         """The stored error of a failed operation."""
-        op = self.operation
-        for details in (
-            op.step_details,
-            op.context_details,
-            op.callback_details,
-            op.chained_invoke_details,
-        ):
-            if details is not None:
-                return details.error
-        return None
+        return self.operation.recorded_error
 
     @property
     def callback_id(self) -> str | None:

@@ -150,6 +150,37 @@ class Operation(_Wire, frozen=True):
     callback_details: CallbackDetails | None = None
     chained_invoke_details: ChainedInvokeDetails | None = None
 
+    @property
+    def recorded_result(self) -> str | None:
+        """The result text recorded in the details of the operation's kind, if any."""
+        for details in self._outcome_details():
+            if details is not None and details.result is not None:
+                return details.result
+        return None
+
+    @property
+    def recorded_error(self) -> ErrorObject | None:
+        """The error recorded in the details of the operation's kind, if any."""
+        for details in self._outcome_details():
+            if details is not None and details.error is not None:
+                return details.error
+        return None
+
+    def _outcome_details(
+        self,
+    ) -> tuple[
+        StepDetails | None,
+        ContextDetails | None,
+        CallbackDetails | None,
+        ChainedInvokeDetails | None,
+    ]:
+        return (
+            self.step_details,
+            self.context_details,
+            self.callback_details,
+            self.chained_invoke_details,
+        )
+
 
 class ContextOptions(_Wire, frozen=True):
     # No default: the service expects ReplayChildren on every CONTEXT SUCCEED (§2.7).

@@ -17,7 +17,7 @@ from aiodurable.local.ui.layout import (
 )
 from aiodurable.local.ui.list_page import execution_url
 from aiodurable.local.ui.timeline import Row, Timeline
-from aiodurable.wire import ErrorObject, Operation, OperationStatus, OperationType
+from aiodurable.wire import Operation, OperationStatus, OperationType
 
 __all__ = ["execution_fragment", "execution_page_body"]
 
@@ -42,32 +42,6 @@ def _kind_label(op: Operation) -> str:
 def _pending_callback(op: Operation) -> str | None:
     if op.type is OperationType.CALLBACK and op.status is OperationStatus.STARTED:
         return op.callback_details.callback_id if op.callback_details else None
-    return None
-
-
-def _operation_error(op: Operation) -> ErrorObject | None:
-    for details in (
-        op.step_details,
-        op.context_details,
-        op.callback_details,
-        op.chained_invoke_details,
-    ):
-        error = getattr(details, "error", None)
-        if error is not None:
-            return error  # type: ignore[no-any-return]
-    return None
-
-
-def _operation_result(op: Operation) -> str | None:
-    for details in (
-        op.step_details,
-        op.context_details,
-        op.callback_details,
-        op.chained_invoke_details,
-    ):
-        result = getattr(details, "result", None)
-        if result is not None:
-            return result  # type: ignore[no-any-return]
     return None
 
 
@@ -134,7 +108,7 @@ def _details(row: Row, timeline: Timeline, running: bool, now: datetime) -> str:
     if callback_id:
         facts.append(("Callback id", f'<code class="callback-id">{esc(callback_id)}</code>'))
     table = "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in facts)
-    result = _operation_result(op)
+    result = op.recorded_result
     pending = _pending_callback(op)
     return (
         f'<section class="op-detail" data-op="{esc(op.id)}" hidden>'
@@ -142,7 +116,7 @@ def _details(row: Row, timeline: Timeline, running: bool, now: datetime) -> str:
         f'<table class="facts">{table}</table>'
         + (_callback_forms(pending) if pending and running else "")
         + (f"<h4>Result</h4>{payload_block(result)}" if result is not None else "")
-        + error_block(_operation_error(op))
+        + error_block(op.recorded_error)
         + _history_list(row.events, timeline.start)
         + "</section>"
     )
