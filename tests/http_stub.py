@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from collections import deque
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import msgspec
+import pytest
 from aiohttp import web
 
 from aiodurable.errors import CheckpointError
@@ -143,3 +145,13 @@ def _epoch_seconds(value: Any) -> Any:
             for key, item in value.items()
         }
     return value
+
+
+def isolate_from_aws_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """Nothing from the host (profiles, endpoints, instance metadata) may leak into a test."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

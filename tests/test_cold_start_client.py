@@ -9,9 +9,7 @@
 from __future__ import annotations
 
 import json
-import os
 import ssl
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,7 @@ from aiodurable.service.models import (
 )
 from aiodurable.wire import OperationAction, OperationType, OperationUpdate
 
-from .http_stub import ServiceStub
+from .http_stub import ServiceStub, isolate_from_aws_configuration
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/run/5b1d0c9e"
 MODEL = "lambda/2015-03-31/service-2"
@@ -43,22 +41,9 @@ REGENERATE = "the Lambda model changed: run `python -m aiodurable.service.models
 
 @pytest.fixture(autouse=True)
 def _no_aws_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    isolate_from_aws_configuration(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
-
-
-@pytest.fixture
-async def stub() -> AsyncIterator[ServiceStub]:
-    server = ServiceStub()
-    await server.start()
-    yield server
-    await server.close()
 
 
 def stock_paths() -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib.metadata
-import os
 import re
 import socket
 import subprocess
@@ -39,7 +38,7 @@ from aiodurable.wire import (
     WaitOptions,
 )
 
-from .http_stub import Reply, ServiceStub
+from .http_stub import Reply, ServiceStub, isolate_from_aws_configuration
 from .service_harness import ServiceHarness
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution/run/5b1d0c9e"
@@ -58,21 +57,7 @@ START = OperationUpdate(
 # -- fixtures --------------------------------------------------------------------------------
 @pytest.fixture(autouse=True)
 def _no_aws_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    # Nothing from the host (profiles, endpoints, instance metadata) may leak in.
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-
-
-@pytest.fixture
-async def stub() -> AsyncIterator[ServiceStub]:
-    server = ServiceStub()
-    await server.start()
-    yield server
-    await server.close()
+    isolate_from_aws_configuration(monkeypatch, tmp_path)
 
 
 @pytest.fixture

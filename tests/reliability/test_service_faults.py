@@ -6,7 +6,6 @@ invokes again); terminal ones end the execution FAILED with a clear error, at on
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,18 +16,13 @@ from aiodurable import DurableContext, durable_execution
 from aiodurable.errors import CheckpointError
 from aiodurable.service.lambda_client import BackoffPolicy, LambdaServiceClient
 
-from ..http_stub import ServiceStub
+from ..http_stub import ServiceStub, isolate_from_aws_configuration
 from ..service_harness import ServiceHarness
 
 
 @pytest.fixture(autouse=True)
 def _no_aws_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    isolate_from_aws_configuration(monkeypatch, tmp_path)
 
 
 async def no_sleep(seconds: float) -> None:
