@@ -23,6 +23,7 @@ from aiodurable.errors import CheckpointError, InvalidInvocationError
 from aiodurable.invocation import MAX_OUTPUT_CHARS, decode_invocation
 from aiodurable.runtime.checkpointer import Checkpointer
 from aiodurable.runtime.operation_ids import branch_id, hash_id, step_id
+from aiodurable.runtime.outcome import InvocationOutcome
 from aiodurable.wire import OperationAction, OperationStatus, OperationType, OperationUpdate
 
 from .service_harness import ServiceHarness, drive
@@ -312,7 +313,7 @@ async def test_burst_of_ten_thousand_updates_is_split_by_count_and_size() -> Non
     arn = service.start()
     merged: list[Any] = []
     checkpointer = Checkpointer(
-        service, arn, service.executions[arn].token, merged.extend, lambda e: None
+        service, arn, service.executions[arn].token, merged.extend, InvocationOutcome()
     )
     checkpointer.start()
     big = "x" * 20_000

@@ -23,6 +23,7 @@ from aiodurable.errors import (
     SerializationError,
     StepError,
     StepInterruptedError,
+    UnfinishedOperationError,
     ValidationError,
     WaitForConditionError,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "LoggingConfig",
     "NonDeterministicError",
     "OperationInStepError",
+    "UnfinishedOperationError",
     "PassthroughSerdes",
     "Plugin",
     "RetryDecision",

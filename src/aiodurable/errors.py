@@ -68,6 +68,15 @@ class OperationInStepError(ValidationError):
     """
 
 
+class UnfinishedOperationError(ValidationError):
+    """The workflow returned while durable operations it called had not finished.
+
+    An operation called and never awaited, or still running in a task the workflow did not
+    wait for, would otherwise be lost without a trace. Await every operation (or the task,
+    ``gather`` or ``TaskGroup`` that runs it) before the workflow returns.
+    """
+
+
 class InvalidInvocationError(DurableError):
     """The Lambda event is not a durable-execution invocation envelope."""
 

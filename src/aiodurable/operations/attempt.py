@@ -143,7 +143,9 @@ async def run_attempt(
         with _user_function(execution, identity, attempt):
             return await fn(*args, **kwargs)
     except SystemExit as exc:
-        raise ProcessExit(exc.code) from exc
+        exit_ = ProcessExit(exc.code)
+        execution.fail(exit_)  # whatever the workflow does with it, the invocation ends
+        raise exit_ from exc
 
 
 def _user_function(

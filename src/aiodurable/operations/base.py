@@ -35,6 +35,11 @@ class OperationIdentity(msgspec.Struct, frozen=True):
             **fields,
         )
 
+    def __str__(self) -> str:
+        kind = (self.sub_type or self.type.value).lower()
+        named = f" {self.name!r}" if self.name else ""
+        return f"{kind}{named} (operation {self.id})"
+
     def read(self, execution: Execution) -> Operation | None:
         """The stored checkpoint of this operation, identity-checked."""
         return execution.checkpoint_for(

@@ -264,7 +264,7 @@ class _Coordinator:
         self._context = contextvars.copy_context()
         async with asyncio.TaskGroup() as group:
             self._group = group
-            execution.add_settler(self._settle)
+            execution.scheduler.add_settler(self._settle)
             try:
                 if self.recorded is not None or not self._decide():
                     self._admit()
@@ -272,7 +272,7 @@ class _Coordinator:
                     self._wake = asyncio.get_running_loop().create_future()
                     await execution.park(wake=self._wake)
             finally:
-                execution.remove_settler(self._settle)
+                execution.scheduler.remove_settler(self._settle)
                 self._group = None
                 for task in self.in_flight.values():
                     task.cancel()
@@ -354,20 +354,16 @@ class _Coordinator:
         return [i for i in range(recorded.total_count) if i not in started]
 
     def _start(self, group: asyncio.TaskGroup, index: int) -> None:
-        self.execution.task_started()
         task = group.create_task(
             self._branch(index), name=f"aiodurable-branch-{index}", context=self._context.copy()
         )
         self.in_flight[index] = task
 
     async def _branch(self, index: int) -> None:
-        try:
-            self._finished[index] = await self._run_branch(index)
-            if self.eager:
-                self.in_flight.pop(index, None)
-                self._admit()
-        finally:
-            self.execution.task_finished()
+        self._finished[index] = await self._run_branch(index)
+        if self.eager:
+            self.in_flight.pop(index, None)
+            self._admit()
 
     async def _run_branch(self, index: int) -> BatchItem[Any]:
         execution = self.execution
@@ -387,7 +383,8 @@ class _Coordinator:
             )
             try:
                 value = await run_unrecorded(execution, identity, run_completing(spec.run, child))
-                _, result = await to_checkpoint(self.item_serdes, value, serdes_context)
+                with execution.scheduler.working(identity):
+                    _, result = await to_checkpoint(self.item_serdes, value, serdes_context)
             except FATAL_ERRORS:
                 raise
             except Exception as exc:

@@ -38,11 +38,14 @@ async def run_wait(execution: Execution, identity: OperationIdentity, seconds: i
             identity.update(OperationAction.START, wait_options=WaitOptions(wait_seconds=seconds))
         )
         op = identity.read(execution)
+    not_before = 0.0
     while op is None or op.status is not OperationStatus.SUCCEEDED:
         due = time.time() + seconds
         if op is not None and op.wait_details and op.wait_details.scheduled_end_timestamp:
             due = op.wait_details.scheduled_end_timestamp.timestamp()
-        await execution.park(due, watch=identity.id)
+        await execution.park(max(due, not_before), watch=identity.id)
         await execution.checkpointer.refresh()
         op = identity.read(execution)
-        seconds = 1  # the service owns the timer; look again shortly if it has not fired
+        # The service owns the timer (its clock may differ from ours): if it has not
+        # fired, look again a second later, never in a tight loop.
+        not_before = time.time() + 1

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -66,7 +66,7 @@ def run_wait_for_callback(
     make_context: Callable[[bool], Any],
     result_type: Any,
     serdes: AnySerdes | None = None,
-) -> Awaitable[Any]:
+) -> Coroutine[Any, Any, Any]:
     """Run ``body`` as the ``WaitForCallback`` child context; its failure raises the
     callback's own error, or ``CallbackSubmitterError`` for a failed submitter. The
     context stores its result through ``serdes`` too (an offloading one keeps a large
