@@ -1,4 +1,4 @@
-"""Id allocation and replay tracking of one context (PROTOCOL §3, §4.2).
+"""Id allocation and replay tracking of one context (docs/protocol.md §3, §4.2).
 
 Every operation is assigned its id when it is *called*, so
 ``await asyncio.gather(ctx.step(a), ctx.step(b))`` numbers ``a`` before ``b`` on every
@@ -101,7 +101,7 @@ class OperationScope:
 
     def _ensure_all_visited(self) -> None:
         """Called when the context's code has completed: every operation recorded in it
-        must have been reached again (PROTOCOL §4.3 leaves this out; we do not).
+        must have been reached again (docs/protocol.md §4.6; the official SDK does not check).
 
         Checked by parent id, so a context's operations include those of the virtual
         contexts inside it (which share its parent id); a context whose parent id is not
@@ -119,7 +119,7 @@ class OperationScope:
         execution.nondeterminism(unvisited_error(execution, self.parent_id, missing))
 
     def _tracked(self, identity: OperationIdentity, work: Awaitable[T]) -> Awaitable[T]:
-        """Track replay status around an operation (PROTOCOL §4.2).
+        """Track replay status around an operation (docs/protocol.md §4.2).
 
         New work needs no tracking (the status only moves from REPLAY to NEW), so outside
         replay the operation's own coroutine is returned as it is.
