@@ -1,6 +1,6 @@
 """State of one invocation: the operations, replay identity checks and suspension.
 
-Suspension (PROTOCOL §5.10) is tracked by counting the workflow's *running* tasks. A task
+Suspension (docs/protocol.md §5.10) is tracked by counting the workflow's *running* tasks. A task
 that cannot progress in this invocation (a wait that has not elapsed, a callback without
 result, a pending retry …) parks; a parked task may be woken in-process at a resume time.
 When no task is running the termination event is set, the invocation stops the workflow
