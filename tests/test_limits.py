@@ -1,4 +1,4 @@
-"""The service's payload limits, as the local backend enforces them (PROTOCOL §2.8)."""
+"""The service's payload limits, as the local backend enforces them (docs/protocol.md §2.8)."""
 
 from __future__ import annotations
 

@@ -38,13 +38,13 @@ __all__ = [
     "qualified_type_name",
 ]
 
-# The service rejects an ErrorObject whose JSON exceeds 32,768 characters (PROTOCOL §2.5).
+# The service rejects an ErrorObject whose JSON exceeds 32,768 characters (docs/protocol.md §2.5).
 _MAX_MESSAGE_CHARS = 16_384
 _MAX_STACK_CHARS = 12_000
 
 
 def qualified_type_name(cls: type[BaseException]) -> str:
-    """``ValueError`` for builtins, ``package.module.Class`` otherwise (PROTOCOL §7.2)."""
+    """``ValueError`` for builtins, ``package.module.Class`` otherwise (docs/protocol.md §7.2)."""
     module = cls.__module__
     if module == builtins.__name__:
         return cls.__qualname__

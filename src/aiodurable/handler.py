@@ -81,7 +81,7 @@ class DurableHandler(Generic[I, R]):
         functools.update_wrapper(self, workflow)
 
     def decode_input(self, payload: str | None) -> Any:
-        """The workflow's input from the EXECUTION operation's payload (PROTOCOL §1.4)."""
+        """The workflow's input from the EXECUTION operation's payload (docs/protocol.md §1.4)."""
         if payload is None or not payload.strip():
             data: Any = {}
         else:

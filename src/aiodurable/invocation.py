@@ -1,4 +1,4 @@
-"""One Lambda invocation of a durable workflow (PROTOCOL §1.7, §1.8, §5.11).
+"""One Lambda invocation of a durable workflow (docs/protocol.md §1.7, §1.8, §5.11).
 
 The invocation wires the pieces together and reads how it ended from one place, the
 :class:`InvocationOutcome`: the scheduler reports a suspension, the checkpointer a revoked
@@ -62,7 +62,7 @@ def _ms(value: Any) -> Any:
 def _timestamps_to_seconds(state: dict[str, Any], operations: list[Any]) -> None:
     """Turn the event's epoch-millisecond timestamps into seconds, in place.
 
-    The Lambda event carries milliseconds, API responses seconds (PROTOCOL §1.3). The
+    The Lambda event carries milliseconds, API responses seconds (docs/protocol.md §1.3). The
     event is ours to consume, so it is converted where it lies — copying thousands of
     operations would cost more than decoding them — and marked, so that handing the same
     event to the handler again does not convert it twice.
@@ -323,7 +323,7 @@ async def _failed(checkpointer: Checkpointer, error: BaseException) -> dict[str,
 async def _complete_by_checkpoint(
     checkpointer: Checkpointer, update: OperationUpdate
 ) -> dict[str, Any] | None:
-    """Complete the execution through an EXECUTION checkpoint (PROTOCOL §1.6).
+    """Complete the execution through an EXECUTION checkpoint (docs/protocol.md §1.6).
 
     Returns the output to use instead when that checkpoint could not be written.
     """

@@ -1,4 +1,4 @@
-"""Replay-aware structured logging (PROTOCOL §6.10).
+"""Replay-aware structured logging (docs/protocol.md §6.10).
 
 ``ctx.logger`` is a structlog logger bound with the execution ARN and, inside
 operations, the operation id, name and attempt. Records are dropped while the owning

@@ -1,4 +1,4 @@
-"""Retry strategies for steps (PROTOCOL §6.1)."""
+"""Retry strategies for steps (docs/protocol.md §6.1)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def backoff_seconds(
 ) -> int:
     """``min(initial * rate ** (attempt - 1), cap)`` with jitter, in whole seconds (≥ 1).
 
-    Shared by retry strategies and wait-for-condition strategies (PROTOCOL §6.1, §6.3).
+    Shared by retry strategies and wait-for-condition strategies (docs/protocol.md §6.1, §6.3).
     """
     base = min(_seconds(initial) * rate ** (attempt - 1), _seconds(cap))
     return jittered(base, jitter, rng)

@@ -1,4 +1,4 @@
-"""Serialization of checkpoint payloads (PROTOCOL §7.4–7.7).
+"""Serialization of checkpoint payloads (docs/protocol.md §7.4–7.7).
 
 Values are written as plain JSON with msgspec; primitives come out exactly as the
 service and other SDKs write them (``"hello"`` → ``"\\"hello\\""``, ``42`` → ``"42"``).
@@ -149,7 +149,7 @@ class PassthroughSerdes:
         return text
 
 
-#: The API model's limit for any payload string, in characters (PROTOCOL §2.8).
+#: The API model's limit for any payload string, in characters (docs/protocol.md §2.8).
 MAX_PAYLOAD_CHARS = 6_291_456
 
 
@@ -192,7 +192,7 @@ def serialize(serdes: Serdes[Any], value: object, context: SerdesContext) -> str
 
 
 def deserialize(serdes: Serdes[Any], text: str | None, context: SerdesContext) -> Any:
-    """Decode stored text; an absent payload is ``None`` (PROTOCOL §7.6)."""
+    """Decode stored text; an absent payload is ``None`` (docs/protocol.md §7.6)."""
     if text is None:
         return None
     try:

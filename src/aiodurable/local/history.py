@@ -1,4 +1,4 @@
-"""Execution history events, as ``GetDurableExecutionHistory`` returns them (PROTOCOL §8).
+"""Execution history events, as ``GetDurableExecutionHistory`` returns them (docs/protocol.md §8).
 
 One :class:`Event` Struct carries every event type; exactly one ``…Details`` member is
 set, named after the event type, as in the Lambda API. Payloads travel in containers

@@ -3,7 +3,7 @@
 :meth:`Invoker.launch` issues a fresh token, builds the invocation event (the first page
 of operations and ``UpdatedOperationIds``) and runs the handler as a backend task;
 :meth:`Invoker.end` records the ``InvocationCompleted`` event and interprets the outcome
-(PROTOCOL §1.5): a result or an error ends the execution, ``PENDING`` waits for the next
+(docs/protocol.md §1.5): a result or an error ends the execution, ``PENDING`` waits for the next
 trigger, a raised error or an exited process is retried a bounded number of times.
 """
 
@@ -177,7 +177,7 @@ def _invocation_error(error: BaseException) -> ErrorObject:
 
 
 def _parse_output(output: Any) -> tuple[InvocationOutput | None, str]:
-    """The handler's output envelope, or why it is invalid (PROTOCOL §1.5)."""
+    """The handler's output envelope, or why it is invalid (docs/protocol.md §1.5)."""
     if isinstance(output, (str, bytes)):
         try:
             output = json.loads(output)

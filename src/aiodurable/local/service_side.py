@@ -131,7 +131,7 @@ class ServiceSide:
             return cached[2]
         self._check_token(ex, checkpoint_token, "CheckpointDurableExecution")
         now = self._clock.now()
-        fire_timers(ex, now)  # timers due now are visible to this very call (§2.6)
+        fire_timers(ex, now)  # timers due now are visible to this very call (docs/protocol.md §2.6)
         if not ex.running:
             self._lifecycle.settle(ex)
             raise stale_token(f"execution {ex.arn} has ended", ex.arn)

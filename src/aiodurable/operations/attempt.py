@@ -188,7 +188,7 @@ async def retry_later(
 ) -> Operation | None:
     """Checkpoint RETRY with ``fields`` (an error or a state payload) and park until the
     attempt is due; returns the operation as the service then reports it."""
-    delay = max(1, int(delay_seconds))  # the service rejects 0 (PROTOCOL §2.2)
+    delay = max(1, int(delay_seconds))  # the service rejects 0 (docs/protocol.md §2.2)
     await execution.checkpointer.checkpoint(
         identity.update(
             OperationAction.RETRY,

@@ -16,7 +16,7 @@ __all__ = ["OperationIdentity", "read_stored"]
 
 
 class OperationIdentity(msgspec.Struct, frozen=True):
-    """Id, type, sub-type, name and parent: repeated on every update (PROTOCOL §2.2)."""
+    """Id, type, sub-type, name and parent: repeated on every update (docs/protocol.md §2.2)."""
 
     id: str
     type: OperationType

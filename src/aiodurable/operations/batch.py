@@ -1,4 +1,5 @@
-"""``ctx.map`` and ``ctx.parallel``: bounded fan-out with completion policies (§6.8).
+"""``ctx.map`` and ``ctx.parallel``: bounded fan-out with completion policies
+(docs/protocol.md §6.8).
 
 Each branch is an asyncio task in one task group per operation: no threads, and no
 branch outlives the operation. ``max_concurrency`` bounds branches *in flight*: a branch
@@ -423,7 +424,7 @@ class _BranchFailed(Exception):
 
 
 def _inner_error(exc: BaseException) -> ErrorObject:
-    """A branch's error records the inner type, not the SDK wrapper (PROTOCOL §6.8)."""
+    """A branch's error records the inner type, not the SDK wrapper (docs/protocol.md §6.8)."""
     error = error_object_from_exception(exc)
     if isinstance(exc, DurableOperationError) and exc.error_type:
         return ErrorObject(

@@ -1,4 +1,4 @@
-"""The result and policy types of ``ctx.map`` and ``ctx.parallel`` (PROTOCOL §6.8)."""
+"""The result and policy types of ``ctx.map`` and ``ctx.parallel`` (docs/protocol.md §6.8)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class Nesting(enum.Enum):
     FLAT = "FLAT"
 
 
-#: Completion reasons of a custom ``should_complete`` predicate (PROTOCOL §6.8).
+#: Completion reasons of a custom ``should_complete`` predicate (docs/protocol.md §6.8).
 CUSTOM_COMPLETION_SUCCEEDED = "CUSTOM_COMPLETION_SUCCEEDED"
 CUSTOM_COMPLETION_FAILED = "CUSTOM_COMPLETION_FAILED"
 

@@ -1,4 +1,4 @@
-"""``ctx.create_callback`` and ``ctx.wait_for_callback`` (PROTOCOL §6.4, §6.5)."""
+"""``ctx.create_callback`` and ``ctx.wait_for_callback`` (docs/protocol.md §6.4, §6.5)."""
 
 from __future__ import annotations
 

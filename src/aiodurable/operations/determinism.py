@@ -1,4 +1,4 @@
-"""Replay checks beyond type, name and parent (PROTOCOL §4.3).
+"""Replay checks beyond type, name and parent (docs/protocol.md §4.6).
 
 - **Call order** (needs a replay trace, :mod:`aiodurable.runtime.replay_trace`): the
   operation at an id must be reached by the same task, after the same previous operation

@@ -1,6 +1,6 @@
 """The CONTEXT lifecycle shared by child contexts, map/parallel and their branches.
 
-One state machine (PROTOCOL §6.7, §6.8)::
+One state machine (docs/protocol.md §6.7, §6.8)::
 
     read ── SUCCEEDED (result stored) ──────────────▶ stored result
         ├── FAILED ─────────────────────────────────▶ failure(stored error)

@@ -1,4 +1,4 @@
-"""Validation of operation names and sub-types (PROTOCOL §2.2)."""
+"""Validation of operation names and sub-types (docs/protocol.md §2.2)."""
 
 from __future__ import annotations
 

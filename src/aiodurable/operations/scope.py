@@ -1,4 +1,4 @@
-"""Id allocation and replay tracking of one context (PROTOCOL §3, §4.2).
+"""Id allocation and replay tracking of one context (docs/protocol.md §3, §4.2).
 
 Every operation is assigned its id when it is *called*, so
 ``await asyncio.gather(ctx.step(a), ctx.step(b))`` numbers ``a`` before ``b`` on every
@@ -104,7 +104,7 @@ class OperationScope:
 
     def _ensure_all_visited(self) -> None:
         """Called when the context's code has completed: every operation recorded in it
-        must have been reached again (PROTOCOL §4.3 leaves this out; we do not).
+        must have been reached again (docs/protocol.md §4.6; the official SDK does not check).
 
         Checked by parent id, so a context's operations include those of the virtual
         contexts inside it (which share its parent id); a context whose parent id is not
@@ -125,7 +125,7 @@ class OperationScope:
         self, identity: OperationIdentity, work: Coroutine[Any, Any, T]
     ) -> Coroutine[Any, Any, T]:
         """Track an operation for the scheduler (from its call: an operation never awaited
-        is reported when the workflow returns) and its replay status (PROTOCOL §4.2).
+        is reported when the workflow returns) and its replay status (docs/protocol.md §4.2).
 
         Every kind but a context works while it runs (a context's body is workflow code).
         New work needs no replay tracking: the status only moves from REPLAY to NEW.

@@ -1,4 +1,4 @@
-"""``ctx.step``: run a function once per attempt, checkpoint its result (PROTOCOL §6.1)."""
+"""``ctx.step``: run a function once per attempt, checkpoint its result (docs/protocol.md §6.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``ctx.wait``: a durable timer owned by the service (PROTOCOL §6.2)."""
+"""``ctx.wait``: a durable timer owned by the service (docs/protocol.md §6.2)."""
 
 from __future__ import annotations
 

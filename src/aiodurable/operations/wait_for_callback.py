@@ -1,5 +1,5 @@
 """``ctx.wait_for_callback``: a callback and its submitter step in one child context
-(PROTOCOL §6.5)."""
+(docs/protocol.md §6.5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``ctx.wait_for_condition``: poll a check until a condition holds (PROTOCOL §6.3)."""
+"""``ctx.wait_for_condition``: poll a check until a condition holds (docs/protocol.md §6.3)."""
 
 from __future__ import annotations
 

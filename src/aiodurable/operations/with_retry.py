@@ -1,5 +1,5 @@
 """``with_retry``: retry a block of durable operations, with a durable wait between
-attempts (PROTOCOL §6.9)."""
+attempts (docs/protocol.md §6.9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The checkpointer: one flusher task sends queued updates in batches (PROTOCOL §5).
+"""The checkpointer: one flusher task sends queued updates in batches (docs/protocol.md §5).
 
 Operations enqueue :class:`OperationUpdate` objects. Updates whose caller waits for them
 (``blocking``) are sent at once, together with everything queued before them; updates
