@@ -3,6 +3,7 @@
 from aiodurable._version import __version__
 from aiodurable.context import DurableContext, LoggingConfig
 from aiodurable.errors import (
+    ActionFailure,
     BatchCompletionError,
     CallbackError,
     CallbackFailedError,
@@ -23,6 +24,8 @@ from aiodurable.errors import (
     SerializationError,
     StepError,
     StepInterruptedError,
+    StepTimeoutError,
+    TerminalScopeError,
     ValidationError,
     WaitForConditionError,
 )
@@ -38,6 +41,8 @@ from aiodurable.operations.batch_result import (
     Nesting,
 )
 from aiodurable.operations.callback import Callback
+from aiodurable.operations.saga import Saga
+from aiodurable.operations.terminal_scope import TerminalScope
 from aiodurable.operations.wait_for_condition import WaitDecision, WaitStrategy
 from aiodurable.operations.with_retry import with_retry
 from aiodurable.plugins import Plugin
@@ -46,6 +51,7 @@ from aiodurable.serdes import JsonSerdes, PassthroughSerdes, Serdes, SerdesConte
 
 __all__ = [
     "__version__",
+    "ActionFailure",
     "BatchCompletionError",
     "BatchItem",
     "BatchProgress",
@@ -89,6 +95,10 @@ __all__ = [
     "StepError",
     "StepInterruptedError",
     "StepSemantics",
+    "StepTimeoutError",
+    "Saga",
+    "TerminalScope",
+    "TerminalScopeError",
     "ValidationError",
     "WaitForConditionError",
     "durable_execution",

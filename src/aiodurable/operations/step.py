@@ -17,6 +17,7 @@ from aiodurable.errors import (
     StepError,
     StepInterruptedError,
     error_object_from_exception,
+    step_error_from,
 )
 from aiodurable.operations.attempt import (
     attempts_made,
@@ -70,10 +71,10 @@ async def run_step(
     identity: OperationIdentity,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
-    kwargs: dict[str, Any],
     *,
     retry: RetryPolicy | None,
     semantics: StepSemantics,
+    attempt_timeout: float | None,
     serdes: AnySerdes,
     logger_factory: Callable[..., FilteringBoundLogger],
 ) -> Any:
@@ -91,7 +92,7 @@ async def run_step(
             return await read_stored(execution, serdes, text, identity.serdes_context(execution))
         if status is OperationStatus.FAILED:
             assert op is not None
-            raise StepError.from_error_object(op.step_details.error if op.step_details else None)
+            raise step_error_from(op.step_details.error if op.step_details else None)
         if status is OperationStatus.PENDING:
             assert op is not None
             op = await wait_for_retry(execution, identity, op)
@@ -123,7 +124,7 @@ async def run_step(
         attempt = attempts_made(op) + 1
         token = enter_attempt(identity, attempt, logger_factory)
         try:
-            value = await run_attempt(execution, identity, fn, args, kwargs, attempt)
+            value = await run_attempt(execution, identity, fn, args, attempt, attempt_timeout)
             text, result = await _checkpoint_text(execution, identity, serdes, value)
         except (NonDeterministicError, OperationInStepError, TokenRevoked):
             raise
@@ -183,4 +184,4 @@ async def _handle_failure(
     if decision.should_retry:
         return await retry_later(execution, identity, decision.delay_seconds, error=error_object)
     await checkpointer.checkpoint(identity.update(OperationAction.FAIL, error=error_object))
-    raise StepError.from_error_object(error_object) from error
+    raise step_error_from(error_object) from error
