@@ -183,21 +183,20 @@ class TerminalScope:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> None:
         self._state = "closed"
         if self._suspending() or not _is_outcome(exc):
-            return False  # the invocation ends with the block unfinished: not an end
+            return  # the invocation ends with the block unfinished: not an end
         failed = exc is not None
         due = [a for a in reversed(self._actions) if failed or a.kind == "cleanup"]
         if not due:
-            return False
+            return
         report = await self._run_actions(lambda child: _run(child, due))
         if report.failures:
             failures = [
                 ActionFailure(f.name, f.kind, step_error_from(f.error)) for f in report.failures
             ]
             raise TerminalScopeError(self.name, exc, failures) from exc
-        return False
 
 
 def _is_outcome(exc: BaseException | None) -> bool:
