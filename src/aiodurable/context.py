@@ -215,8 +215,9 @@ class DurableContext(CallbackMethods):
         >>> receipt = await ctx.step(charge, order, name="charge")  # doctest: +SKIP
         >>> await ctx.step(partial(send, to=user), name="notify", timeout=10)  # doctest: +SKIP
         """
-        reject_keywords("ctx.step", unknown, STEP_OPTIONS)
-        seconds = timeout_seconds(timeout, "ctx.step")
+        if unknown:
+            reject_keywords("ctx.step", unknown, STEP_OPTIONS)
+        seconds = None if timeout is None else timeout_seconds(timeout, "ctx.step")
         serdes = bind_serdes(
             serdes, JsonSerdes(result_type) if result_type is not None else serdes_for_function(fn)
         )

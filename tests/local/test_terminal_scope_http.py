@@ -127,3 +127,54 @@ async def test_a_timed_out_attempt_and_a_failed_compensation_over_http(
     assert quote is not None and quote.attempt == 2
     assert ops["undo-fine"].status is OperationStatus.SUCCEEDED
     assert ops["undo-broken"].status is OperationStatus.FAILED
+
+
+undo_runs: list[str] = []
+
+
+async def record_undo(label: str) -> str:
+    undo_runs.append(label)
+    return label
+
+
+async def fail_now() -> None:
+    raise LookupError("sold out")
+
+
+@durable_execution
+async def waits_then_fails(event: Any, ctx: DurableContext) -> str:
+    try:
+        async with ctx.terminal_scope("long") as scope:
+            for i in range(3):
+                scope.on_failure(record_undo, f"undo-{i}", name=f"undo-{i}")
+                await ctx.wait(60, name=f"wait-{i}")
+            await ctx.step(fail_now, name="fail", retry=RetryStrategy(max_attempts=1))
+    except LookupError:
+        return "unexpected: the step error is a StepError"
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+    return "done"
+
+
+async def test_a_scope_that_waits_three_times_then_fails_compensates_once_over_http(
+    over_http: tuple[LocalBackend, LambdaServiceClient],
+) -> None:
+    backend, client = over_http
+    backend.register("long", OverHttp(waits_then_fails, client))
+    undo_runs.clear()
+
+    info = backend.start_execution("long", "{}")
+    info = await backend.wait_for_completion(info.arn)
+
+    assert info.result == '"StepError: sold out"'
+    assert undo_runs == ["undo-2", "undo-1", "undo-0"]
+    events = [(e.event_type.value, e.name) for e in backend.history(info.arn)]
+    invocations = sum(1 for kind, _ in events if kind == "InvocationCompleted")
+    assert invocations == 4
+    last_wait = events.index(("WaitSucceeded", "wait-2"))
+    assert [e for e in events if e[0] == "StepStarted" and (e[1] or "").startswith("undo")] == [
+        ("StepStarted", "undo-2"),
+        ("StepStarted", "undo-1"),
+        ("StepStarted", "undo-0"),
+    ]
+    assert events.index(("StepStarted", "undo-2")) > last_wait
