@@ -341,8 +341,9 @@ class TerminalScopeError(DurableError):
                 "actions failed too"
             )
         super().__init__(
-            f"{head}: {listed}. Their effects were not undone; fix the cause and undo them "
-            "by hand, or give those actions a retry strategy that outlasts the outage."
+            f"{head}: {listed}. What they were to undo or release is still in place: run "
+            "them by hand once the cause is fixed, or give them a retry strategy that "
+            "outlasts the outage."
         )
         self.scope = scope
         self.error = error
