@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from aiodurable import (
+    CompletionConfig,
     DurableContext,
     RetryStrategy,
     StepError,
@@ -316,3 +317,26 @@ async def test_finally_can_tell_a_suspension_from_an_end() -> None:
 
     assert run.result == "done"
     assert seen == [True, False]  # unwound by the suspension, then the true end
+
+
+async def test_a_branch_abandoned_by_a_completion_policy_runs_its_actions() -> None:
+    @durable_execution
+    async def workflow(event: Any, ctx: DurableContext) -> list[str | None]:
+        async def item(child: DurableContext, n: int, index: int) -> str:
+            async with child.terminal_scope(f"item-{n}") as scope:
+                scope.on_failure(act, f"undo-{n}", name="undo")
+                scope.finally_(act, f"close-{n}", name="close")
+                if n:
+                    await child.wait(100)  # item 0 completes the map meanwhile
+                return await child.step(act, f"work-{n}", name="work")
+
+        first = CompletionConfig.first_successful()
+        result = await ctx.map([0, 1], item, name="items", completion=first)
+        await ctx.wait(5)  # the next invocation replays the map: nothing runs again
+        return result.get_results()
+
+    async with LocalRunner(workflow, replay_check=True) as runner:
+        run = await runner.run({})
+
+    assert run.result == ["work-0"]
+    assert ran == ["work-0", "close-0", "close-1", "undo-1"]
