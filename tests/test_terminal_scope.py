@@ -291,8 +291,11 @@ async def test_actions_are_registered_inside_the_block_with_positional_arguments
         async with ctx.terminal_scope("s") as scope:
             with pytest.raises(TypeError, match=r"functools\.partial\(fn, label=\.\.\.\)"):
                 scope.on_failure(act, label="x")
-        with pytest.raises(ValidationError, match="inside the `async with` block"):
+        with pytest.raises(ValidationError, match="has ended: register its actions inside"):
             scope.on_failure(act, "late")
+        unentered = ctx.saga("never-entered")
+        with pytest.raises(ValidationError, match="was not entered"):
+            await unentered.step(act, "forward", compensate=act)
         return "checked"
 
     async with LocalRunner(workflow) as runner:

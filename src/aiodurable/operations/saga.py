@@ -109,6 +109,7 @@ class Saga(TerminalScope):
         registered as a compensation (a step named ``compensate_name``, by default the
         function's name), to run if the saga fails."""
         reject_keywords("saga.step", unknown, _SAGA_STEP_OPTIONS)
+        self._check_open()  # before the forward step runs, not after
         undo_name = (
             check_name(compensate_name)
             if compensate_name is not None

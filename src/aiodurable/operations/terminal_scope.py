@@ -159,15 +159,19 @@ class TerminalScope:
         semantics: StepSemantics,
         timeout: float | timedelta | None,
     ) -> None:
-        if self._state == "closed":
-            raise ValidationError(
-                f"terminal scope {self.name!r} has ended: register its actions inside the "
-                "`async with` block"
-            )
+        self._check_open()
         if not callable(fn):
             raise ValidationError(f"a {kind} must be a function, not {type(fn).__name__}")
         name = check_name(name) if name is not None else default_name(fn)
         self._actions.append(_Action(kind, fn, args, name, retry, semantics, timeout))
+
+    def _check_open(self) -> None:
+        if self._state != "open":
+            when = "has ended" if self._state == "closed" else "was not entered"
+            raise ValidationError(
+                f"terminal scope {self.name!r} {when}: register its actions inside its "
+                "`async with` block"
+            )
 
     # -- the block ---------------------------------------------------------------------
     async def __aenter__(self) -> Self:
