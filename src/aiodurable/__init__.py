@@ -3,6 +3,7 @@
 from aiodurable._version import __version__
 from aiodurable.context import DurableContext, LoggingConfig
 from aiodurable.errors import (
+    ActionFailure,
     BatchCompletionError,
     CallbackError,
     CallbackFailedError,
@@ -23,6 +24,8 @@ from aiodurable.errors import (
     SerializationError,
     StepError,
     StepInterruptedError,
+    StepTimeoutError,
+    TerminalScopeError,
     UnfinishedOperationError,
     ValidationError,
     WaitForConditionError,
@@ -39,6 +42,8 @@ from aiodurable.operations.batch_result import (
     Nesting,
 )
 from aiodurable.operations.callback import Callback
+from aiodurable.operations.saga import Saga
+from aiodurable.operations.terminal_scope import TerminalScope
 from aiodurable.operations.wait_for_condition import WaitDecision, WaitStrategy
 from aiodurable.operations.with_retry import with_retry
 from aiodurable.plugins import Plugin
@@ -47,6 +52,7 @@ from aiodurable.serdes import JsonSerdes, PassthroughSerdes, Serdes, SerdesConte
 
 __all__ = [
     "__version__",
+    "ActionFailure",
     "BatchCompletionError",
     "BatchItem",
     "BatchProgress",
@@ -91,6 +97,10 @@ __all__ = [
     "StepError",
     "StepInterruptedError",
     "StepSemantics",
+    "StepTimeoutError",
+    "Saga",
+    "TerminalScope",
+    "TerminalScopeError",
     "ValidationError",
     "WaitForConditionError",
     "durable_execution",

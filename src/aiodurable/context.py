@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from aiodurable.errors import ValidationError
+from aiodurable.operations.base import OperationIdentity
 from aiodurable.operations.batch import (
     BranchSpec,
     map_specs,
@@ -25,10 +26,14 @@ from aiodurable.operations.determinism import (
     item_digests,
     step_call,
 )
+from aiodurable.operations.forwarding import reject_keywords
 from aiodurable.operations.invoke import run_invoke
 from aiodurable.operations.names import check_name, check_sub_type, default_name
+from aiodurable.operations.saga import Saga
 from aiodurable.operations.scope import OperationScope, run_completing
 from aiodurable.operations.step import run_step, serdes_for_function
+from aiodurable.operations.terminal_scope import ScopeReport, TerminalScope
+from aiodurable.operations.timeouts import timeout_seconds
 from aiodurable.operations.wait import run_wait, wait_seconds
 from aiodurable.operations.wait_for_condition import (
     WaitDecision,
@@ -51,6 +56,9 @@ __all__ = ["DurableContext", "LoggingConfig"]
 T = TypeVar("T")
 S = TypeVar("S")
 I = TypeVar("I")  # noqa: E741
+
+#: The keywords of ``ctx.step`` (everything else is refused: see operations/forwarding.py).
+STEP_OPTIONS = ("name", "retry", "semantics", "timeout", "result_type", "serdes", "sub_type")
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,24 @@ class DurableContext(CallbackMethods):
         """True while this context re-executes operations that are already recorded."""
         return self._replaying
 
+    def is_suspending(self) -> bool:
+        """True once this invocation is ending with the workflow unfinished.
+
+        That is a suspension (every task waits on something the service will resume
+        later: a wait, a callback, a retry …) or an error that stops the invocation
+        rather than the workflow. The workflow's tasks are then cancelled, so ``finally:``
+        blocks run although nothing ended; this tells them apart from a true outcome::
+
+            try:
+                await ctx.wait(3600)
+            finally:
+                if not ctx.is_suspending():
+                    ...  # runs once, when the block really ends
+
+        ``ctx.terminal_scope`` does this for durable cleanup and compensations.
+        """
+        return not self._execution.outcome.running
+
     def _logs_suppressed(self) -> bool:
         """Whether ``ctx.logger`` drops records now (replaying, unless configured not to)."""
         return self._replaying and not self._logging.log_during_replay
@@ -132,53 +158,66 @@ class DurableContext(CallbackMethods):
     def step(
         self,
         fn: Callable[..., Coroutine[Any, Any, T]],
+        /,
         *args: Any,
         name: str | None = ...,
         retry: RetryPolicy | None = ...,
         semantics: StepSemantics = ...,
+        timeout: float | timedelta | None = ...,
         result_type: type[T] | None = ...,
         serdes: Serdes[T] | AsyncSerdes[Any] | None = ...,
         sub_type: str | None = ...,
-        **kwargs: Any,
     ) -> Awaitable[T]: ...
 
     @overload
     def step(
         self,
         fn: Callable[..., T],
+        /,
         *args: Any,
         name: str | None = ...,
         retry: RetryPolicy | None = ...,
         semantics: StepSemantics = ...,
+        timeout: float | timedelta | None = ...,
         result_type: type[T] | None = ...,
         serdes: Serdes[T] | AsyncSerdes[Any] | None = ...,
         sub_type: str | None = ...,
-        **kwargs: Any,
     ) -> Awaitable[T]: ...
 
     def step(
         self,
         fn: Callable[..., Any],
+        /,
         *args: Any,
         name: str | None = None,
         retry: RetryPolicy | None = None,
         semantics: StepSemantics = StepSemantics.AT_LEAST_ONCE_PER_RETRY,
+        timeout: float | timedelta | None = None,
         result_type: Any = None,
         serdes: AnySerdes | None = None,
         sub_type: str | None = None,
-        **kwargs: Any,
+        **unknown: Any,
     ) -> Awaitable[Any]:
-        """Run ``fn(*args, **kwargs)`` as a durable step and return its result.
+        """Run ``fn(*args)`` as a durable step and return its result.
 
         ``fn`` may be async (awaited on the loop) or sync (run in a worker thread). Its
         result is checkpointed as JSON and comes back as the same type on replay: the
         type is taken from ``fn``'s return annotation, or from ``result_type``. A failed
         attempt is retried per ``retry`` (default: 6 attempts with exponential backoff);
         once retries are exhausted ``StepError`` is raised, on the live run and on every
-        replay alike.
+        replay alike. ``timeout`` (seconds or a ``timedelta``) bounds each attempt: one
+        past it fails with ``StepTimeoutError``, which the retry strategy sees.
+
+        Only positional arguments are forwarded to ``fn``: keywords are the step's own
+        options. Bind keywords with ``functools.partial`` (its function still gives the
+        result type and the default name).
 
         >>> receipt = await ctx.step(charge, order, name="charge")  # doctest: +SKIP
+        >>> await ctx.step(partial(send, to=user), name="notify", timeout=10)  # doctest: +SKIP
         """
+        if unknown:
+            reject_keywords("ctx.step", unknown, STEP_OPTIONS)
+        seconds = None if timeout is None else timeout_seconds(timeout, "ctx.step")
         serdes = bind_serdes(
             serdes, JsonSerdes(result_type) if result_type is not None else serdes_for_function(fn)
         )
@@ -186,7 +225,7 @@ class DurableContext(CallbackMethods):
             OperationType.STEP,
             check_sub_type(sub_type, "Step"),
             check_name(name) if name is not None else default_name(fn),
-            step_call(fn, args, kwargs),
+            step_call(fn, args),
         )
         return self._tracked(
             identity,
@@ -195,9 +234,9 @@ class DurableContext(CallbackMethods):
                 identity,
                 fn,
                 args,
-                kwargs,
                 retry=retry,
                 semantics=semantics,
+                attempt_timeout=seconds,
                 serdes=serdes,
                 logger_factory=self._make_logger,
             ),
@@ -329,15 +368,19 @@ class DurableContext(CallbackMethods):
         name: str | None = None,
         result_type: type[S] | None = None,
         serdes: Serdes[S] | AsyncSerdes[Any] | None = None,
+        timeout: float | timedelta | None = None,
     ) -> Awaitable[S]:
         """Poll ``check(state) -> new_state`` until ``wait_strategy`` says stop.
 
         Between polls the workflow is suspended (the service owns the timer). An
         exception from ``check`` fails the operation at once with
-        ``WaitForConditionError``; it is not retried.
+        ``WaitForConditionError``; it is not retried. ``timeout`` (seconds or a
+        ``timedelta``) bounds each check: one past it fails the operation the same way,
+        its ``error_type`` naming ``StepTimeoutError``.
         """
         if check is None or wait_strategy is None:
             raise ValidationError("wait_for_condition needs a check and a wait_strategy")
+        seconds = timeout_seconds(timeout, "wait_for_condition")
         identity = self._identity(OperationType.STEP, "WaitForCondition", check_name(name))
         return self._tracked(
             identity,
@@ -349,6 +392,7 @@ class DurableContext(CallbackMethods):
                 wait_strategy,
                 bind_serdes(serdes, JsonSerdes(result_type) if result_type else ANY_JSON),
                 self._make_logger,
+                seconds,
             ),
         )
 
@@ -447,6 +491,63 @@ class DurableContext(CallbackMethods):
                 result_type=result_type or Any,
             ),
         )
+
+    # -- terminal scopes and sagas -------------------------------------------------------
+    def terminal_scope(self, name: str | None = None) -> TerminalScope:
+        """A block with cleanup and compensations that run on a true outcome only.
+
+        ``scope.on_failure(fn, *args)`` registers a compensation (runs if the block
+        fails), ``scope.finally_(fn, *args)`` a cleanup (runs whatever the outcome);
+        when the block ends they run newest first, each as a step (options as
+        ``ctx.step``'s), in a child context named ``name``. A suspension is not an end:
+        nothing runs while the invocation suspends. The block's error is re-raised after
+        the actions; if an action failed, ``TerminalScopeError`` carries both::
+
+            async with ctx.terminal_scope("load-test") as scope:
+                fleet = await ctx.step(start_instances, 20)
+                scope.finally_(terminate_instances, fleet)
+                await ctx.wait(timedelta(hours=2))  # suspends: nothing is terminated
+                await ctx.step(collect_results, fleet)
+        """
+        identity = self._reserve_scope(name, "TerminalScope")
+        return TerminalScope(identity.name, self._scope_actions(identity), self.is_suspending)
+
+    def saga(self, name: str | None = None) -> Saga:
+        """A terminal scope whose ``step(fn, *args, compensate=undo)`` registers
+        ``undo(result)`` once ``fn`` succeeded; on failure the undos run newest first::
+
+            async with ctx.saga("booking") as saga:
+                seat = await saga.step(reserve_seat, trip, compensate=release_seat)
+                paid = await saga.step(charge_card, trip, compensate=refund)
+                await saga.step(ship_tickets, trip)
+        """
+        identity = self._reserve_scope(name, "Saga")
+        return Saga(identity.name, self, self._scope_actions(identity), self.is_suspending)
+
+    def _reserve_scope(self, name: str | None, sub_type: str) -> OperationIdentity:
+        # The id is taken now, before the block's operations: the actions' child context
+        # has the same id whatever the block did before it ended.
+        return self._identity(OperationType.CONTEXT, sub_type, check_name(name))
+
+    def _scope_actions(
+        self, identity: OperationIdentity
+    ) -> Callable[[Callable[[Any], Awaitable[ScopeReport]]], Awaitable[ScopeReport]]:
+        op_id = identity.id
+
+        def run_actions(body: Callable[[Any], Awaitable[ScopeReport]]) -> Awaitable[ScopeReport]:
+            return self._tracked(
+                identity,
+                run_child(
+                    self._execution,
+                    identity,
+                    lambda child: run_completing(body, child),
+                    lambda replaying: self._child(op_id, op_id, replaying),
+                    serdes=JsonSerdes(ScopeReport),
+                    summary=None,
+                ),
+            )
+
+        return run_actions
 
     # -- replay-safe values --------------------------------------------------------------
     async def now(self) -> datetime:

@@ -8,11 +8,13 @@ same exception with the same ``error_type`` and message.
 from __future__ import annotations
 
 import builtins
-from typing import ClassVar, Self
+from dataclasses import dataclass
+from typing import ClassVar, Literal, Self
 
 from aiodurable.wire import ErrorObject
 
 __all__ = [
+    "ActionFailure",
     "CallbackError",
     "CallbackFailedError",
     "CallbackHeartbeatTimeoutError",
@@ -32,6 +34,8 @@ __all__ = [
     "SerializationError",
     "StepError",
     "StepInterruptedError",
+    "StepTimeoutError",
+    "TerminalScopeError",
     "ValidationError",
     "WaitForConditionError",
     "error_object_from_exception",
@@ -206,6 +210,40 @@ class StepError(DurableOperationError):
     default_message = "Step failed"
 
 
+class StepTimeoutError(StepError):
+    """A step attempt (or a wait_for_condition check) ran past its ``timeout=``.
+
+    Raised inside the attempt, so the retry strategy sees it like any other error (list
+    it in ``retryable_errors``, or leave it out to fail at once); when no retry is left
+    the step raises it too, on the live run and on every replay.
+    """
+
+    default_message = "Step attempt timed out"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        error_type: str | None = None,
+        error_data: str | None = None,
+        stack_trace: list[str] | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            error_type=error_type or qualified_type_name(StepTimeoutError),
+            error_data=error_data,
+            stack_trace=stack_trace,
+        )
+
+
+def step_error_from(error: ErrorObject | None) -> StepError:
+    """The ``StepError`` a recorded step failure raises: ``StepTimeoutError`` when the
+    last attempt timed out, so ``except StepTimeoutError`` works in the workflow too."""
+    if error is not None and error.error_type == qualified_type_name(StepTimeoutError):
+        return StepTimeoutError.from_error_object(error)
+    return StepError.from_error_object(error)
+
+
 class StepInterruptedError(DurableError):
     """An at-most-once step attempt started but its outcome was never recorded."""
 
@@ -273,6 +311,52 @@ class CallbackSubmitterError(CallbackError):
     """The submitter of a wait_for_callback failed after its retries."""
 
     default_message = "Callback submitter failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionFailure:
+    """One action of a terminal scope that failed after its retries."""
+
+    #: The action's step name.
+    name: str | None
+    kind: Literal["compensation", "cleanup"]
+    error: StepError
+
+
+class TerminalScopeError(DurableError):
+    """Compensations or cleanups of a terminal scope failed.
+
+    ``error`` is the scope's own error (also the ``__cause__``), or ``None`` when the
+    scope succeeded and a cleanup failed; ``failures`` lists every action that failed,
+    in the order they ran. The other actions still ran: one failed compensation does
+    not stop the rest of the rollback. What the failed actions should have undone is
+    still in place, so this error is raised instead of the scope's error, which a
+    handler for the ordinary failure would otherwise treat as cleanly rolled back.
+    """
+
+    def __init__(
+        self, scope: str | None, error: BaseException | None, failures: list[ActionFailure]
+    ) -> None:
+        listed = "; ".join(
+            f"{f.kind} {f.name or '(unnamed)'!r}: {f.error.error_type or 'StepError'}: {f.error}"
+            for f in failures
+        )
+        what = f"terminal scope {scope!r}" if scope else "a terminal scope"
+        if error is None:
+            head = f"{what} succeeded but {len(failures)} of its cleanup actions failed"
+        else:
+            head = (
+                f"{what} failed ({type(error).__name__}: {error}) and {len(failures)} of its "
+                "actions failed too"
+            )
+        super().__init__(
+            f"{head}: {listed}. What they were to undo or release is still in place: run "
+            "them by hand once the cause is fixed, or give them a retry strategy that "
+            "outlasts the outage."
+        )
+        self.scope = scope
+        self.error = error
+        self.failures = failures
 
 
 def _stack_lines(error: BaseException) -> list[str] | None:

@@ -19,6 +19,7 @@ from aiodurable.errors import (
     StepError,
     StepInterruptedError,
     error_object_from_exception,
+    step_error_from,
 )
 from aiodurable.operations.attempt import (
     attempts_made,
@@ -72,10 +73,10 @@ async def run_step(
     identity: OperationIdentity,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
-    kwargs: dict[str, Any],
     *,
     retry: RetryPolicy | None,
     semantics: StepSemantics,
+    attempt_timeout: float | None,
     serdes: AnySerdes,
     logger_factory: Callable[..., FilteringBoundLogger],
 ) -> Any:
@@ -98,7 +99,7 @@ async def run_step(
                 # The workflow cancelled this step's task while its body ran (a failed
                 # TaskGroup sibling): the replay cancels it at the same point.
                 raise asyncio.CancelledError(recorded.error_message)
-            raise StepError.from_error_object(recorded)
+            raise step_error_from(recorded)
         if status is OperationStatus.PENDING:
             assert op is not None
             op = await wait_for_retry(execution, identity, op)
@@ -130,7 +131,7 @@ async def run_step(
         attempt = attempts_made(op) + 1
         token = enter_attempt(identity, attempt, logger_factory)
         try:
-            value = await run_attempt(execution, identity, fn, args, kwargs, attempt)
+            value = await run_attempt(execution, identity, fn, args, attempt, attempt_timeout)
             text, result = await _checkpoint_text(execution, identity, serdes, value)
         except (NonDeterministicError, OperationInStepError, TokenRevoked):
             raise
@@ -210,4 +211,4 @@ async def _handle_failure(
     if decision.should_retry:
         return await retry_later(execution, identity, decision.delay_seconds, error=error_object)
     await checkpointer.checkpoint(identity.update(OperationAction.FAIL, error=error_object))
-    raise StepError.from_error_object(error_object) from error
+    raise step_error_from(error_object) from error

@@ -80,6 +80,7 @@ async def run_wait_for_condition(
     strategy: Callable[[Any, int], WaitDecision],
     serdes: AnySerdes,
     logger_factory: Callable[..., FilteringBoundLogger],
+    attempt_timeout: float | None = None,
 ) -> Any:
     context = identity.serdes_context(execution)
     checkpointer = execution.checkpointer
@@ -106,7 +107,9 @@ async def run_wait_for_condition(
         attempt = attempts_made(op) + 1
         token = enter_attempt(identity, attempt, logger_factory)
         try:
-            new_state = await run_attempt(execution, identity, check, (state,), {}, attempt)
+            new_state = await run_attempt(
+                execution, identity, check, (state,), attempt, attempt_timeout
+            )
             text, state = await to_checkpoint(
                 serdes, new_state, msgspec.structs.replace(context, attempt=attempt)
             )

@@ -3,7 +3,6 @@ attempts (docs/protocol.md §6.9)."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
@@ -60,8 +59,13 @@ async def with_retry(
     >>> receipt = await with_retry(ctx, book_and_confirm, name="booking")  # doctest: +SKIP
     """
     policy = retry or _DEFAULT_RETRY
-    body = functools.partial(_attempts, fn, policy, name)  # no __name__: no default name
-    return await ctx.run_in_child_context(body, name=name, result_type=result_type, serdes=serdes)
+    # A lambda, whose name is no identifier: the child is unnamed unless name= is given.
+    return await ctx.run_in_child_context(
+        lambda child: _attempts(fn, policy, name, child),
+        name=name,
+        result_type=result_type,
+        serdes=serdes,
+    )
 
 
 async def _attempts(
