@@ -36,6 +36,7 @@ from aiodurable.local import (
 from aiodurable.local.http import DEFAULT_HOST, LocalHttpServer
 from aiodurable.local.records import ExecutionInfo
 from aiodurable.wire import Operation, OperationStatus, OperationType
+from aiodurable.wire.callback_names import display_name
 
 __all__ = ["CannotFinishError", "run_command", "serve_command"]
 
@@ -244,8 +245,9 @@ def _held_message(backend: LocalBackend, arn: str, op: Operation, endpoint: str)
     callback_id = op.callback_details.callback_id if op.callback_details else None
     events = backend.history(arn)
     elapsed = (backend.clock.now() - events[0].event_timestamp).total_seconds() if events else 0
+    name = display_name(op, width=64)
     return (
-        f"virtual time stands still at +{duration(elapsed)}: callback '{op.name or op.id}' "
+        f"virtual time stands still at +{duration(elapsed)}: callback '{name}' "
         "can still be answered, so its timeout does not pass on its own. Answer it: "
         f"aiodurable callback succeed {callback_id} '<json>' --endpoint-url {endpoint}"
     )
@@ -268,12 +270,12 @@ def _callback_hint(view: View, endpoint: str | None) -> Callable[[str, Operation
         callback_id = op.callback_details.callback_id if op.callback_details else None
         if endpoint is not None:
             view.note(
-                f"waiting for callback {op.name or op.id}: aiodurable callback succeed "
+                f"waiting for callback {display_name(op, width=64)}: aiodurable callback succeed "
                 f"{callback_id} '<json>' --endpoint-url {endpoint}"
             )
             return
         view.note(
-            f"callback {op.name or op.id} cannot be answered: nothing serves this run "
+            f"callback {display_name(op, width=64)} cannot be answered: nothing serves this run "
             "(with --serve it can be answered from another shell)"
         )
 
