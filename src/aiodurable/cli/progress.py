@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from aiodurable.local.history import Event, EventType
 from aiodurable.wire import Operation, OperationStatus, OperationType
-from aiodurable.wire.callback_names import user_name
+from aiodurable.wire.callback_names import event_user_name
 
 __all__ = [
     "BATCH_SUB_TYPES",
@@ -116,15 +116,7 @@ class Waiting:
 def event_name(event: Event) -> str:
     """What to show for an event's operation: the user's name (``manager``, not the
     recorded ``manager create callback id``), else the start of its id."""
-    kind = event.event_type.value
-    type_ = (
-        OperationType.CALLBACK
-        if kind.startswith("Callback")
-        else OperationType.STEP
-        if kind.startswith("Step")
-        else None
-    )
-    return user_name(type_, event.name) or (event.id or "")[:12]
+    return event_user_name(event.event_type.value, event.name) or (event.id or "")[:12]
 
 
 def callback_deadlines(events: Iterable[Event]) -> dict[str, Waiting]:

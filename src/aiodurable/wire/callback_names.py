@@ -17,6 +17,7 @@ __all__ = [
     "WAIT_FOR_CALLBACK",
     "callback_wire_name",
     "display_name",
+    "event_user_name",
     "matches_name",
     "submitter_wire_name",
     "user_name",
@@ -62,6 +63,15 @@ def user_name(type_: OperationType | None, name: str | None) -> str | None:
         return _strip(name, _CALLBACK)
     if type_ is OperationType.STEP:
         return _strip(name, _SUBMITTER)
+    return name
+
+
+def event_user_name(event_type: str, name: str | None) -> str | None:
+    """:func:`user_name` for a history event (``CallbackStarted``, ``StepFailed`` …)."""
+    if event_type.startswith("Callback"):
+        return user_name(OperationType.CALLBACK, name)
+    if event_type.startswith("Step"):
+        return user_name(OperationType.STEP, name)
     return name
 
 

@@ -1,0 +1,98 @@
+"""Mistakes a user makes on the command line end with one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aiodurable.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+ORDER = "tests.local.workflows:order"
+
+
+def one_line_error(*args: str, timeout: float = 60) -> str:
+    """Run ``aiodurable ARGS`` in its own process; it must fail with one line on stderr."""
+    ran = subprocess.run(
+        [sys.executable, "-m", "aiodurable.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert ran.returncode != 0, ran.stdout
+    lines = ran.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("aiodurable: "), ran.stderr
+    return lines[0]
+
+
+def test_executions_of_a_store_keeps_to_the_function_asked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = str(tmp_path / "runs.db")
+    order = [
+        "run",
+        ORDER,
+        "--clock",
+        "virtual",
+        "--store",
+        store,
+        "--input",
+        '{"order_id": "o", "items": ["a"]}',
+    ]
+    assert main([*order, "--name", "mine"]) == 0
+    assert main([*order, "--name", "theirs", "--function-name", "other"]) == 0
+    capsys.readouterr()
+
+    assert main(["executions", "--store", store, "--function", "order"]) == 0
+    listed = capsys.readouterr().out
+    assert "function:order:" in listed and "function:other:" not in listed
+    assert main(["executions", "--store", store, "--function", "nope"]) == 0
+    assert capsys.readouterr().out == "no executions of nope\n"
+    assert main(["executions", "--store", store]) == 0
+    assert capsys.readouterr().out.count("SUCCEEDED") == 2
+
+
+def test_reading_a_store_that_does_not_exist_creates_nothing(tmp_path: Path) -> None:
+    typo = tmp_path / "typo.db"
+    assert "no store at" in one_line_error("executions", "--store", str(typo))
+    assert "no store at" in one_line_error("history", "arn:x", "--store", str(typo))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reading_a_file_that_is_not_a_store_is_refused_and_left_untouched(
+    tmp_path: Path,
+) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n" * 10)
+    assert "is not an aiodurable store" in one_line_error("executions", "--store", str(text))
+    assert text.read_text() == "not a database\n" * 10
+
+    import sqlite3
+
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE t (x)")
+    before = other.read_bytes()
+    assert "no executions table" in one_line_error("executions", "--store", str(other))
+    assert other.read_bytes() == before
+
+
+def test_history_shows_a_wait_for_callbacks_name_as_the_user_gave_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = str(tmp_path / "runs.db")
+    flow = "tests.cli.flows:manager_approval"
+    assert main(["run", flow, "--clock", "virtual", "--store", store, "--name", "m"]) == 1
+    capsys.readouterr()
+    assert main(["executions", "--store", store]) == 0
+    arn = capsys.readouterr().out.split()[-1]
+    assert main(["history", arn, "--store", store]) == 0
+    out = capsys.readouterr().out
+    assert "CallbackStarted" in out and "manager" in out
+    assert "create callback id" not in out and "submitter" not in out
