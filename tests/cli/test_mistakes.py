@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,41 @@ def test_history_shows_a_wait_for_callbacks_name_as_the_user_gave_it(
     out = capsys.readouterr().out
     assert "CallbackStarted" in out and "manager" in out
     assert "create callback id" not in out and "submitter" not in out
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port something else listens on."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield int(taken.getsockname()[1])
+
+
+def test_a_port_in_use_is_one_line(busy_port: int) -> None:
+    served = one_line_error("serve", ORDER, "--port", str(busy_port))
+    assert f"cannot listen on 127.0.0.1:{busy_port}: the port is in use" in served
+    assert "--port PORT" in served
+    run = one_line_error("run", "tests.cli.flows:unanswered", "--serve", str(busy_port))
+    assert "the port is in use" in run and "--serve PORT" in run
+
+
+@pytest.mark.parametrize("argv", [["serve", "--port", "70000"], ["run", ORDER, "--serve", "70000"]])
+def test_a_port_out_of_range_is_one_line(argv: list[str]) -> None:
+    assert "70000 is not a TCP port" in one_line_error(*argv)
+
+
+def test_running_an_existing_name_with_another_input_is_one_line(tmp_path: Path) -> None:
+    store = str(tmp_path / "runs.db")
+    argv = ["run", ORDER, "--clock", "virtual", "--store", store, "--name", "n1", "--input"]
+    assert main([*argv, '{"order_id": "a", "items": ["a"]}']) == 0
+    line = one_line_error(*argv, '{"order_id": "b", "items": ["a"]}')
+    assert "already exists with a different input" in line and "--name" in line
+
+
+def test_a_run_store_that_is_not_a_store_is_one_line(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n" * 10)
+    assert "is not an aiodurable store" in one_line_error(
+        "run", ORDER, "--clock", "virtual", "--store", str(text)
+    )

@@ -112,7 +112,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
 
 
+def _check_port(args: argparse.Namespace) -> None:
+    for option in ("port", "serve"):
+        port = getattr(args, option, None)
+        if port is not None and not 0 <= port <= 65535:
+            raise CliError(f"--{option} {port} is not a TCP port: use 1 to 65535, or 0 for any")
+
+
 def _dispatch(args: argparse.Namespace) -> int:
+    _check_port(args)
     if args.command in ("run", "serve"):
         from aiodurable.cli.interrupts import Interrupts
         from aiodurable.cli.local_commands import run_command, serve_command
