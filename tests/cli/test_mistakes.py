@@ -136,3 +136,12 @@ def test_a_run_store_that_is_not_a_store_is_one_line(tmp_path: Path) -> None:
     assert "is not an aiodurable store" in one_line_error(
         "run", ORDER, "--clock", "virtual", "--store", str(text)
     )
+
+
+def test_a_callback_result_that_is_not_json_is_refused_before_sending() -> None:
+    # No server listens on this endpoint: a refusal that came after sending would say so.
+    line = one_line_error(
+        "callback", "succeed", "cb-1", "ana", "--endpoint-url", "http://127.0.0.1:9"
+    )
+    assert "'ana' is not JSON" in line and "nothing was sent" in line
+    assert "aiodurable callback succeed cb-1 '\"ana\"'" in line

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from html import unescape as html_unescape
 from typing import Any
 from urllib.parse import quote
 
@@ -205,6 +206,8 @@ async def test_a_running_execution_offers_the_callback_forms_and_stop(served: Se
     assert '<div class="callout" id="waiting-for-you">' in html
     for action in ("callback/succeed", "callback/fail", "callback/heartbeat", "stop"):
         assert f'data-action="{action}"' in html
+    prefilled = re.search(r'<textarea name="payload"[^>]*>([^<]*)</textarea>', html)
+    assert prefilled and json.loads(html_unescape(prefilled[1]))  # JSON, not a bare word
 
 
 # -- actions -----------------------------------------------------------------------------

@@ -154,6 +154,16 @@ def format_event(event: dict[str, Any]) -> str:
 
 
 def callback_command(args: argparse.Namespace) -> int:
+    if args.action == "succeed" and args.payload:
+        # The workflow decodes the result as JSON: a bare word sent now would fail it later.
+        try:
+            json.loads(args.payload)
+        except ValueError as exc:
+            raise CliError(
+                f"the result {args.payload!r} is not JSON ({exc}); nothing was sent. "
+                f"A text needs quotes: aiodurable callback succeed {args.callback_id} "
+                f"'{json.dumps(args.payload)}'"
+            ) from None
     client = lambda_client(args.endpoint_url)
     if args.action == "succeed":
         payload = args.payload if args.payload is not None else ""
