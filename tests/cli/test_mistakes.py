@@ -145,3 +145,17 @@ def test_a_callback_result_that_is_not_json_is_refused_before_sending() -> None:
     )
     assert "'ana' is not JSON" in line and "nothing was sent" in line
     assert "aiodurable callback succeed cb-1 '\"ana\"'" in line
+
+
+@pytest.mark.parametrize(
+    ("attribute", "what"),
+    [("SHIP_RETRY", "SHIP_RETRY is a class"), ("ship_retry", "is a SHIP_RETRY value")],
+)
+def test_a_class_or_an_instance_is_not_called_a_plain_function(
+    attribute: str, what: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", f"tests.cli.flows:{attribute}"]) == 2
+    error = capsys.readouterr().err
+    assert what in error and "plain function" not in error
+    assert f"async def {attribute}" not in error
+    assert "durable handlers in tests.cli.flows: batch, blocking, manager_approval" in error
