@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
@@ -159,3 +160,17 @@ def test_a_class_or_an_instance_is_not_called_a_plain_function(
     assert what in error and "plain function" not in error
     assert f"async def {attribute}" not in error
     assert "durable handlers in tests.cli.flows: batch, blocking, manager_approval" in error
+
+
+def test_every_option_and_argument_has_help_text() -> None:
+    from aiodurable.cli import _parser
+
+    parser = _parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    missing = [
+        f"{name} {action.option_strings or action.dest}"
+        for name, sub in commands.choices.items()
+        for action in sub._actions
+        if not isinstance(action, argparse._HelpAction) and not action.help
+    ]
+    assert missing == []
