@@ -271,13 +271,10 @@ class CallbackSubmitterError(CallbackError):
 
 
 def _stack_lines(error: BaseException) -> list[str] | None:
-    """The traceback of an exception raised by user code, one line an entry (newest last)."""
-    if error.__traceback__ is None:
-        return None
-    import traceback  # only when something failed
+    """The traceback of an exception raised by user code (see ``aiodurable.stack_trace``)."""
+    from aiodurable.stack_trace import stack_lines  # only when something failed
 
-    lines = traceback.format_exception(error)
-    return [line for chunk in lines for line in chunk.rstrip("\n").split("\n")]
+    return stack_lines(error)
 
 
 def error_object_from_exception(error: BaseException) -> ErrorObject:
