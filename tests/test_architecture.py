@@ -13,7 +13,7 @@ MAX_LINES = 500
 #: Bottom to top (docs/architecture.md). A module may import its own layer and below.
 LAYERS: list[set[str]] = [
     {"wire", "_version", "_weakcache"},
-    {"errors", "limits"},
+    {"errors", "limits", "stack_trace"},
     {"serdes", "retry", "plugins"},
     {"service", "offload"},
     {"runtime"},
