@@ -219,9 +219,10 @@ def documented_command(module: str) -> list[str]:
 def test_the_documented_cli_command_runs_the_example_to_success(module: str) -> None:
     command = documented_command(module)
     assert command[:3] == ["aiodurable", "run", f"examples.{module}:handler"]
-    # Virtual time: the approval example's three-day timeout passes at once.
+    # As written: a reader pastes it, and an example that waits must say --clock virtual
+    # (the timeout keeps a real-clock wait of a day from passing unnoticed).
     completed = subprocess.run(
-        [sys.executable, "-m", "aiodurable.cli", *command[1:], "--clock", "virtual"],
+        [sys.executable, "-m", "aiodurable.cli", *command[1:]],
         cwd=ROOT,
         capture_output=True,
         text=True,
