@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "aiodurable"
 #: Bottom to top (docs/architecture.md). A module may import its own layer and below.
 LAYERS: list[set[str]] = [
     {"wire", "_version", "_weakcache"},
-    {"errors", "limits"},
+    {"errors", "limits", "stack_trace"},
     {"serdes", "retry", "plugins"},
     {"service", "offload"},
     {"runtime"},

@@ -46,7 +46,7 @@ async def test_a_small_claim_is_approved_without_asking_anyone() -> None:
 async def test_a_large_claim_waits_for_the_manager_and_records_the_decision() -> None:
     async with LocalRunner(human_approval.handler) as runner:
         run = await runner.start({"claim_id": "c-2", "employee": "sam", "amount": 1200})
-        callback = await run.wait_for_callback("manager-approval create callback id")
+        callback = await run.wait_for_callback("manager-approval")
         assert run.status == "RUNNING"
         run.complete_callback(
             callback.name or "", {"approved": False, "reviewer": "ana", "comment": "no receipt"}
@@ -233,9 +233,10 @@ def documented_command(module: str) -> list[str]:
 def test_the_documented_cli_command_runs_the_example_to_success(module: str) -> None:
     command = documented_command(module)
     assert command[:3] == ["aiodurable", "run", f"examples.{module}:handler"]
-    # Virtual time: the approval example's three-day timeout passes at once.
+    # As written: a reader pastes it, and an example that waits must say --clock virtual
+    # (the timeout keeps a real-clock wait of a day from passing unnoticed).
     completed = subprocess.run(
-        [sys.executable, "-m", "aiodurable.cli", *command[1:], "--clock", "virtual"],
+        [sys.executable, "-m", "aiodurable.cli", *command[1:]],
         cwd=ROOT,
         capture_output=True,
         text=True,

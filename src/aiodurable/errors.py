@@ -92,9 +92,13 @@ class SerializationError(DurableError):
 class PayloadUnavailableError(DurableError):
     """A stored value could not be read for now: its store is unreachable or failing.
 
-    Replay needs the value, and a later attempt may well read it, so this ends only the
-    invocation: the handler raises it, Lambda invokes the function again, and the
-    execution goes on (it never fails because of it). A custom serdes raises it from
+    Replay needs the value, and a later attempt may well read it, so this ends the
+    invocation, whatever the workflow code does with it: the handler raises it and the
+    service invokes the function again, as it does after any failed invocation. An
+    outage shorter than the service's retries of failed invocations costs only those
+    invocations; one that outlasts them fails the execution with this error (the local
+    backend retries ``max_invocation_attempts`` = 5 times, ``invocation_retry_delay`` =
+    1 s apart; AWS does not publish its budget). A custom serdes raises it from
     ``deserialize`` for a failure that is not the value's fault; ``TimeoutError`` and
     ``ConnectionError`` from a serdes count as this too. A value that is gone for good is
     a ``SerializationError`` (``OffloadedPayloadMissingError``), which fails the execution.
@@ -360,13 +364,10 @@ class TerminalScopeError(DurableError):
 
 
 def _stack_lines(error: BaseException) -> list[str] | None:
-    """The traceback of an exception raised by user code, one line an entry (newest last)."""
-    if error.__traceback__ is None:
-        return None
-    import traceback  # only when something failed
+    """The traceback of an exception raised by user code (see ``aiodurable.stack_trace``)."""
+    from aiodurable.stack_trace import stack_lines  # only when something failed
 
-    lines = traceback.format_exception(error)
-    return [line for chunk in lines for line in chunk.rstrip("\n").split("\n")]
+    return stack_lines(error)
 
 
 def error_object_from_exception(error: BaseException) -> ErrorObject:

@@ -6,14 +6,14 @@ import asyncio
 import functools
 import inspect
 import typing
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, overload
 
 import msgspec
 
 from aiodurable.context import DurableContext, LoggingConfig
 from aiodurable.errors import ValidationError
-from aiodurable.invocation import run_invocation
+from aiodurable.invocation import decode_invocation, run_invocation
 from aiodurable.plugins import Plugin
 from aiodurable.plugins.dispatch import PluginSet
 from aiodurable.service.base import DurableServiceClient
@@ -113,6 +113,10 @@ class DurableHandler(Generic[I, R]):
         client: DurableServiceClient | None = None,
     ) -> dict[str, Any]:
         """Run one invocation on the current event loop; returns the output envelope."""
+        if client is None and self._client is None and not _looks_durable(event):
+            # Before the first client is made: outside Lambda, making it can fail on its
+            # own (no region), hiding the error that says what is really wrong.
+            decode_invocation(event)
         service = client if client is not None else await self._default_client()
         return await run_invocation(
             self.workflow,
@@ -126,6 +130,12 @@ class DurableHandler(Generic[I, R]):
 
     def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
         return _shared_runner().run(self.run(event, lambda_context))
+
+
+def _looks_durable(event: Any) -> bool:
+    return (
+        isinstance(event, Mapping) and "DurableExecutionArn" in event and "CheckpointToken" in event
+    )
 
 
 @overload

@@ -150,3 +150,15 @@ def test_without_a_terminal_each_event_is_one_line_in_history_order(
         r"\(item 3\); retry in 1",
         out,
     )
+
+
+def test_a_wait_for_callback_shows_the_users_name_not_the_recorded_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["run", "tests.cli.flows:manager_approval", "--clock", "virtual"]) == 1
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert re.search(r"CallbackStarted\s+manager  callback id", out)
+    assert re.search(r"StepSucceeded\s+manager  attempt 1", out)
+    assert "callback 'manager' has no timeout" in out
+    assert "create callback id" not in out and "submitter" not in out

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import shlex
+import sqlite3
 import sys
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -33,9 +35,11 @@ from aiodurable.local import (
     Store,
     VirtualClock,
 )
+from aiodurable.local.errors import ExecutionAlreadyStartedError, ServiceError
 from aiodurable.local.http import DEFAULT_HOST, LocalHttpServer
 from aiodurable.local.records import ExecutionInfo
 from aiodurable.wire import Operation, OperationStatus, OperationType
+from aiodurable.wire.callback_names import display_name
 
 __all__ = ["CannotFinishError", "run_command", "serve_command"]
 
@@ -49,8 +53,45 @@ class CannotFinishError(CliError):
     status = 1
 
 
+async def _listen(
+    stack: AsyncExitStack, backend: LocalBackend, option: str, **options: Any
+) -> LocalHttpServer:
+    """Start the HTTP server; a port that cannot be had is one line, not a traceback."""
+    host, port = options["host"], options["port"]
+    try:
+        return await stack.enter_async_context(LocalHttpServer(backend, **options))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise CliError(
+                f"cannot listen on {host}:{port}: the port is in use (another "
+                f"'aiodurable serve'?). Stop what uses it, or choose another port: "
+                f"{option} PORT (0 picks a free one)"
+            ) from None
+        raise CliError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}. Check --host and {option}"
+        ) from None
+
+
+def _start(backend: LocalBackend, function_name: str, args: argparse.Namespace) -> ExecutionInfo:
+    """Start (or resume, by name) the execution; a refusal is one line."""
+    try:
+        return backend.start_execution(function_name, args.input, name=args.name)
+    except ExecutionAlreadyStartedError as exc:
+        raise CliError(
+            f"{exc}: to resume it, run it again with its original --input; "
+            "to start another, give a new --name"
+        ) from None
+    except ServiceError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _store(path: str | None) -> Store:
-    return SqliteStore(path) if path else MemoryStore()
+    if not path:
+        return MemoryStore()
+    try:
+        return SqliteStore(path)
+    except sqlite3.DatabaseError as exc:
+        raise CliError(f"--store {path} is not an aiodurable store ({exc})") from None
 
 
 def _clock(name: str) -> Clock:
@@ -115,10 +156,13 @@ async def _run(args: argparse.Namespace, interrupts: Interrupts) -> int:
         )
         endpoint = None
         if args.serve is not None:
-            server = await stack.enter_async_context(
-                LocalHttpServer(
-                    backend, host=args.host, port=args.serve, allowed_hosts=args.allow_host
-                )
+            server = await _listen(
+                stack,
+                backend,
+                "--serve",
+                host=args.host,
+                port=args.serve,
+                allowed_hosts=args.allow_host,
             )
             endpoint = server.endpoint_url
         view = make_view(sys.stdout, title=args.target, virtual=clock.virtual, endpoint=endpoint)
@@ -127,7 +171,7 @@ async def _run(args: argparse.Namespace, interrupts: Interrupts) -> int:
         if endpoint is not None:
             view.note(f"serving the local backend on {endpoint}")
         backend.on_callback_started(_callback_hint(view, endpoint))
-        info = backend.start_execution(function_name, args.input, name=args.name)
+        info = _start(backend, function_name, args)
         view.note(f"execution {info.arn}")
         interrupts.message = _resume_hint(args, info.name)
         info = await _follow(backend, info.arn, view, args, endpoint)
@@ -244,8 +288,9 @@ def _held_message(backend: LocalBackend, arn: str, op: Operation, endpoint: str)
     callback_id = op.callback_details.callback_id if op.callback_details else None
     events = backend.history(arn)
     elapsed = (backend.clock.now() - events[0].event_timestamp).total_seconds() if events else 0
+    name = display_name(op, width=64)
     return (
-        f"virtual time stands still at +{duration(elapsed)}: callback '{op.name or op.id}' "
+        f"virtual time stands still at +{duration(elapsed)}: callback '{name}' "
         "can still be answered, so its timeout does not pass on its own. Answer it: "
         f"aiodurable callback succeed {callback_id} '<json>' --endpoint-url {endpoint}"
     )
@@ -268,12 +313,12 @@ def _callback_hint(view: View, endpoint: str | None) -> Callable[[str, Operation
         callback_id = op.callback_details.callback_id if op.callback_details else None
         if endpoint is not None:
             view.note(
-                f"waiting for callback {op.name or op.id}: aiodurable callback succeed "
+                f"waiting for callback {display_name(op, width=64)}: aiodurable callback succeed "
                 f"{callback_id} '<json>' --endpoint-url {endpoint}"
             )
             return
         view.note(
-            f"callback {op.name or op.id} cannot be answered: nothing serves this run "
+            f"callback {display_name(op, width=64)} cannot be answered: nothing serves this run "
             "(with --serve it can be answered from another shell)"
         )
 
@@ -307,14 +352,14 @@ async def _serve(args: argparse.Namespace) -> None:
         backend = await stack.enter_async_context(
             LocalBackend(store=_store(args.store), clock=clock, functions=functions)
         )
-        server = await stack.enter_async_context(
-            LocalHttpServer(
-                backend,
-                host=args.host,
-                port=args.port,
-                allowed_hosts=args.allow_host,
-                ui=not args.no_ui,
-            )
+        server = await _listen(
+            stack,
+            backend,
+            "--port",
+            host=args.host,
+            port=args.port,
+            allowed_hosts=args.allow_host,
+            ui=not args.no_ui,
         )
         names = ", ".join(functions) or "none"
         print(

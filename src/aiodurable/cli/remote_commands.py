@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import sqlite3
 import sys
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from aiodurable.cli.targets import CliError
 from aiodurable.local import SqliteStore
 from aiodurable.local.encoding import to_api_json
+from aiodurable.wire.callback_names import event_user_name
 
 __all__ = ["callback_command", "executions_command", "history_command", "lambda_client"]
 
@@ -53,11 +58,28 @@ def _when(value: Any) -> str:
     return value.isoformat(timespec="milliseconds") if isinstance(value, datetime) else ""
 
 
+def _existing_store(path: str) -> SqliteStore:
+    """The store at ``path`` for reading: a missing file or one that is not a store is a
+    usage error, checked read-only first so that a mistyped path creates nothing and a
+    foreign SQLite file is left untouched."""
+    if not os.path.isfile(path):
+        raise CliError(f"no store at {path}: give the file passed to 'run/serve --store'")
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as exc:
+        raise CliError(f"{path} is not an aiodurable store ({exc})") from exc
+    if "executions" not in tables:
+        raise CliError(f"{path} is not an aiodurable store (it has no executions table)")
+    return SqliteStore(path)
+
+
 def executions_command(args: argparse.Namespace) -> int:
     if args.store:
         rows = [
             (s.record.arn, s.record.status.value, s.record.start_timestamp)
-            for s in SqliteStore(args.store).load()
+            for s in _existing_store(args.store).load()
+            if args.function is None or s.record.function_name == args.function
         ]
     else:
         client = lambda_client(args.endpoint_url)
@@ -76,13 +98,13 @@ def executions_command(args: argparse.Namespace) -> int:
     for arn, status, started in rows:
         print(f"{_when(started):<30} {status:<10} {arn}")
     if not rows:
-        print("no executions")
+        print(f"no executions of {args.function}" if args.function else "no executions")
     return 0
 
 
 def history_command(args: argparse.Namespace) -> int:
     if args.store:
-        found = [s for s in SqliteStore(args.store).load() if s.record.arn == args.arn]
+        found = [s for s in _existing_store(args.store).load() if s.record.arn == args.arn]
         if not found:
             raise CliError(f"no execution {args.arn} in {args.store}")
         events: list[dict[str, Any]] = to_api_json(found[0].events)
@@ -111,7 +133,7 @@ def history_command(args: argparse.Namespace) -> int:
 
 def format_event(event: dict[str, Any]) -> str:
     """One line: id, time, type, operation, and the detail worth seeing."""
-    name = event.get("Name") or (event.get("Id") or "")[:12]
+    name = event_user_name(event["EventType"], event.get("Name")) or (event.get("Id") or "")[:12]
     details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("Details")), {}) or {}
     summary = ""
     for key in ("Result", "Error", "Input"):
@@ -132,6 +154,16 @@ def format_event(event: dict[str, Any]) -> str:
 
 
 def callback_command(args: argparse.Namespace) -> int:
+    if args.action == "succeed" and args.payload:
+        # The workflow decodes the result as JSON: a bare word sent now would fail it later.
+        try:
+            json.loads(args.payload)
+        except ValueError as exc:
+            raise CliError(
+                f"the result {args.payload!r} is not JSON ({exc}); nothing was sent. "
+                f"A text needs quotes: aiodurable callback succeed {args.callback_id} "
+                f"'{json.dumps(args.payload)}'"
+            ) from None
     client = lambda_client(args.endpoint_url)
     if args.action == "succeed":
         payload = args.payload if args.payload is not None else ""

@@ -74,9 +74,12 @@ class Lifecycle:
         registry = self._registry
         function = registry.functions.get(function_name)
         if function is None or not function.durable:
+            # Read by Python callers and by CLI and HTTP users alike: name what exists.
+            known = sorted(name for name, f in registry.functions.items() if f.durable)
             raise ResourceNotFoundError(
-                f"Function not found: {registry.function_arn(function_name)}. Register a "
-                "durable handler for it with backend.register(name, handler)"
+                f"Function not found: {registry.function_arn(function_name)}. This local "
+                "backend has "
+                + (f"these durable functions: {', '.join(known)}" if known else "none")
             )
         name = name or uuid.uuid4().hex
         if not NAME_PATTERN.fullmatch(name):

@@ -19,6 +19,7 @@ from aiodurable.operations.wait_for_callback import callback_waiter, run_wait_fo
 from aiodurable.retry import RetryPolicy
 from aiodurable.serdes import AnySerdes, AsyncSerdes, Serdes
 from aiodurable.wire import OperationType
+from aiodurable.wire.callback_names import WAIT_FOR_CALLBACK
 
 __all__ = ["CallbackMethods"]
 
@@ -158,7 +159,7 @@ class CallbackMethods(OperationScope):
         body = callback_waiter(
             submitter, name, timeout, heartbeat_timeout, retry, result_type, serdes
         )
-        identity = self._identity(OperationType.CONTEXT, "WaitForCallback", name)
+        identity = self._identity(OperationType.CONTEXT, WAIT_FOR_CALLBACK, name)
         op_id = identity.id
         return self._tracked(
             identity,

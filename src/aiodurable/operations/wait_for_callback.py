@@ -20,6 +20,7 @@ from aiodurable.operations.child import run_child
 from aiodurable.retry import RetryPolicy
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import ANY_JSON, AnySerdes, JsonSerdes, bind_serdes
+from aiodurable.wire.callback_names import callback_wire_name, submitter_wire_name
 
 __all__ = ["callback_waiter", "run_wait_for_callback"]
 
@@ -42,7 +43,7 @@ def callback_waiter(
 
     async def body(child: Any) -> Any:
         callback = await child.create_callback(
-            name=f"{name} create callback id" if name else "create callback id",
+            name=callback_wire_name(name),
             timeout=timeout,
             heartbeat_timeout=heartbeat_timeout,
             serdes=result_serdes,
@@ -50,7 +51,7 @@ def callback_waiter(
         await child.step(
             submitter,
             callback.callback_id,
-            name=f"{name} submitter" if name else "submitter",
+            name=submitter_wire_name(name),
             retry=retry,
             serdes=ANY_JSON,
         )

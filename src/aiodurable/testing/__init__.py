@@ -15,6 +15,7 @@ from aiodurable.testing.runner import (
     OperationView,
     Run,
     RunResult,
+    UnmatchedResponderError,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "OperationView",
     "Run",
     "RunResult",
+    "UnmatchedResponderError",
 ]

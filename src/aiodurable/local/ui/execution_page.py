@@ -18,6 +18,7 @@ from aiodurable.local.ui.layout import (
 from aiodurable.local.ui.list_page import execution_url
 from aiodurable.local.ui.timeline import Row, Timeline
 from aiodurable.wire import Operation, OperationStatus, OperationType
+from aiodurable.wire.callback_names import display_name
 
 __all__ = ["execution_fragment", "execution_page_body"]
 
@@ -112,7 +113,7 @@ def _details(row: Row, timeline: Timeline, running: bool, now: datetime) -> str:
     pending = _pending_callback(op)
     return (
         f'<section class="op-detail" data-op="{esc(op.id)}" hidden>'
-        f"<h3>{esc(op.name or op.id[:16])} <small>{esc(_kind_label(op))}</small></h3>"
+        f"<h3>{esc(display_name(op, width=16))} <small>{esc(_kind_label(op))}</small></h3>"
         f'<table class="facts">{table}</table>'
         + (_callback_forms(pending) if pending and running else "")
         + (f"<h4>Result</h4>{payload_block(result)}" if result is not None else "")
@@ -200,7 +201,7 @@ def _timeline(timeline: Timeline, selected_running: bool, now: datetime) -> tupl
             f"{collapsed}{callback}>"
             f'<div class="label depth-{min(row.depth, 8)}">{toggle}'
             f'<span class="kind {esc(op.type.value.lower())}">{esc(_kind_label(op))}</span>'
-            f'<span class="name">{esc(op.name or op.id[:12])}</span>{inside}'
+            f'<span class="name">{esc(display_name(op))}</span>{inside}'
             f'<span class="dot {esc(op.status.value.lower().replace("_", "-"))}" '
             f'title="{esc(op.status.value)}"></span></div>'
             f'<div class="track">{segs}</div></div>'
@@ -243,7 +244,7 @@ def execution_fragment(
     if pending and running:
         names = "".join(
             f'<li><button type="button" class="op-ref answer" data-op="{esc(r.operation.id)}">'
-            f"Answer {esc(r.operation.name or r.operation.id[:12])}</button></li>"
+            f"Answer {esc(display_name(r.operation))}</button></li>"
             for r in pending
         )
         waiting = (

@@ -95,6 +95,9 @@ class UiRoutes:
         ]
         for path, handler in post:
             app.router.add_post(path, wrap(handler, changes_state=True))
+        # Any other path under /ui is the UI's 404, with the UI's headers, not the
+        # service API's.
+        app.router.add_route("*", r"/ui/{tail:.*}", wrap(self.not_found, changes_state=False))
 
     # -- pages -----------------------------------------------------------------------------
     def _clock_note(self) -> str:
@@ -161,6 +164,9 @@ class UiRoutes:
             return _fragment(request, self.backend.version, lambda: self._execution_html(arn))
         except ServiceError as exc:
             return web.json_response({"message": exc.message}, status=exc.status_code)
+
+    async def not_found(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPNotFound(reason=f"{request.path} is not a page of the aiodurable UI")
 
     async def static(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
