@@ -10,8 +10,10 @@ crash halfway through the rollback resumes it without refunding twice.
 
 Run it locally (``fail_at`` makes one step fail, to see the rollback)::
 
-    aiodurable run examples.saga:handler \\
+    aiodurable run examples.saga:handler --clock virtual \\
         --input '{"order_id": "o-1", "amount": 40, "fail_at": "ship"}'
+
+(``--clock virtual`` skips the eight-hour wait for the warehouse.)
 """
 
 from __future__ import annotations

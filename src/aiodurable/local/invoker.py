@@ -124,6 +124,8 @@ class Invoker:
         revoked = self._service.invocation_ended(ex.arn)
         error_object = _invocation_error(error) if error is not None else None
         ex.invocation_completed(started, now, request_id, error_object)
+        if ex.running:
+            self._lifecycle.dispatch_waiting(ex)
         if not ex.running:
             self._registry.save(ex)  # completed by a checkpoint, stopped or timed out meanwhile
             return

@@ -172,6 +172,7 @@ class Lifecycle:
     # -- chained invokes -------------------------------------------------------------------
     def dispatch(self, ex: Execution, op_id: str, link: InvokeLink) -> None:
         """Start the target of the chained invoke ``op_id`` of ``ex``."""
+        link.dispatched = True
         if link.child_arn is None:
             self._call_plain(ex, op_id, link)
         else:
@@ -179,6 +180,16 @@ class Lifecycle:
             self.create(
                 link.child_arn, link.function_name, name, link.payload, parent=(ex.arn, op_id)
             )
+
+    def dispatch_waiting(self, ex: Execution) -> None:
+        """Start the targets the invocation that just ended called."""
+        waiting = [
+            (op_id, link) for op_id, link in ex.record.invokes.items() if not link.dispatched
+        ]
+        for op_id, link in waiting:
+            self.dispatch(ex, op_id, link)
+        if waiting:
+            self._registry.save(ex)
 
     def resume_invokes(self, ex: Execution) -> None:
         """After a restart: dispatch again what was in flight when the backend stopped."""

@@ -47,6 +47,8 @@ class InvokeLink(msgspec.Struct, kw_only=True):
     function_name: str
     payload: str | None = None
     child_arn: str | None = None
+    #: The target was started (it waits for the end of the invocation that called it).
+    dispatched: bool = False
 
 
 class ExecutionRecord(msgspec.Struct, kw_only=True):

@@ -194,8 +194,12 @@ class ServiceSide:
         registry.save(ex)  # durable before it is acknowledged
         if not ex.running:
             self._lifecycle.report_end(ex)
-        for op_id, link in children:
-            self._lifecycle.dispatch(ex, op_id, link)
+        if record.invocation_started is None:  # no invocation of ours in flight
+            for op_id, link in children:
+                self._lifecycle.dispatch(ex, op_id, link)
+        # Otherwise the targets start when the invocation ends (Invoker.end): the
+        # service's asynchronous invoke is never faster than a suspension, and locally
+        # the target would share the caller's event loop and race it.
         for op_id in new_callbacks:
             self._callback_started(ex.arn, ex.operations[op_id])
         self._changes.kick()

@@ -135,6 +135,10 @@ class InvocationScheduler:
         task of the invocation has ended when this returns: those still running are
         cancelled (a suspension, a fatal error, or tasks the workflow left behind).
         """
+        # The workflow runs in the context of the caller as it is now (plugins set their
+        # span there when the invocation starts), with this scheduler named in it.
+        self.context = contextvars.copy_context()
+        self.context.run(_SCHEDULER.set, self)
         root = self._root = self._loop.create_task(coro, name=name, context=self.context.copy())
         if root not in self._tasks:  # a loop that bypasses task factories
             self._adopt(root)
