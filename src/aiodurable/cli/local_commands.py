@@ -156,7 +156,10 @@ async def _follow(
     async def watch() -> None:
         while True:
             view.refresh(
-                backend.operations(arn), backend.history(arn), backend.clock.now(), "RUNNING"
+                backend.operations(arn),
+                backend.history(arn),
+                backend.clock.now(),
+                backend.describe(arn).status.value,
             )
             try:
                 async with asyncio.timeout(view.tick):
@@ -201,6 +204,13 @@ async def _outcome(
                 return backend.describe(arn)
             raise ExecutionStalledError("waits for a callback nobody can answer")
         except ExecutionStalledError as exc:
+            if endpoint is not None and backend.describe(arn).status.value == "PAUSED":
+                if arn not in held:  # said once per pause
+                    held.add(arn)
+                    view.note(f"paused: `aiodurable resume {arn} --endpoint-url {endpoint}`")
+                await backend.wait_until(lambda: not backend.stalled)
+                held.discard(arn)
+                continue
             open_callbacks = [
                 op
                 for op in backend.operations(arn)
