@@ -63,7 +63,8 @@ def test_pause_resume_and_delete_from_the_command_line(
     assert "stop it first" in capsys.readouterr().err
 
     assert main(["resume", arn, "--endpoint-url", endpoint]) == 0
-    assert capsys.readouterr().out.split() == ["RUNNING", arn]
+    assert capsys.readouterr().out.strip() == f"resumed {arn}"
+    assert _status(client, arn) == "RUNNING"
     client.stop_durable_execution(DurableExecutionArn=arn)
     assert main(["delete", arn, "--endpoint-url", endpoint]) == 0
     assert capsys.readouterr().out.strip() == f"deleted {arn}"

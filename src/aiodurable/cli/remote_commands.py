@@ -181,7 +181,9 @@ def resume_command(args: argparse.Namespace) -> int:
         DurableExecutionArn=args.arn,
         **({"Reason": args.reason} if args.reason is not None else {}),
     )
-    return _print_status(client, args.arn)
+    # No status read back: a resumed execution may finish (and `run --serve` exit) at once.
+    print(f"resumed {args.arn}")
+    return 0
 
 
 def delete_command(args: argparse.Namespace) -> int:
