@@ -12,6 +12,7 @@ from aiodurable import DurableContext, durable_execution
 from aiodurable.local import (
     EventType,
     ExecutionStalledError,
+    InvalidParameterError,
     MemoryStore,
     ResourceConflictError,
     ResourceNotFoundError,
@@ -215,7 +216,7 @@ async def test_client_tokens_make_pause_and_resume_idempotent() -> None:
         backend = runner.backend
         backend.pause_execution(run.arn, reason="r", client_token="t-1")
         backend.pause_execution(run.arn, reason="r", client_token="t-1")  # a retry: fine
-        with pytest.raises(Exception, match="another request"):
+        with pytest.raises(InvalidParameterError, match="another request"):
             backend.pause_execution(run.arn, reason="other", client_token="t-1")
         backend.resume_execution(run.arn, client_token="t-2")
         backend.resume_execution(run.arn, client_token="t-2")

@@ -129,6 +129,10 @@ def test_pause_resume_delete_through_every_state(
     until(lambda: "CallbackSucceeded" in ex.types(), "the callback to complete")
     assert ex.status() == "PAUSED"
     assert ex.invocations() == 2  # nothing invoked while paused
+    listed = user.call(
+        "list_durable_executions_by_function", FunctionName="checkout", Statuses=["PAUSED"]
+    )
+    assert [e["DurableExecutionArn"] for e in listed["DurableExecutions"]] == [ex.arn]
 
     if store == "sqlite":  # PAUSED survives SIGKILL
         served.kill()
@@ -136,7 +140,10 @@ def test_pause_resume_delete_through_every_state(
         served = serve(*store_args)
         user = Boto3User(served.endpoint_url)
         ex = Execution(user, ex.arn)
-        assert ex.status() == "PAUSED"
+        described = ex.get()
+        assert described["Status"] == "PAUSED"
+        expected = datetime.fromisoformat(described["ExpectedExecutionTimeoutTimestamp"])
+        assert expected - started_at == timedelta(days=366)  # the timeout is still paused
         assert ex.invocations() == 2
 
     # PAUSED -> RUNNING -> SUCCEEDED: resume invokes, since an operation completed
