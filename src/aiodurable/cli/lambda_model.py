@@ -2,10 +2,11 @@
 
 ``aiodurable pause / resume / delete`` call operations that botocore models from 1.44
 on, while aiobotocore pins an older botocore into the same environment. botocore also
-loads models from extra data paths, searched first; ``data/`` here holds the part of
-botocore 1.44's Lambda model the CLI calls (:data:`OPERATIONS`, every shape they reach,
-no documentation). :func:`lambda_session` puts it first only while the installed
-botocore is older than the one it was cut from, so a newer botocore is used as it is.
+loads models from extra data paths, searched first; ``data/`` here holds botocore
+1.44's Lambda model without its documentation (every operation, so that a client made
+for the CLI can do all a stock one can). :func:`lambda_session` puts it first only while
+the installed botocore is older than the one it came from, so a newer botocore is used
+as it is.
 
 Cut it again from a newer model with
 ``python -m aiodurable.cli.lambda_model PATH/botocore/data/lambda/2015-03-31/service-2.json.gz``.
@@ -24,26 +25,14 @@ import msgspec
 
 from aiodurable.service.models import trim_model
 
-__all__ = ["DATA", "OPERATIONS", "lambda_session"]
+__all__ = ["DATA", "NEEDED", "lambda_session"]
 
-#: What the CLI calls on a served backend.
-OPERATIONS = (
-    "ListFunctions",
-    "ListDurableExecutionsByFunction",
-    "GetDurableExecution",
-    "GetDurableExecutionHistory",
-    "StopDurableExecution",
-    "PauseDurableExecution",
-    "ResumeDurableExecution",
-    "DeleteDurableExecution",
-    "SendDurableExecutionCallbackSuccess",
-    "SendDurableExecutionCallbackFailure",
-    "SendDurableExecutionCallbackHeartbeat",
-)
+#: Operations the CLI needs that an older botocore lacks (the reason for the copy).
+NEEDED = ("PauseDurableExecution", "ResumeDurableExecution", "DeleteDurableExecution")
 DATA = Path(__file__).parent / "data"
-_MODEL = DATA / "lambda" / "2015-03-31" / "service-2.json"
+_MODEL = DATA / "lambda" / "2015-03-31" / "service-2.json.gz"
 #: The botocore version the cut came from.
-_SOURCE = _MODEL.with_name("service-2.source")
+_SOURCE = _MODEL.parent / "service-2.source"
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -70,8 +59,12 @@ def _write_cut(source: Path) -> None:
     version = source.resolve().parents[3].joinpath("__init__.py").read_text()
     found = next(line for line in version.splitlines() if line.startswith("__version__"))
     _MODEL.parent.mkdir(parents=True, exist_ok=True)
-    cut = trim_model(model, OPERATIONS)
-    _MODEL.write_bytes(msgspec.json.format(msgspec.json.encode(cut), indent=1))
+    missing = [name for name in NEEDED if name not in model["operations"]]
+    if missing:
+        raise SystemExit(f"{source} does not model {missing}: take it from botocore >= 1.44")
+    cut = trim_model(model, list(model["operations"]))
+    # mtime=0: the same model gives the same bytes (no spurious diffs).
+    _MODEL.write_bytes(gzip.compress(msgspec.json.encode(cut), mtime=0))
     _SOURCE.write_text(found.split("=", 1)[1].strip().strip("'\"") + "\n")
     print(f"wrote {_MODEL} from {source}")
 

@@ -13,7 +13,7 @@ from aiodurable.cli.lambda_model import lambda_session
 from aiodurable.cli.targets import CliError
 from aiodurable.local import SqliteStore
 from aiodurable.local.encoding import to_api_json
-from aiodurable.local.pausing import public_status
+from aiodurable.local.records import public_status
 
 __all__ = [
     "callback_command",

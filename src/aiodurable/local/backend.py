@@ -40,8 +40,8 @@ from aiodurable.local.errors import (
 from aiodurable.local.history import Event
 from aiodurable.local.invoker import Invoker
 from aiodurable.local.lifecycle import Lifecycle
-from aiodurable.local.pausing import Pausing, may_invoke, public_status
-from aiodurable.local.records import ExecutionInfo, ExecutionStatus
+from aiodurable.local.pausing import Pausing, may_invoke
+from aiodurable.local.records import ExecutionInfo, ExecutionStatus, public_status
 from aiodurable.local.recovery import recover
 from aiodurable.local.registry import DurableTarget, Registry
 from aiodurable.local.scheduler import Scheduler, stall_message

@@ -35,9 +35,9 @@ from aiodurable.local.history import EventType, ExecutionPausedDetails, Executio
 from aiodurable.local.records import (
     TERMINAL_EXECUTION_STATUSES,
     ClientTokenUse,
-    ExecutionRecord,
     ExecutionStatus,
     PauseState,
+    public_status,
 )
 from aiodurable.local.registry import Registry
 
@@ -56,14 +56,6 @@ MAX_EXECUTION_LIFETIME = timedelta(days=366)
 CLIENT_TOKEN_WINDOW = timedelta(minutes=15)
 _MAX_REASON = 1024
 _CLIENT_TOKEN = re.compile(r"[\x21-\x7E]{1,64}")
-
-
-def public_status(record: ExecutionRecord) -> ExecutionStatus:
-    """The status ``GetDurableExecution`` shows: terminal, else ``PAUSING``/``PAUSED``."""
-    pause = record.pause
-    if record.status in TERMINAL_EXECUTION_STATUSES or pause is None:
-        return record.status
-    return ExecutionStatus.PAUSING if pause.paused_at is None else ExecutionStatus.PAUSED
 
 
 def may_invoke(ex: Execution) -> bool:

@@ -18,6 +18,7 @@ __all__ = [
     "InvokeLink",
     "PauseState",
     "TERMINAL_EXECUTION_STATUSES",
+    "public_status",
 ]
 
 
@@ -25,9 +26,9 @@ class ExecutionStatus(enum.StrEnum):
     """``GetDurableExecution.Status``.
 
     A record's own ``status`` is ``RUNNING`` or terminal; ``PAUSING`` and ``PAUSED`` are
-    what a running execution with a :class:`PauseState` shows (see
-    :func:`aiodurable.local.pausing.public_status`). ``DELETING`` is never shown by the
-    local backend: a deletion is one transaction, finished before its answer.
+    what a running execution with a :class:`PauseState` shows (see :func:`public_status`).
+    ``DELETING`` is never shown by the local backend: a deletion is one transaction,
+    finished before its answer.
     """
 
     RUNNING = "RUNNING"
@@ -156,3 +157,11 @@ class ExecutionInfo(msgspec.Struct, frozen=True, kw_only=True):
     def done(self) -> bool:
         """Whether the execution reached a terminal status."""
         return self.status in TERMINAL_EXECUTION_STATUSES
+
+
+def public_status(record: ExecutionRecord) -> ExecutionStatus:
+    """The status ``GetDurableExecution`` shows: terminal, else ``PAUSING``/``PAUSED``."""
+    pause = record.pause
+    if record.status in TERMINAL_EXECUTION_STATUSES or pause is None:
+        return record.status
+    return ExecutionStatus.PAUSING if pause.paused_at is None else ExecutionStatus.PAUSED

@@ -17,7 +17,7 @@ from aiodurable.local.changes import Changes
 from aiodurable.local.errors import ResourceNotFoundError
 from aiodurable.local.execution import Execution
 from aiodurable.local.history import Event
-from aiodurable.local.records import ExecutionInfo, ExecutionStatus
+from aiodurable.local.records import ExecutionInfo, ExecutionStatus, public_status
 from aiodurable.local.store import Store
 from aiodurable.wire import Operation
 
@@ -130,8 +130,6 @@ class Registry:
 
     def info(self, ex: Execution) -> ExecutionInfo:
         """The public snapshot of ``ex`` (``GetDurableExecution``)."""
-        from aiodurable.local.pausing import public_status  # pausing builds on the registry
-
         r = ex.record
         status = public_status(r)
         pause = r.pause if status in (ExecutionStatus.PAUSING, ExecutionStatus.PAUSED) else None
@@ -148,7 +146,7 @@ class Registry:
             error=r.error,
             parent_arn=r.parent_arn,
             execution_timeout=r.execution_timeout,
-            expected_timeout_at=None if ex.record.end_timestamp else r.timeout_at,
+            expected_timeout_at=None if r.end_timestamp else r.timeout_at,
             pause_requested_at=pause.requested_at if pause else None,
             pause_reason=pause.reason if pause else None,
             execution_timeout_paused=pause.execution_timeout_paused if pause else None,
