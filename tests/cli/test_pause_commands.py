@@ -115,3 +115,30 @@ def test_the_live_view_shows_the_pause(tmp_path: Path) -> None:
     finally:
         run.kill()
         run.wait()
+
+
+def test_a_paused_run_under_virtual_time_says_how_to_resume_it() -> None:
+    run = _spawn(
+        "run",
+        "tests.local.workflows:approval",
+        "--input",
+        json.dumps({"order_id": "o-9"}),
+        "--serve",
+        "0",
+        "--clock",
+        "virtual",
+    )
+    try:
+        arn = _read_until(run.stdout, r"execution (\S+)")[1]
+        hint = _read_until(run.stdout, r"callback succeed (\S+) .* --endpoint-url (\S+)")
+        callback_id, endpoint = hint[1], hint[2]
+        assert main(["pause", arn, "--endpoint-url", endpoint]) == 0
+        # Stalled virtual time does not end a paused run: it waits for the resume.
+        resume = _read_until(run.stdout, r"paused: `(aiodurable resume \S+ --endpoint-url \S+)`")
+        assert resume[1] == f"aiodurable resume {arn} --endpoint-url {endpoint}"
+        assert main(["callback", "succeed", callback_id, '"ok"', "--endpoint-url", endpoint]) == 0
+        assert main(["resume", arn, "--endpoint-url", endpoint]) == 0
+        _read_until(run.stdout, r"SUCCEEDED after 2 invocation")
+    finally:
+        run.kill()
+        run.wait()

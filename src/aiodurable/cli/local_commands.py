@@ -191,6 +191,10 @@ async def _outcome(
     endpoint: str | None,
 ) -> ExecutionInfo:
     held: set[str] = set()
+
+    def paused() -> bool:
+        return backend.describe(arn).status.value == "PAUSED"
+
     while True:
         try:
             if endpoint is not None or backend.clock.virtual:
@@ -204,12 +208,13 @@ async def _outcome(
                 return backend.describe(arn)
             raise ExecutionStalledError("waits for a callback nobody can answer")
         except ExecutionStalledError as exc:
-            if endpoint is not None and backend.describe(arn).status.value == "PAUSED":
+            if endpoint is not None and paused():
                 if arn not in held:  # said once per pause
                     held.add(arn)
                     view.note(f"paused: `aiodurable resume {arn} --endpoint-url {endpoint}`")
-                await backend.wait_until(lambda: not backend.stalled)
-                held.discard(arn)
+                await backend.wait_until(lambda: not backend.stalled or not paused())
+                if not paused():
+                    held.discard(arn)
                 continue
             open_callbacks = [
                 op
@@ -222,7 +227,8 @@ async def _outcome(
                 if op.id not in held:
                     held.add(op.id)
                     view.note(_held_message(backend, arn, op, endpoint))
-            await backend.wait_until(lambda: not backend.stalled)
+            # A pause from another shell leaves it stalled: say so (the branch above).
+            await backend.wait_until(lambda: not backend.stalled or (paused() and arn not in held))
 
 
 def _unanswerable(backend: LocalBackend, arn: str) -> list[Any]:
