@@ -7,6 +7,10 @@ PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 # the test and dev tools (and AWS's conformance requirements) come with `make test`.
 STAMP_DEMO := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
+# A user's side of the wire: boto3 >= 1.44 (pause / resume / delete), which needs a botocore
+# newer than aiobotocore lets into $(VENV). Tests run client scripts with its python.
+BOTO3_VENV ?= .venv-boto3
+STAMP_BOTO3 := $(BOTO3_VENV)/.installed
 
 .PHONY: demo test lint typecheck unit fuzz bench load conformance conformance-otel clean lambda-zip tools
 
@@ -25,6 +29,11 @@ $(STAMP): $(STAMP_DEMO)
 	$(PIP) install --no-deps --ignore-requires-python \
 		aws-durable-execution-conformance-tests-otel==0.2.0
 	touch $(STAMP)
+
+$(STAMP_BOTO3):
+	$(PYTHON) -m venv $(BOTO3_VENV)
+	$(BOTO3_VENV)/bin/python -m pip --quiet --disable-pip-version-check install 'boto3>=1.44,<2'
+	touch $(STAMP_BOTO3)
 
 DEMO_ARGS ?=
 demo: $(STAMP_DEMO)
@@ -46,7 +55,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
-unit: $(STAMP) tools
+unit: $(STAMP) $(STAMP_BOTO3) tools
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
@@ -91,4 +100,4 @@ lambda-zip: $(STAMP)
 	cd $(LAMBDA_BUILD)/package && $(abspath $(BIN))/python -m zipfile -c $(abspath $(LAMBDA_ZIP)) .
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BOTO3_VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -6,6 +6,7 @@ aiodurable serve app.workflows:order --store .aiodurable/local.db
 aiodurable executions
 aiodurable history ARN
 aiodurable callback succeed CALLBACK_ID '"approved"'
+aiodurable pause ARN --reason "deploying v2"; aiodurable resume ARN; aiodurable delete ARN
 """
 
 from __future__ import annotations
@@ -116,6 +117,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     callback.add_argument("--error-type", help="fail: the ErrorType")
     callback.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT, help=ENDPOINT)
+
+    for name, help_text in (
+        ("pause", "pause an execution of a served backend: nothing invokes it until resumed"),
+        ("resume", "resume a paused execution of a served backend"),
+        ("delete", "delete a finished execution of a served backend, and all it stored"),
+    ):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("arn", metavar="ARN")
+        if name != "delete":
+            sub.add_argument("--reason", help="recorded in the execution's history")
+        if name == "pause":
+            sub.add_argument(
+                "--keep-timeout-running",
+                action="store_true",
+                help="let the execution timeout run on while paused (default: it stops)",
+            )
+        sub.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT, help=ENDPOINT)
     return parser
 
 
@@ -166,6 +184,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         "executions": remote_commands.executions_command,
         "history": remote_commands.history_command,
         "callback": remote_commands.callback_command,
+        "pause": remote_commands.pause_command,
+        "resume": remote_commands.resume_command,
+        "delete": remote_commands.delete_command,
     }[args.command]
     return command(args)
 

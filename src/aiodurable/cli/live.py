@@ -259,6 +259,8 @@ _STYLES = {
     "WAITING": "yellow",
     "RETRYING": "magenta",
     "READY": "magenta",
+    "PAUSING": "yellow",
+    "PAUSED": "yellow",
 }
 
 
@@ -359,6 +361,9 @@ class PlainView:
             started = event.callback_started_details
             timeout = f", times out after {duration(started.timeout)}" if started.timeout else ""
             return f"callback id {started.callback_id}{timeout}"
+        reason = getattr(event.details, "reason", None)  # ExecutionPaused / ExecutionResumed
+        if reason is not None and reason.payload:
+            return f"reason: {reason.payload}"
         error_details = getattr(event.details, "error", None)
         payload = getattr(error_details, "payload", None)
         if payload is not None:

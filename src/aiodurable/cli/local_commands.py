@@ -200,7 +200,10 @@ async def _follow(
     async def watch() -> None:
         while True:
             view.refresh(
-                backend.operations(arn), backend.history(arn), backend.clock.now(), "RUNNING"
+                backend.operations(arn),
+                backend.history(arn),
+                backend.clock.now(),
+                backend.describe(arn).status.value,
             )
             try:
                 async with asyncio.timeout(view.tick):
@@ -232,6 +235,10 @@ async def _outcome(
     endpoint: str | None,
 ) -> ExecutionInfo:
     held: set[str] = set()
+
+    def paused() -> bool:
+        return backend.describe(arn).status.value == "PAUSED"
+
     while True:
         try:
             if endpoint is not None or backend.clock.virtual:
@@ -245,6 +252,14 @@ async def _outcome(
                 return backend.describe(arn)
             raise ExecutionStalledError("waits for a callback nobody can answer")
         except ExecutionStalledError as exc:
+            if endpoint is not None and paused():
+                if arn not in held:  # said once per pause
+                    held.add(arn)
+                    view.note(f"paused: `aiodurable resume {arn} --endpoint-url {endpoint}`")
+                await backend.wait_until(lambda: not backend.stalled or not paused())
+                if not paused():
+                    held.discard(arn)
+                continue
             open_callbacks = [
                 op
                 for op in backend.operations(arn)
@@ -256,7 +271,8 @@ async def _outcome(
                 if op.id not in held:
                     held.add(op.id)
                     view.note(_held_message(backend, arn, op, endpoint))
-            await backend.wait_until(lambda: not backend.stalled)
+            # A pause from another shell leaves it stalled: say so (the branch above).
+            await backend.wait_until(lambda: not backend.stalled or (paused() and arn not in held))
 
 
 def _unanswerable(backend: LocalBackend, arn: str) -> list[Any]:

@@ -1,4 +1,5 @@
-"""``executions``, ``history`` and ``callback``: read a store, or talk to ``serve`` over HTTP."""
+"""``executions``, ``history``, ``callback``, ``pause``, ``resume`` and ``delete``: read a
+store, or talk to ``serve`` over HTTP."""
 
 from __future__ import annotations
 
@@ -12,20 +13,29 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from aiodurable.cli.lambda_model import lambda_session
 from aiodurable.cli.targets import CliError
 from aiodurable.local import SqliteStore
 from aiodurable.local.encoding import to_api_json
+from aiodurable.local.records import public_status
 from aiodurable.wire.callback_names import event_user_name
 
-__all__ = ["callback_command", "executions_command", "history_command", "lambda_client"]
+__all__ = [
+    "callback_command",
+    "delete_command",
+    "executions_command",
+    "history_command",
+    "lambda_client",
+    "pause_command",
+    "resume_command",
+]
 
 
 def lambda_client(endpoint_url: str) -> Any:
     """A botocore Lambda client for the local backend (credentials are not checked)."""
-    import botocore.session  # type: ignore[import-untyped]  # loaded only when needed
-    from botocore.config import Config  # type: ignore[import-untyped]
+    from botocore.config import Config  # type: ignore[import-untyped]  # loaded when needed
 
-    session = botocore.session.get_session()
+    session = lambda_session()
     return session.create_client(
         "lambda",
         endpoint_url=endpoint_url,
@@ -77,7 +87,7 @@ def _existing_store(path: str) -> SqliteStore:
 def executions_command(args: argparse.Namespace) -> int:
     if args.store:
         rows = [
-            (s.record.arn, s.record.status.value, s.record.start_timestamp)
+            (s.record.arn, public_status(s.record).value, s.record.start_timestamp)
             for s in _existing_store(args.store).load()
             if args.function is None or s.record.function_name == args.function
         ]
@@ -136,7 +146,7 @@ def format_event(event: dict[str, Any]) -> str:
     name = event_user_name(event["EventType"], event.get("Name")) or (event.get("Id") or "")[:12]
     details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("Details")), {}) or {}
     summary = ""
-    for key in ("Result", "Error", "Input"):
+    for key in ("Result", "Error", "Input", "Reason"):
         container = details.get(key)
         if isinstance(container, dict) and "Payload" in container:
             summary = json.dumps(container["Payload"])
@@ -182,4 +192,40 @@ def callback_command(args: argparse.Namespace) -> int:
     else:
         _call(client.send_durable_execution_callback_heartbeat, CallbackId=args.callback_id)
     print(f"callback {args.callback_id}: {args.action} sent")
+    return 0
+
+
+def pause_command(args: argparse.Namespace) -> int:
+    client = lambda_client(args.endpoint_url)
+    _call(
+        client.pause_durable_execution,
+        DurableExecutionArn=args.arn,
+        ExecutionTimeoutPaused=not args.keep_timeout_running,
+        **({"Reason": args.reason} if args.reason is not None else {}),
+    )
+    return _print_status(client, args.arn)
+
+
+def resume_command(args: argparse.Namespace) -> int:
+    client = lambda_client(args.endpoint_url)
+    _call(
+        client.resume_durable_execution,
+        DurableExecutionArn=args.arn,
+        **({"Reason": args.reason} if args.reason is not None else {}),
+    )
+    # No status read back: a resumed execution may finish (and `run --serve` exit) at once.
+    print(f"resumed {args.arn}")
+    return 0
+
+
+def delete_command(args: argparse.Namespace) -> int:
+    client = lambda_client(args.endpoint_url)
+    _call(client.delete_durable_execution, DurableExecutionArn=args.arn)
+    print(f"deleted {args.arn}")
+    return 0
+
+
+def _print_status(client: Any, arn: str) -> int:
+    status = _call(client.get_durable_execution, DurableExecutionArn=arn)["Status"]
+    print(f"{status:<10} {arn}")
     return 0

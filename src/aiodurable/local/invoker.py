@@ -23,6 +23,7 @@ from aiodurable.local.clock import Clock
 from aiodurable.local.encoding import to_event_json
 from aiodurable.local.execution import Execution
 from aiodurable.local.lifecycle import Lifecycle
+from aiodurable.local.pausing import end_pausing
 from aiodurable.local.records import ExecutionStatus
 from aiodurable.local.registry import Registry
 from aiodurable.local.service_side import ServiceSide, page
@@ -116,6 +117,14 @@ class Invoker:
         self, ex: Execution, started: datetime, output: Any, error: BaseException | None
     ) -> None:
         """Record the invocation's end and act on its outcome."""
+        self._end(ex, started, output, error)
+        # A pause requested during the invocation takes effect once it is over.
+        if end_pausing(ex, self._clock.now()):
+            self._registry.save(ex)
+
+    def _end(
+        self, ex: Execution, started: datetime, output: Any, error: BaseException | None
+    ) -> None:
         now = self._clock.now()
         record = ex.record
         request_id = record.request_id or ""

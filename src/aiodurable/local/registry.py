@@ -17,7 +17,7 @@ from aiodurable.local.changes import Changes
 from aiodurable.local.errors import ResourceNotFoundError
 from aiodurable.local.execution import Execution
 from aiodurable.local.history import Event
-from aiodurable.local.records import ExecutionInfo
+from aiodurable.local.records import ExecutionInfo, ExecutionStatus, public_status
 from aiodurable.local.store import Store
 from aiodurable.wire import Operation
 
@@ -103,6 +103,17 @@ class Registry:
             raise ResourceNotFoundError(f"Durable execution {arn} not found")
         return ex
 
+    def remove(self, ex: Execution) -> None:
+        """Forget ``ex`` and delete it from the store (``DeleteDurableExecution``)."""
+        record = ex.record
+        self.store.delete(record.arn)
+        self.executions.pop(record.arn, None)
+        if self.by_name.get((record.function_name, record.name)) == record.arn:
+            del self.by_name[(record.function_name, record.name)]
+        for callback_id in [c for c, (arn, _) in self.callbacks.items() if arn == record.arn]:
+            del self.callbacks[callback_id]
+        self._changes.notify()
+
     def save(
         self,
         ex: Execution,
@@ -120,16 +131,23 @@ class Registry:
     def info(self, ex: Execution) -> ExecutionInfo:
         """The public snapshot of ``ex`` (``GetDurableExecution``)."""
         r = ex.record
+        status = public_status(r)
+        pause = r.pause if status in (ExecutionStatus.PAUSING, ExecutionStatus.PAUSED) else None
         return ExecutionInfo(
             arn=r.arn,
             name=r.name,
             function_name=r.function_name,
             function_arn=self.function_arn(r.function_name),
-            status=r.status,
+            status=status,
             start_timestamp=r.start_timestamp,
             end_timestamp=r.end_timestamp,
             input_payload=r.input_payload,
             result=r.result,
             error=r.error,
             parent_arn=r.parent_arn,
+            execution_timeout=r.execution_timeout,
+            expected_timeout_at=None if r.end_timestamp else r.timeout_at,
+            pause_requested_at=pause.requested_at if pause else None,
+            pause_reason=pause.reason if pause else None,
+            execution_timeout_paused=pause.execution_timeout_paused if pause else None,
         )

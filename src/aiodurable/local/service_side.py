@@ -21,6 +21,7 @@ from aiodurable.local.clock import Clock
 from aiodurable.local.errors import InvalidParameterError, ResourceNotFoundError, stale_token
 from aiodurable.local.execution import Execution
 from aiodurable.local.lifecycle import Lifecycle
+from aiodurable.local.pausing import withhold_checkpoint
 from aiodurable.local.records import ExecutionRecord, ExecutionStatus, InvokeLink
 from aiodurable.local.registry import Registry
 from aiodurable.local.timers import fire_timers
@@ -179,13 +180,20 @@ class ServiceSide:
                 external=False,
             )
         token: str | None = None
+        paused = False
         if ex.running:
-            if self.replay_check and _records_progress(updates):
+            if withhold_checkpoint(ex, now):
+                # Stored, but answered with neither token nor operations: the invocation
+                # ends PENDING and the resumed execution is invoked again.
+                paused = True
+                record.token = None
+                self._revoked.add(ex.arn)
+            elif self.replay_check and _records_progress(updates):
                 record.token = None
                 self._revoked.add(ex.arn)
             else:
                 token = self.new_token(record)
-        delta = [ex.operations[i] for i in record.delta_ids if i in ex.operations]
+        delta = [] if paused else [ex.operations[i] for i in record.delta_ids if i in ex.operations]
         record.delta_ids = []
         for op_id in new_callbacks:
             details = ex.operations[op_id].callback_details
@@ -206,7 +214,7 @@ class ServiceSide:
         response = CheckpointResponse(
             checkpoint_token=token, new_execution_state=ExecutionState(operations=delta)
         )
-        if client_token:
+        if client_token and not paused:
             self._client_tokens[ex.arn] = (client_token, checkpoint_token, response)
         return response
 

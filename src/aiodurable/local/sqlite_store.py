@@ -63,6 +63,9 @@ class SqliteStore:
         self._db = sqlite3.connect(str(path), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        # Deleted and overwritten content is zeroed, so that a deleted execution (or an
+        # operation's superseded payload) leaves nothing readable in the file.
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA)
         # Operations are loaded in the order they were first saved. One counter over the
         # whole file gives that order in O(1) per saved operation (gaps are harmless).
@@ -112,6 +115,23 @@ class SqliteStore:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    def delete(self, arn: str) -> None:
+        """Delete the execution in one transaction, then fold the WAL into the file.
+
+        With ``secure_delete`` the freed pages are zeroed; checkpointing the WAL (and
+        truncating it) drops the older page images that still held the data.
+        """
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for table in ("events", "operations", "executions"):
+                db.execute(f"DELETE FROM {table} WHERE arn = ?", (arn,))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         """Close the database connection."""

@@ -43,6 +43,10 @@ class Store(Protocol):
         """Durably record the execution, upsert ``operations`` and append ``events``."""
         ...
 
+    def delete(self, arn: str) -> None:
+        """Remove the execution, its operations and events; nothing of it remains."""
+        ...
+
     def close(self) -> None:
         """Release what the store holds open."""
         ...
@@ -94,6 +98,10 @@ class MemoryStore:
         for op in operations:
             blobs.operations[op.id] = _encode(op)
         blobs.events.extend(_encode(event) for event in events)
+
+    def delete(self, arn: str) -> None:
+        """Forget the execution."""
+        self._executions.pop(arn, None)
 
     def close(self) -> None:
         """Nothing to release."""

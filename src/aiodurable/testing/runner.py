@@ -209,6 +209,36 @@ class Run(Inspection, Generic[R]):
         error = ErrorObject(error_message=message) if message else None
         self._runner.backend.stop_execution(self.arn, error)
 
+    def pause(self, reason: str | None = None, *, execution_timeout_paused: bool = True) -> None:
+        """Pause the execution (``PauseDurableExecution``): ``PAUSING`` while an invocation
+        runs (until its next checkpoint, see :meth:`paused`), else ``PAUSED`` at once.
+
+        While paused nothing invokes the workflow, but waits, retries and callbacks keep
+        completing; :meth:`resume` invokes it again if anything is owed.
+        """
+        self._runner.backend.pause_execution(
+            self.arn, reason=reason, execution_timeout_paused=execution_timeout_paused
+        )
+
+    async def paused(self) -> None:
+        """Wait until the execution is ``PAUSED`` (its running invocation reached a
+        checkpoint or ended) or has ended."""
+        backend = self._runner.backend
+        await backend.wait_until(
+            lambda: (
+                self.info.done
+                or (self.info.status == "PAUSED" and not backend.is_invoking(self.arn))
+            )
+        )
+
+    def resume(self, reason: str | None = None) -> None:
+        """Resume a paused execution (``ResumeDurableExecution``)."""
+        self._runner.backend.resume_execution(self.arn, reason=reason)
+
+    def delete(self) -> None:
+        """Delete the finished execution and everything stored about it."""
+        self._runner.backend.delete_execution(self.arn)
+
 
 def _return_type(handler: Any) -> Any:
     workflow = getattr(handler, "workflow", None)

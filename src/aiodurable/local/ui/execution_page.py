@@ -251,14 +251,7 @@ def execution_fragment(
             '<div class="callout" id="waiting-for-you"><strong>Waiting for you:</strong>'
             f"<ul>{names}</ul></div>"
         )
-    stop = (
-        '<form class="action inline" data-action="stop" data-confirm="Stop this execution?">'
-        f'<input type="hidden" name="arn" value="{esc(info.arn)}">'
-        '<button type="submit" class="danger" id="stop-button">Stop execution</button>'
-        '<span class="form-error" role="alert"></span></form>'
-        if running
-        else ""
-    )
+    stop = _actions(info)
     parent = (
         f'<tr><th>Started by</th><td><a href="{esc(execution_url(info.parent_arn))}">'
         "the parent execution</a></td></tr>"
@@ -282,13 +275,55 @@ def execution_fragment(
         f"<tr><th>Started</th><td>{timestamp(info.start_timestamp)}</td></tr>"
         f"<tr><th>Ended</th><td>{timestamp(info.end_timestamp)}</td></tr>"
         f"<tr><th>Duration</th><td>{esc(duration)}{'' if info.done else ' so far'}</td></tr>"
-        f"{parent}</table>{waiting}{outcome}"
+        f"{_paused_row(info)}{parent}</table>{waiting}{outcome}"
         f'<section class="panel"><h2>Timeline</h2>{_legend()}'
         f'<div class="chart-and-details">{chart}'
         '<aside class="details" id="details"><p class="muted hint">Click an operation to see '
         f"its details.</p>{details}</aside></div></section>"
         f'<section class="panel"><h2>Input</h2>{payload_block(info.input_payload)}</section>'
         "</div>"
+    )
+
+
+#: The buttons beside the title, by what the execution's status allows: (action, label,
+#: question asked first, CSS class).
+_ACTIONS = {
+    "pause": ("Pause", "", ""),
+    "resume": ("Resume", "", ""),
+    "stop": ("Stop execution", "Stop this execution?", "danger"),
+    "delete": ("Delete", "Delete this execution and everything stored about it?", "danger"),
+}
+
+
+def _actions(info: ExecutionInfo) -> str:
+    status = info.status.value
+    if info.done:
+        allowed = ["delete"]
+    elif status in ("PAUSING", "PAUSED"):
+        allowed = ["resume", "stop"]
+    else:
+        allowed = ["pause", "stop"]
+    forms = []
+    for action in allowed:
+        label, question, css = _ACTIONS[action]
+        confirm = f' data-confirm="{esc(question)}"' if question else ""
+        forms.append(
+            f'<form class="action inline" data-action="{action}"{confirm}>'
+            f'<input type="hidden" name="arn" value="{esc(info.arn)}">'
+            f'<button type="submit" class="{css}" id="{action}-button">{esc(label)}</button>'
+            '<span class="form-error" role="alert"></span></form>'
+        )
+    return f'<div class="actions">{"".join(forms)}</div>'
+
+
+def _paused_row(info: ExecutionInfo) -> str:
+    if info.pause_requested_at is None:
+        return ""
+    clock = "" if info.execution_timeout_paused else "; its timeout keeps running"
+    reason = f" ({esc(info.pause_reason)})" if info.pause_reason else ""
+    return (
+        f"<tr><th>Paused</th><td>since {timestamp(info.pause_requested_at)}{reason}"
+        f"{esc(clock)}</td></tr>"
     )
 
 
