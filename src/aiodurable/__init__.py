@@ -2,6 +2,7 @@
 
 from aiodurable._version import __version__
 from aiodurable.context import DurableContext, LoggingConfig
+from aiodurable.duration import Duration
 from aiodurable.errors import (
     BatchCompletionError,
     CallbackError,
@@ -30,14 +31,22 @@ from aiodurable.handler import DurableHandler, durable_execution
 from aiodurable.operations.attempt import StepContext
 from aiodurable.operations.batch_result import (
     BatchItem,
+    BatchItemStatus,
     BatchProgress,
     BatchResult,
     CompletionConfig,
     CompletionDecision,
+    CompletionItemStatus,
+    CompletionOutcome,
+    CompletionReason,
+    CompletionStatus,
     NamedBranch,
     Nesting,
+    complete_batch,
+    continue_batch,
 )
 from aiodurable.operations.callback import Callback
+from aiodurable.operations.wait_for_callback import WaitForCallbackContext
 from aiodurable.operations.wait_for_condition import WaitDecision, WaitStrategy
 from aiodurable.operations.with_retry import with_retry
 from aiodurable.plugins import Plugin
@@ -48,11 +57,17 @@ __all__ = [
     "__version__",
     "BatchCompletionError",
     "BatchItem",
+    "BatchItemStatus",
     "BatchProgress",
     "BatchResult",
     "Callback",
     "CompletionConfig",
     "CompletionDecision",
+    "CompletionItemStatus",
+    "CompletionOutcome",
+    "CompletionReason",
+    "CompletionStatus",
+    "Duration",
     "NamedBranch",
     "Nesting",
     "WaitDecision",
@@ -90,7 +105,10 @@ __all__ = [
     "StepInterruptedError",
     "StepSemantics",
     "ValidationError",
+    "WaitForCallbackContext",
     "WaitForConditionError",
+    "complete_batch",
+    "continue_batch",
     "durable_execution",
     "with_retry",
 ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from aiodurable.duration import Seconds
 from aiodurable.errors import ValidationError
 from aiodurable.operations.batch import (
     BranchSpec,
@@ -204,7 +205,7 @@ class DurableContext(CallbackMethods):
         )
 
     # -- wait ----------------------------------------------------------------------------
-    def wait(self, duration: float | timedelta, *, name: str | None = None) -> Awaitable[None]:
+    def wait(self, duration: Seconds, *, name: str | None = None) -> Awaitable[None]:
         """Suspend the workflow for ``duration`` (whole seconds, at least 1).
 
         The timer lives in the service: the Lambda invocation ends and the workflow
