@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from aiodurable.duration import Seconds
 from aiodurable.errors import ValidationError
+from aiodurable.lambda_context import LambdaContext, current_lambda_context
 from aiodurable.operations.batch import (
     BranchSpec,
     map_specs,
@@ -73,7 +74,7 @@ class DurableContext(CallbackMethods):
     replay whatever order the tasks run in.
     """
 
-    __slots__ = ("_logger", "_logging")
+    __slots__ = ("_lambda_context", "_logger", "_logging")
 
     def __init__(
         self,
@@ -83,6 +84,7 @@ class DurableContext(CallbackMethods):
         id_prefix: str | None = None,
         replaying: bool | None = None,
         logging: LoggingConfig | None = None,
+        lambda_context: LambdaContext | None = None,
     ) -> None:
         OperationScope.__init__(
             self,
@@ -93,12 +95,31 @@ class DurableContext(CallbackMethods):
         )
         self._logging = logging or LoggingConfig()
         self._logger: FilteringBoundLogger | None = None
+        # The root context takes the invocation's Lambda context from the handler;
+        # child contexts are handed their parent's.
+        self._lambda_context: LambdaContext | None = (
+            lambda_context if lambda_context is not None else current_lambda_context.get()
+        )
 
     # -- identity and replay -----------------------------------------------------------
     @property
     def execution_arn(self) -> str:
         """The ARN of the durable execution this context belongs to."""
         return self._execution.arn
+
+    @property
+    def lambda_context(self) -> LambdaContext | None:
+        """The Lambda context object of the running invocation (``aws_request_id``,
+        ``invoked_function_arn``, ``get_remaining_time_in_millis()`` …), or ``None`` when
+        the handler was called without one. The local backend passes a
+        :class:`~aiodurable.lambda_context.LocalLambdaContext` whose remaining time runs
+        on its clock.
+
+        It describes this invocation, not the execution: it changes on every replay, so
+        use it to size the work of this invocation (how many items to take before the
+        time runs out), never to decide which durable operations to call.
+        """
+        return self._lambda_context
 
     def is_replaying(self) -> bool:
         """True while this context re-executes operations that are already recorded."""
@@ -223,6 +244,7 @@ class DurableContext(CallbackMethods):
             id_prefix=id_prefix,
             replaying=self._replaying and replaying,
             logging=self._logging,
+            lambda_context=self._lambda_context,
         )
 
     def run_in_child_context(

@@ -14,6 +14,7 @@ import msgspec
 from aiodurable.context import DurableContext, LoggingConfig
 from aiodurable.errors import ValidationError
 from aiodurable.invocation import run_invocation
+from aiodurable.lambda_context import current_lambda_context
 from aiodurable.plugins import Plugin
 from aiodurable.plugins.dispatch import PluginSet
 from aiodurable.service.base import DurableServiceClient
@@ -114,15 +115,20 @@ class DurableHandler(Generic[I, R]):
     ) -> dict[str, Any]:
         """Run one invocation on the current event loop; returns the output envelope."""
         service = client if client is not None else await self._default_client()
-        return await run_invocation(
-            self.workflow,
-            event,
-            service,
-            decode_input=self.decode_input,
-            logging=self.logging,
-            plugins=self.plugins,
-            request_id=getattr(lambda_context, "aws_request_id", None),
-        )
+        # The workflow's root context picks the Lambda context up from here.
+        token = current_lambda_context.set(lambda_context)
+        try:
+            return await run_invocation(
+                self.workflow,
+                event,
+                service,
+                decode_input=self.decode_input,
+                logging=self.logging,
+                plugins=self.plugins,
+                request_id=getattr(lambda_context, "aws_request_id", None),
+            )
+        finally:
+            current_lambda_context.reset(token)
 
     def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
         return _shared_runner().run(self.run(event, lambda_context))
