@@ -286,3 +286,4 @@ def test_retry_and_wait_options_take_durations_and_the_official_decision_factori
     assert WaitDecision.stop_polling() == WaitDecision(False)
     with pytest.raises(ValidationError, match="timedelta or a Duration"):
         RetryDecision.retry("5 minutes")  # type: ignore[arg-type]
+    assert WaitDecision.continue_waiting("30") == WaitDecision(True, 30)  # type: ignore[arg-type]

@@ -84,6 +84,12 @@ def to_seconds(value: Seconds, what: str = "a duration") -> float:
         seconds = to()
         if isinstance(seconds, int | float) and not isinstance(seconds, bool):
             return float(seconds)
+    elif isinstance(value, str):
+        # Numeric text has always been taken (a delay read from an event or a setting).
+        try:
+            return float(value)
+        except ValueError:
+            pass
     raise ValidationError(
         f"{what} must be seconds (int or float), a datetime.timedelta or a Duration, "
         f"got {value!r} ({type(value).__qualname__})"

@@ -15,8 +15,9 @@ from aiodurable.context import DurableContext, LoggingConfig
 from aiodurable.errors import ValidationError
 from aiodurable.invocation import run_invocation
 from aiodurable.lambda_context import current_lambda_context
-from aiodurable.plugins import Plugin
+from aiodurable.plugins.discovery import configured_plugins
 from aiodurable.plugins.dispatch import PluginSet
+from aiodurable.plugins.plugin import PluginEntry
 from aiodurable.service.base import DurableServiceClient
 
 __all__ = ["DurableHandler", "durable_execution"]
@@ -67,7 +68,7 @@ class DurableHandler(Generic[I, R]):
         *,
         client: DurableServiceClient | None = None,
         logging: LoggingConfig | None = None,
-        plugins: Sequence[Plugin] = (),
+        plugins: Sequence[PluginEntry] = (),
     ) -> None:
         if not inspect.iscoroutinefunction(workflow):
             raise ValidationError(
@@ -76,7 +77,8 @@ class DurableHandler(Generic[I, R]):
             )
         self.workflow = workflow
         self.logging = logging
-        self.plugins = PluginSet(plugins)
+        # Resolved once: the environment's plugins are looked up when the handler is built.
+        self.plugins = PluginSet(configured_plugins(plugins))
         self._client = client
         self._input_type = _input_type(workflow)
         functools.update_wrapper(self, workflow)
@@ -143,7 +145,7 @@ def durable_execution(
     *,
     client: DurableServiceClient | None = None,
     logging: LoggingConfig | None = None,
-    plugins: Sequence[Plugin] = (),
+    plugins: Sequence[PluginEntry] = (),
 ) -> Callable[[Workflow[I, R]], DurableHandler[I, R]]: ...
 
 
@@ -153,7 +155,7 @@ def durable_execution(
     *,
     client: DurableServiceClient | None = None,
     logging: LoggingConfig | None = None,
-    plugins: Sequence[Plugin] = (),
+    plugins: Sequence[PluginEntry] = (),
 ) -> DurableHandler[I, R] | Callable[[Workflow[I, R]], DurableHandler[I, R]]:
     """Make ``async def workflow(input, ctx)`` a durable Lambda handler.
 
