@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -57,7 +57,14 @@ I = TypeVar("I")  # noqa: E741
 
 @dataclass(frozen=True)
 class LoggingConfig:
-    """How ``ctx.logger`` writes: structlog processors and the logger they feed."""
+    """How ``ctx.logger`` writes: structlog processors and the logger they feed.
+
+    ``logger`` alone: a standard-library-compatible logger (``logging.Logger``,
+    Powertools' ``Logger``, anything whose ``info`` takes ``extra=``) receives each record
+    as ``logger.info(message, extra=fields)``; any other (structlog's ``PrintLogger``, the
+    default) receives one JSON line. ``processors`` replaces that chain (the replay
+    filter stays first).
+    """
 
     processors: list[Processor] | None = None
     logger: Any = None
@@ -144,10 +151,30 @@ class DurableContext(CallbackMethods):
 
     @property
     def logger(self) -> FilteringBoundLogger:
-        """A structlog logger that stays silent while this context replays."""
+        """A structlog logger that stays silent while this context replays.
+
+        Fields go as keywords (``ctx.logger.info("charged", order_id=...)``) or the
+        standard library's way (``extra={"order_id": ...}``); both land at the top level
+        of the record."""
         if self._logger is None:
             self._logger = self._make_logger()
         return self._logger
+
+    def set_logger(self, logger: Any) -> None:
+        """Send the records of ``ctx.logger`` to ``logger`` (the official SDK's
+        ``set_logger``): a Powertools ``Logger``, a ``logging.Logger``, anything whose
+        ``info`` takes ``extra=``.
+
+        Each record reaches it as ``logger.info(message, extra=fields)`` with the
+        execution ARN and, in steps, the operation id, name and attempt among the fields,
+        and only when this context is not replaying (unless ``LoggingConfig``
+        asks to log during replay). Child contexts and steps started afterwards log there
+        too. It replaces ``LoggingConfig.logger`` and ``processors`` for this context.
+        For every context of every invocation, pass ``LoggingConfig(logger=...)`` to
+        ``@durable_execution`` instead.
+        """
+        self._logging = replace(self._logging, logger=logger, processors=None)
+        self._logger = None
 
     # -- step ----------------------------------------------------------------------------
     @overload
