@@ -123,7 +123,7 @@ def test_replay_suppression_reaches_a_powertools_logger_and_lambda_fields_stay()
     from aiodurable.lambda_context import LocalLambdaContext
 
     stream = io.StringIO()
-    powertools = Logger(service="orders", logger_handler=logging.StreamHandler(stream))
+    powertools = Logger(service="orders-replay", logger_handler=logging.StreamHandler(stream))
     service = ServiceHarness()
 
     @powertools.inject_lambda_context
@@ -154,4 +154,4 @@ def test_replay_suppression_reaches_a_powertools_logger_and_lambda_fields_stay()
     assert started["order_id"] == "o-3" and started["executionArn"] == arn
     assert started["function_request_id"] == "req-0"  # Powertools' own field
     assert resumed["function_request_id"] == "req-1"
-    assert started["service"] == "orders" and started["level"] == "INFO"
+    assert started["service"] == "orders-replay" and started["level"] == "INFO"
