@@ -18,6 +18,7 @@ from aiodurable.lambda_context import current_lambda_context
 from aiodurable.plugins.discovery import configured_plugins
 from aiodurable.plugins.dispatch import PluginSet
 from aiodurable.plugins.plugin import PluginEntry
+from aiodurable.serdes import convert
 from aiodurable.service.base import DurableServiceClient
 
 __all__ = ["DurableHandler", "durable_execution"]
@@ -95,7 +96,7 @@ class DurableHandler(Generic[I, R]):
         if self._input_type is Any:
             return data
         try:
-            return msgspec.convert(data, self._input_type)
+            return convert(data, self._input_type)
         except msgspec.ValidationError as exc:
             raise ValidationError(
                 f"the execution input does not match {self._input_type!r}: {exc}"

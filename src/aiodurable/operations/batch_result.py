@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeAlias, Ty
 import msgspec
 
 from aiodurable.errors import BatchCompletionError, ChildContextError, ValidationError
+from aiodurable.serdes import convert
 from aiodurable.wire import ErrorObject
 
 __all__ = [
@@ -415,7 +416,7 @@ class BatchResult(msgspec.Struct, Generic[T], rename="camel"):
         ``result_type``). Without a ``completionReason`` the reason is inferred from the
         items' counts under ``completion_config``."""
         try:
-            items = msgspec.convert(data["all"], list[BatchItem[result_type]], strict=False)
+            items = convert(data["all"], list[BatchItem[result_type]], strict=False)
         except (KeyError, TypeError, msgspec.ValidationError) as exc:
             raise ValidationError(f"not a BatchResult dict ({exc!r}): {data!r:.200}") from exc
         recorded = data.get("completionReason")
