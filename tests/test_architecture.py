@@ -14,7 +14,7 @@ MAX_LINES = 500
 LAYERS: list[set[str]] = [
     {"wire", "_version", "_weakcache"},
     {"errors", "limits"},
-    {"serdes", "retry", "plugins"},
+    {"serdes", "retry", "plugins", "duration", "lambda_context"},
     {"service", "offload"},
     {"runtime"},
     {"operations", "replay_logging"},

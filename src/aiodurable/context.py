@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -37,7 +37,7 @@ from aiodurable.operations.wait_for_condition import (
     WaitStrategy,
     run_wait_for_condition,
 )
-from aiodurable.replay_logging import make_logger
+from aiodurable.replay_logging import LogGate, LoggingConfig, make_logger
 from aiodurable.retry import RetryPolicy, StepSemantics
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import ANY_JSON, AnySerdes, AsyncSerdes, JsonSerdes, Serdes, bind_serdes
@@ -46,31 +46,13 @@ from aiodurable.wire import OperationType
 if TYPE_CHECKING:
     from uuid import UUID
 
-    from structlog.typing import FilteringBoundLogger, Processor
+    from structlog.typing import FilteringBoundLogger
 
 __all__ = ["DurableContext", "LoggingConfig"]
 
 T = TypeVar("T")
 S = TypeVar("S")
 I = TypeVar("I")  # noqa: E741
-
-
-@dataclass(frozen=True)
-class LoggingConfig:
-    """How ``ctx.logger`` writes: structlog processors and the logger they feed.
-
-    ``logger`` alone: a standard-library-compatible logger (``logging.Logger``,
-    Powertools' ``Logger``, anything whose ``info`` takes ``extra=``) receives each record
-    as ``logger.info(message, extra=fields)``; any other (structlog's ``PrintLogger``, the
-    default) receives one JSON line. ``processors`` replaces that chain (the replay
-    filter stays first).
-    """
-
-    processors: list[Processor] | None = None
-    logger: Any = None
-    #: Log while replaying too (records are otherwise dropped during replay).
-    log_during_replay: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class DurableContext(CallbackMethods):
@@ -102,8 +84,7 @@ class DurableContext(CallbackMethods):
         )
         self._logging = logging or LoggingConfig()
         self._logger: FilteringBoundLogger | None = None
-        # The root context takes the invocation's Lambda context from the handler;
-        # child contexts are handed their parent's.
+        # The root takes the handler's Lambda context; children are handed their parent's.
         self._lambda_context: LambdaContext | None = (
             lambda_context if lambda_context is not None else current_lambda_context.get()
         )
@@ -116,15 +97,10 @@ class DurableContext(CallbackMethods):
 
     @property
     def lambda_context(self) -> LambdaContext | None:
-        """The Lambda context object of the running invocation (``aws_request_id``,
-        ``invoked_function_arn``, ``get_remaining_time_in_millis()`` …), or ``None`` when
-        the handler was called without one. The local backend passes a
-        :class:`~aiodurable.lambda_context.LocalLambdaContext` whose remaining time runs
-        on its clock.
-
-        It describes this invocation, not the execution: it changes on every replay, so
-        use it to size the work of this invocation (how many items to take before the
-        time runs out), never to decide which durable operations to call.
+        """The running invocation's Lambda context (``aws_request_id``,
+        ``invoked_function_arn``, ``get_remaining_time_in_millis()`` …); ``None`` when the
+        handler got none. It changes on every replay: size this invocation's work with it,
+        never choose the durable operations to call by it.
         """
         return self._lambda_context
 
@@ -140,7 +116,7 @@ class DurableContext(CallbackMethods):
     def _make_logger(self, **bindings: Any) -> FilteringBoundLogger:
         config = self._logging
         return make_logger(
-            _LogGate(self),
+            LogGate(self),
             config.processors,
             config.logger,
             executionArn=self._execution.arn,
@@ -151,27 +127,20 @@ class DurableContext(CallbackMethods):
 
     @property
     def logger(self) -> FilteringBoundLogger:
-        """A structlog logger that stays silent while this context replays.
-
-        Fields go as keywords (``ctx.logger.info("charged", order_id=...)``) or the
-        standard library's way (``extra={"order_id": ...}``); both land at the top level
-        of the record."""
+        """A structlog logger that stays silent while this context replays; fields as
+        keywords or ``extra={...}`` land at the top level of the record."""
         if self._logger is None:
             self._logger = self._make_logger()
         return self._logger
 
     def set_logger(self, logger: Any) -> None:
-        """Send the records of ``ctx.logger`` to ``logger`` (the official SDK's
-        ``set_logger``): a Powertools ``Logger``, a ``logging.Logger``, anything whose
-        ``info`` takes ``extra=``.
-
-        Each record reaches it as ``logger.info(message, extra=fields)`` with the
-        execution ARN and, in steps, the operation id, name and attempt among the fields,
-        and only when this context is not replaying (unless ``LoggingConfig``
-        asks to log during replay). Child contexts and steps started afterwards log there
-        too. It replaces ``LoggingConfig.logger`` and ``processors`` for this context.
-        For every context of every invocation, pass ``LoggingConfig(logger=...)`` to
-        ``@durable_execution`` instead.
+        """Send the records of ``ctx.logger`` (and of the child contexts and steps started
+        afterwards) to ``logger``, the official SDK's ``set_logger``: a Powertools
+        ``Logger``, a ``logging.Logger``, anything whose ``info`` takes ``extra=``. Each
+        record reaches it as ``logger.info(message, extra=fields)``, never while
+        replaying (unless ``LoggingConfig(log_during_replay=True)``). It replaces
+        ``LoggingConfig.logger`` and ``processors`` here; ``LoggingConfig(logger=...)``
+        on ``@durable_execution`` does it for every context.
         """
         self._logging = replace(self._logging, logger=logger, processors=None)
         self._logger = None
@@ -529,15 +498,3 @@ async def _new_uuid() -> UUID:
     import uuid
 
     return uuid.uuid4()
-
-
-class _LogGate:
-    """The replay filter's view of a context: its logs, not its replay status."""
-
-    __slots__ = ("_context",)
-
-    def __init__(self, context: DurableContext) -> None:
-        self._context = context
-
-    def is_replaying(self) -> bool:
-        return self._context._logs_suppressed()

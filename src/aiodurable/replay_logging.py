@@ -20,12 +20,15 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # structlog is imported when the first logger is made (cold start)
     from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 __all__ = [
+    "LogGate",
+    "LoggingConfig",
     "ReplaySource",
     "add_default_processor",
     "default_processors",
@@ -38,6 +41,41 @@ __all__ = [
 ]
 
 _SOURCE_KEY = "_aiodurable_replay_source"
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """How ``ctx.logger`` writes: structlog processors and the logger they feed.
+
+    ``logger`` alone: a standard-library-compatible logger (``logging.Logger``,
+    Powertools' ``Logger``, anything whose ``info`` takes ``extra=``) receives each record
+    as ``logger.info(message, extra=fields)``; any other (structlog's ``PrintLogger``, the
+    default) receives one JSON line. ``processors`` replaces that chain (the replay
+    filter stays first).
+    """
+
+    processors: list[Processor] | None = None
+    logger: Any = None
+    #: Log while replaying too (records are otherwise dropped during replay).
+    log_during_replay: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _SuppressingContext(Protocol):
+    def _logs_suppressed(self) -> bool: ...
+
+
+class LogGate:
+    """The replay filter's view of a context: its logs, not its replay status."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: _SuppressingContext) -> None:
+        self._context = context
+
+    def is_replaying(self) -> bool:
+        """Whether the context's records are dropped now."""
+        return self._context._logs_suppressed()
 
 
 class ReplaySource(Protocol):
