@@ -1,5 +1,5 @@
 """Powertools for AWS Lambda (the real package) around a durable handler: Logger with
-``inject_lambda_context``, Tracer and Metrics, in the decorator order docs/powertools.md
+``inject_lambda_context``, Tracer and Metrics, in the decorator order docs/powertools-and-pydantic.md
 gives, across a suspension and a replay.
 
 The handler is the sync Lambda entry point, invoked the way Lambda's runtime does (event
@@ -92,7 +92,7 @@ def test_logger_tracer_and_metrics_wrap_a_durable_handler_across_a_replay(
         StepContext.current().logger.info("charging", extra={"order_id": order_id})
         return f"ch-{order_id}"
 
-    # The order docs/powertools.md gives: durable_execution innermost (it turns the
+    # The order docs/powertools-and-pydantic.md gives: durable_execution innermost (it turns the
     # workflow into the Lambda handler), Powertools' handler decorators outside it.
     @logger.inject_lambda_context
     @tracer.capture_lambda_handler(capture_response=False)
