@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "aiodurable"
 LAYERS: list[set[str]] = [
     {"wire", "_version", "_weakcache"},
     {"errors", "limits", "stack_trace"},
-    {"serdes", "retry", "plugins"},
+    {"serdes", "retry", "plugins", "duration", "lambda_context"},
     {"service", "offload"},
     {"runtime"},
     {"operations", "replay_logging"},

@@ -2,6 +2,7 @@
 
 from aiodurable._version import __version__
 from aiodurable.context import DurableContext, LoggingConfig
+from aiodurable.duration import Duration
 from aiodurable.errors import (
     ActionFailure,
     BatchCompletionError,
@@ -21,6 +22,7 @@ from aiodurable.errors import (
     NonDeterministicError,
     OperationInStepError,
     PayloadUnavailableError,
+    PluginLoadError,
     SerializationError,
     StepError,
     StepInterruptedError,
@@ -34,16 +36,24 @@ from aiodurable.handler import DurableHandler, durable_execution
 from aiodurable.operations.attempt import StepContext
 from aiodurable.operations.batch_result import (
     BatchItem,
+    BatchItemStatus,
     BatchProgress,
     BatchResult,
     CompletionConfig,
     CompletionDecision,
+    CompletionItemStatus,
+    CompletionOutcome,
+    CompletionReason,
+    CompletionStatus,
     NamedBranch,
     Nesting,
+    complete_batch,
+    continue_batch,
 )
 from aiodurable.operations.callback import Callback
 from aiodurable.operations.saga import Saga
 from aiodurable.operations.terminal_scope import TerminalScope
+from aiodurable.operations.wait_for_callback import WaitForCallbackContext
 from aiodurable.operations.wait_for_condition import WaitDecision, WaitStrategy
 from aiodurable.operations.with_retry import with_retry
 from aiodurable.plugins import Plugin
@@ -55,11 +65,17 @@ __all__ = [
     "ActionFailure",
     "BatchCompletionError",
     "BatchItem",
+    "BatchItemStatus",
     "BatchProgress",
     "BatchResult",
     "Callback",
     "CompletionConfig",
     "CompletionDecision",
+    "CompletionItemStatus",
+    "CompletionOutcome",
+    "CompletionReason",
+    "CompletionStatus",
+    "Duration",
     "NamedBranch",
     "Nesting",
     "WaitDecision",
@@ -87,6 +103,7 @@ __all__ = [
     "UnfinishedOperationError",
     "PassthroughSerdes",
     "Plugin",
+    "PluginLoadError",
     "RetryDecision",
     "RetryStrategy",
     "PayloadUnavailableError",
@@ -102,7 +119,10 @@ __all__ = [
     "TerminalScope",
     "TerminalScopeError",
     "ValidationError",
+    "WaitForCallbackContext",
     "WaitForConditionError",
+    "complete_batch",
+    "continue_batch",
     "durable_execution",
     "with_retry",
 ]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from aiodurable.duration import Seconds
 from aiodurable.errors import ValidationError
+from aiodurable.lambda_context import LambdaContext, current_lambda_context
 from aiodurable.operations.base import OperationIdentity
 from aiodurable.operations.batch import (
     BranchSpec,
@@ -40,7 +42,7 @@ from aiodurable.operations.wait_for_condition import (
     WaitStrategy,
     run_wait_for_condition,
 )
-from aiodurable.replay_logging import make_logger
+from aiodurable.replay_logging import LogGate, LoggingConfig, make_logger
 from aiodurable.retry import RetryPolicy, StepSemantics
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import ANY_JSON, AnySerdes, AsyncSerdes, JsonSerdes, Serdes, bind_serdes
@@ -49,7 +51,7 @@ from aiodurable.wire import OperationType
 if TYPE_CHECKING:
     from uuid import UUID
 
-    from structlog.typing import FilteringBoundLogger, Processor
+    from structlog.typing import FilteringBoundLogger
 
 __all__ = ["DurableContext", "LoggingConfig"]
 
@@ -61,17 +63,6 @@ I = TypeVar("I")  # noqa: E741
 STEP_OPTIONS = ("name", "retry", "semantics", "timeout", "result_type", "serdes", "sub_type")
 
 
-@dataclass(frozen=True)
-class LoggingConfig:
-    """How ``ctx.logger`` writes: structlog processors and the logger they feed."""
-
-    processors: list[Processor] | None = None
-    logger: Any = None
-    #: Log while replaying too (records are otherwise dropped during replay).
-    log_during_replay: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 class DurableContext(CallbackMethods):
     """Durable operations of one workflow (or of one child context / branch).
 
@@ -80,7 +71,7 @@ class DurableContext(CallbackMethods):
     replay whatever order the tasks run in.
     """
 
-    __slots__ = ("_logger", "_logging")
+    __slots__ = ("_lambda_context", "_logger", "_logging")
 
     def __init__(
         self,
@@ -90,6 +81,7 @@ class DurableContext(CallbackMethods):
         id_prefix: str | None = None,
         replaying: bool | None = None,
         logging: LoggingConfig | None = None,
+        lambda_context: LambdaContext | None = None,
     ) -> None:
         OperationScope.__init__(
             self,
@@ -100,12 +92,25 @@ class DurableContext(CallbackMethods):
         )
         self._logging = logging or LoggingConfig()
         self._logger: FilteringBoundLogger | None = None
+        # The root takes the handler's Lambda context; children are handed their parent's.
+        self._lambda_context: LambdaContext | None = (
+            lambda_context if lambda_context is not None else current_lambda_context.get()
+        )
 
     # -- identity and replay -----------------------------------------------------------
     @property
     def execution_arn(self) -> str:
         """The ARN of the durable execution this context belongs to."""
         return self._execution.arn
+
+    @property
+    def lambda_context(self) -> LambdaContext | None:
+        """The running invocation's Lambda context (``aws_request_id``,
+        ``invoked_function_arn``, ``get_remaining_time_in_millis()`` …); ``None`` when the
+        handler got none. It changes on every replay: size this invocation's work with it,
+        never choose the durable operations to call by it.
+        """
+        return self._lambda_context
 
     def is_replaying(self) -> bool:
         """True while this context re-executes operations that are already recorded."""
@@ -137,7 +142,7 @@ class DurableContext(CallbackMethods):
     def _make_logger(self, **bindings: Any) -> FilteringBoundLogger:
         config = self._logging
         return make_logger(
-            _LogGate(self),
+            LogGate(self),
             config.processors,
             config.logger,
             executionArn=self._execution.arn,
@@ -148,10 +153,23 @@ class DurableContext(CallbackMethods):
 
     @property
     def logger(self) -> FilteringBoundLogger:
-        """A structlog logger that stays silent while this context replays."""
+        """A structlog logger that stays silent while this context replays; fields as
+        keywords or ``extra={...}`` land at the top level of the record."""
         if self._logger is None:
             self._logger = self._make_logger()
         return self._logger
+
+    def set_logger(self, logger: Any) -> None:
+        """Send the records of ``ctx.logger`` (and of the child contexts and steps started
+        afterwards) to ``logger``, the official SDK's ``set_logger``: a Powertools
+        ``Logger``, a ``logging.Logger``, anything whose ``info`` takes ``extra=``. Each
+        record reaches it as ``logger.info(message, extra=fields)``, never while
+        replaying (unless ``LoggingConfig(log_during_replay=True)``). It replaces
+        ``LoggingConfig.logger`` and ``processors`` here; ``LoggingConfig(logger=...)``
+        on ``@durable_execution`` does it for every context.
+        """
+        self._logging = replace(self._logging, logger=logger, processors=None)
+        self._logger = None
 
     # -- step ----------------------------------------------------------------------------
     @overload
@@ -163,7 +181,7 @@ class DurableContext(CallbackMethods):
         name: str | None = ...,
         retry: RetryPolicy | None = ...,
         semantics: StepSemantics = ...,
-        timeout: float | timedelta | None = ...,
+        timeout: Seconds | None = ...,
         result_type: type[T] | None = ...,
         serdes: Serdes[T] | AsyncSerdes[Any] | None = ...,
         sub_type: str | None = ...,
@@ -178,7 +196,7 @@ class DurableContext(CallbackMethods):
         name: str | None = ...,
         retry: RetryPolicy | None = ...,
         semantics: StepSemantics = ...,
-        timeout: float | timedelta | None = ...,
+        timeout: Seconds | None = ...,
         result_type: type[T] | None = ...,
         serdes: Serdes[T] | AsyncSerdes[Any] | None = ...,
         sub_type: str | None = ...,
@@ -192,7 +210,7 @@ class DurableContext(CallbackMethods):
         name: str | None = None,
         retry: RetryPolicy | None = None,
         semantics: StepSemantics = StepSemantics.AT_LEAST_ONCE_PER_RETRY,
-        timeout: float | timedelta | None = None,
+        timeout: Seconds | None = None,
         result_type: Any = None,
         serdes: AnySerdes | None = None,
         sub_type: str | None = None,
@@ -243,7 +261,7 @@ class DurableContext(CallbackMethods):
         )
 
     # -- wait ----------------------------------------------------------------------------
-    def wait(self, duration: float | timedelta, *, name: str | None = None) -> Awaitable[None]:
+    def wait(self, duration: Seconds, *, name: str | None = None) -> Awaitable[None]:
         """Suspend the workflow for ``duration`` (whole seconds, at least 1).
 
         The timer lives in the service: the Lambda invocation ends and the workflow
@@ -261,6 +279,7 @@ class DurableContext(CallbackMethods):
             id_prefix=id_prefix,
             replaying=self._replaying and replaying,
             logging=self._logging,
+            lambda_context=self._lambda_context,
         )
 
     def run_in_child_context(
@@ -368,7 +387,7 @@ class DurableContext(CallbackMethods):
         name: str | None = None,
         result_type: type[S] | None = None,
         serdes: Serdes[S] | AsyncSerdes[Any] | None = None,
-        timeout: float | timedelta | None = None,
+        timeout: Seconds | None = None,
     ) -> Awaitable[S]:
         """Poll ``check(state) -> new_state`` until ``wait_strategy`` says stop.
 
@@ -580,15 +599,3 @@ async def _new_uuid() -> UUID:
     import uuid
 
     return uuid.uuid4()
-
-
-class _LogGate:
-    """The replay filter's view of a context: its logs, not its replay status."""
-
-    __slots__ = ("_context",)
-
-    def __init__(self, context: DurableContext) -> None:
-        self._context = context
-
-    def is_replaying(self) -> bool:
-        return self._context._logs_suppressed()

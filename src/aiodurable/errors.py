@@ -63,6 +63,12 @@ class ValidationError(DurableError, ValueError):
     """An argument to a durable operation is invalid; nothing was checkpointed."""
 
 
+class PluginLoadError(ValidationError):
+    """A plugin named in ``DURABLE_EXECUTION_PLUGINS`` (or passed in ``plugins=``) cannot
+    be used: not installed, ambiguous, or not a plugin or plugin factory. Raised when
+    the handler is built, before any invocation."""
+
+
 class OperationInStepError(ValidationError):
     """A durable operation was called from inside a step body.
 

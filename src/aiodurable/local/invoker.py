@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from aiodurable.errors import InvocationExitError, error_object_from_exception
+from aiodurable.lambda_context import LAMBDA_MAX_TIMEOUT, LocalLambdaContext
 from aiodurable.limits import MAX_RESPONSE_BYTES, escaped_bytes
 from aiodurable.local.clock import Clock
 from aiodurable.local.encoding import to_event_json
@@ -104,7 +105,9 @@ class Invoker:
         output: Any = None
         error: BaseException | None = None
         try:
-            output = await function.target.run(event, client=self._client)
+            output = await function.target.run(
+                event, self._lambda_context(ex, started), client=self._client
+            )
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except BaseException as exc:  # SystemExit too: the sandbox's process exited
@@ -112,6 +115,18 @@ class Invoker:
         finally:
             self._workers.invocation_ended(ex.arn)
         self.end(ex, started, output, error)
+
+    def _lambda_context(self, ex: Execution, started: datetime) -> LocalLambdaContext:
+        """What a Lambda invocation of ``ex`` would get: its request id, the function's
+        ARN, and Lambda's longest timeout counted on the backend's clock."""
+        name = ex.record.function_name
+        return LocalLambdaContext(
+            aws_request_id=ex.record.request_id or "",
+            function_name=name,
+            invoked_function_arn=self._registry.function_arn(name),
+            deadline=started + LAMBDA_MAX_TIMEOUT,
+            now=self._clock.now,
+        )
 
     def end(
         self, ex: Execution, started: datetime, output: Any, error: BaseException | None

@@ -285,6 +285,8 @@ class _Coordinator:
             failure_count=self.failures,
             in_flight_count=len(self.in_flight),
             completed=tuple(self._completed),
+            in_flight=tuple(self.in_flight),
+            branches=self.branches,
         )
 
     def _decide(self) -> bool:

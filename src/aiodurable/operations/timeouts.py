@@ -30,27 +30,19 @@ import inspect
 import math
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import timedelta
 from typing import Any
 
+from aiodurable.duration import Seconds, to_seconds
 from aiodurable.errors import StepTimeoutError, ValidationError
 
 __all__ = ["call_with_timeout", "timeout_seconds"]
 
 
-def timeout_seconds(value: float | timedelta | None, what: str) -> float | None:
+def timeout_seconds(value: Seconds | None, what: str) -> float | None:
     """``timeout=`` as positive seconds (``None``: no deadline), checked at the call."""
     if value is None:
         return None
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise ValidationError(
-            f"{what}: timeout must be seconds (int or float) or a datetime.timedelta, "
-            f"not {type(value).__name__}"
-        )
+    seconds = to_seconds(value, f"{what}: timeout")
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValidationError(
             f"{what}: timeout must be a positive, finite number of seconds (got {value!r}); "

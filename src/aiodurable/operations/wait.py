@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 
+from aiodurable.duration import Seconds, to_seconds
 from aiodurable.errors import ValidationError
 from aiodurable.operations.base import OperationIdentity
 from aiodurable.runtime.execution import Execution
@@ -15,9 +15,9 @@ __all__ = ["run_wait", "wait_seconds"]
 MAX_WAIT_SECONDS = 31_622_400
 
 
-def wait_seconds(duration: float | timedelta) -> int:
+def wait_seconds(duration: Seconds) -> int:
     """Whole seconds of a wait; below one second is an error (nothing is checkpointed)."""
-    seconds = duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
+    seconds = to_seconds(duration, "a durable wait")
     whole = int(seconds)
     if whole < 1:
         raise ValidationError(

@@ -4,9 +4,9 @@ attempts (docs/protocol.md §6.9)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
+from aiodurable.duration import Seconds
 from aiodurable.retry import RetryPolicy, RetryStrategy
 from aiodurable.runtime.signals import FATAL_ERRORS
 from aiodurable.serdes import Serdes
@@ -28,7 +28,7 @@ class _Context(Protocol):
         serdes: Serdes[T] | None = ...,
     ) -> Awaitable[T]: ...
 
-    def wait(self, duration: float | timedelta, *, name: str | None = ...) -> Awaitable[None]: ...
+    def wait(self, duration: Seconds, *, name: str | None = ...) -> Awaitable[None]: ...
 
 
 C = TypeVar("C", bound=_Context)

@@ -22,8 +22,6 @@ from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
 
-import msgspec
-
 from aiodurable.errors import error_object_from_exception
 from aiodurable.handler import DurableHandler
 from aiodurable.local import (
@@ -38,7 +36,7 @@ from aiodurable.local import (
     Store,
     VirtualClock,
 )
-from aiodurable.serdes import encode_json
+from aiodurable.serdes import decode_json, encode_json
 from aiodurable.testing.views import (
     CallbackRequest,
     Inspection,
@@ -417,7 +415,7 @@ class LocalRunner(Generic[R]):
     def _result(self, info: ExecutionInfo) -> RunResult[R]:
         value: Any = None
         if info.result:
-            value = msgspec.json.decode(info.result, type=self._result_type)
+            value = decode_json(info.result, self._result_type)
         return RunResult(
             info, value, self.backend.operations(info.arn), self.backend.history(info.arn)
         )
