@@ -124,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
         ("delete", "delete a finished execution of a served backend, and all it stored"),
     ):
         sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("arn", metavar="ARN")
+        sub.add_argument("arn", metavar="ARN", help="the execution's ARN (see `executions`)")
         if name != "delete":
             sub.add_argument("--reason", help="recorded in the execution's history")
         if name == "pause":

@@ -42,6 +42,11 @@ def timeout_seconds(value: Seconds | None, what: str) -> float | None:
     """``timeout=`` as positive seconds (``None``: no deadline), checked at the call."""
     if value is None:
         return None
+    if isinstance(value, str | bool):
+        raise ValidationError(
+            f"{what}: timeout must be seconds (int or float), a datetime.timedelta or a "
+            f"Duration, not {type(value).__name__} {value!r}"
+        )
     seconds = to_seconds(value, f"{what}: timeout")
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValidationError(
