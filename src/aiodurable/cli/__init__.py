@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from aiodurable.cli.function_options import add_function_options
 from aiodurable.cli.targets import CliError
 from aiodurable.local.http import DEFAULT_HOST, DEFAULT_PORT
 
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--store", metavar="PATH", help="SQLite file (default: in memory)")
     serve.add_argument("--clock", choices=("real", "virtual"), default="real")
     serve.add_argument("--no-ui", action="store_true", help="do not serve the web UI at /ui/")
+    add_function_options(serve)
 
     for name, help_text in (
         ("executions", "list executions"),

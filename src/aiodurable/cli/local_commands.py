@@ -19,6 +19,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
+from aiodurable.cli.function_options import split_endpoints, start_function_processes
 from aiodurable.cli.interrupts import Interrupts
 from aiodurable.cli.live import View, make_view
 from aiodurable.cli.progress import duration, unanswerable_callbacks
@@ -301,7 +302,8 @@ async def serve_command(args: argparse.Namespace, interrupts: Interrupts) -> int
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    functions = _functions(args.targets, args.function)
+    modules, endpoints = split_endpoints(args.function)
+    functions = {**_functions(args.targets, modules), **endpoints}
     clock = _clock(args.clock)
     async with AsyncExitStack() as stack:
         backend = await stack.enter_async_context(
@@ -316,7 +318,8 @@ async def _serve(args: argparse.Namespace) -> None:
                 ui=not args.no_ui,
             )
         )
-        names = ", ".join(functions) or "none"
+        processes = await start_function_processes(stack, backend, server.endpoint_url, args)
+        names = ", ".join([*functions, *processes]) or "none"
         print(
             f"aiodurable local backend listening on {server.endpoint_url} (functions: {names})",
             flush=True,
