@@ -18,8 +18,10 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import msgspec
 
 from aiodurable.errors import DurableOperationError
+from aiodurable.wire import ErrorObject
 
 __all__ = ["FunctionInvocationError", "InvokeEndpoint", "PlainInvokeEndpoint"]
 
@@ -30,6 +32,11 @@ class FunctionInvocationError(DurableOperationError):
     ``error_type`` is Lambda's: the handler's exception type, ``Runtime.ExitError``,
     ``Sandbox.Timedout``, ``Runtime.OutOfMemory``, …
     """
+
+    def to_error_object(self) -> ErrorObject:
+        # Recorded under Lambda's type (the service's InvocationCompleted error), not ours.
+        error = super().to_error_object()
+        return msgspec.structs.replace(error, error_type=self.error_type or error.error_type)
 
 
 def function_error(body: bytes, fallback_type: str) -> FunctionInvocationError:

@@ -69,7 +69,11 @@ class RuntimeApiServer:
         app.router.add_post(f"{PREFIX}/invocation/{{request_id}}/response", self._response)
         app.router.add_post(f"{PREFIX}/invocation/{{request_id}}/error", self._invocation_error)
         app.router.add_post(f"{PREFIX}/init/error", self._init_error)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # A process that dies mid-request must not hold the server open: its waiting
+        # ``/next`` is cancelled, and stopping waits one second at most.
+        runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         try:

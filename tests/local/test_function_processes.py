@@ -1,0 +1,246 @@
+"""Functions in other processes: awslambdaric over the Runtime API, and an Invoke shim.
+
+Every test starts real processes: ``python -m awslambdaric`` for each sandbox (driven by
+:class:`~aiodurable.local.processes.FunctionProcesses`) and ``invoke_shim.py`` as a Lambda
+Invoke endpoint. They checkpoint back to the backend's real HTTP routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import pytest
+
+from aiodurable import DurableContext, durable_execution
+from aiodurable.local import LocalBackend, RealClock
+from aiodurable.local.function_targets import InvokeEndpoint, PlainInvokeEndpoint
+from aiodurable.local.http import LocalHttpServer
+from aiodurable.local.processes import FunctionProcesses, ProcessFunction
+from aiodurable.wire import ErrorObject
+
+FUNCTIONS = Path(__file__).with_name("functions")
+RIC = [sys.executable, "-m", "awslambdaric"]
+
+
+def failures(backend: LocalBackend, arn: str) -> list[ErrorObject | None]:
+    """The error of each InvocationCompleted event of ``arn`` (``None``: it returned)."""
+    return [
+        e.invocation_completed_details.error.payload
+        if e.invocation_completed_details and e.invocation_completed_details.error
+        else None
+        for e in backend.history(arn)
+        if e.event_type == "InvocationCompleted"
+    ]
+
+
+def errors_of(backend: LocalBackend, arn: str) -> list[str | None]:
+    """The ErrorType of each InvocationCompleted event of ``arn``, in order."""
+    return [error.error_type if error else None for error in failures(backend, arn)]
+
+
+class Setup:
+    def __init__(self, backend: LocalBackend, processes: FunctionProcesses, markers: Path):
+        self.backend = backend
+        self.processes = processes
+        self.markers = markers
+
+    def add(self, name: str, handler: str, **options: Any) -> None:
+        self.processes.add(
+            self.backend,
+            ProcessFunction(
+                name,
+                [*RIC, f"process_handlers.{handler}"],
+                cwd=str(FUNCTIONS),
+                environment={"MARKERS": str(self.markers)},
+                **options,
+            ),
+        )
+
+    async def run(self, name: str, payload: Any = None) -> Any:
+        info = self.backend.start_execution(name, json.dumps(payload))
+        return await self.backend.wait_for_completion(info.arn)
+
+
+@pytest.fixture
+async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
+    backend = LocalBackend(clock=RealClock(), invocation_retry_delay=0.05)
+    async with (
+        backend,
+        LocalHttpServer(backend, port=0) as server,
+        FunctionProcesses(server.endpoint_url) as processes,
+    ):
+        yield Setup(backend, processes, tmp_path)
+
+
+async def test_a_crash_mid_step_is_an_exit_error_and_the_function_is_invoked_again(
+    setup: Setup,
+) -> None:
+    setup.add("crashing", "crashing")
+    info = await setup.run("crashing")
+    assert info.status == "SUCCEEDED", info.error
+    assert json.loads(info.result or "") == "before survived"
+    assert errors_of(setup.backend, info.arn) == ["Runtime.ExitError", None]
+    crash = failures(setup.backend, info.arn)[0]
+    assert crash is not None
+    assert crash.error_message is not None
+    assert crash.error_message.endswith("Runtime exited with error: exit status 3")
+
+
+async def test_a_timeout_kills_the_process_and_is_sandbox_timedout(setup: Setup) -> None:
+    setup.add("slow", "slow", timeout=3.0)
+    info = await setup.run("slow")
+    assert info.status == "SUCCEEDED", info.error
+    assert json.loads(info.result or "") == "in time"
+    assert errors_of(setup.backend, info.arn) == ["Sandbox.Timedout", None]
+    timed_out = failures(setup.backend, info.arn)[0]
+    assert timed_out is not None
+    message = timed_out.error_message
+    assert message is not None
+    assert message.endswith("Task timed out after 3.00 seconds")
+
+
+async def test_memory_beyond_the_size_is_out_of_memory(setup: Setup) -> None:
+    setup.add("hungry", "hungry", memory=256)
+    info = await setup.run("hungry")
+    assert info.status == "SUCCEEDED", info.error
+    assert errors_of(setup.backend, info.arn) == ["Runtime.OutOfMemory", None]
+
+
+async def test_chained_invokes_reach_other_processes(setup: Setup, tmp_path: Path) -> None:
+    """An in-process workflow invokes a function process and both shim functions."""
+    setup.add("echo", "echo")
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL_LAMBDA": setup.processes.lambda_endpoint,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    shim = await asyncio.create_subprocess_exec(
+        sys.executable, str(FUNCTIONS / "invoke_shim.py"), env=env, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert shim.stdout is not None
+        line = (await shim.stdout.readline()).decode().split()
+        url = f"http://127.0.0.1:{line[1]}"
+        setup.backend.register("shim-echo", InvokeEndpoint(url, "shim-echo"))
+        setup.backend.register("shim-plain", PlainInvokeEndpoint(url, "shim-plain"))
+
+        @durable_execution
+        async def caller(event: Any, ctx: DurableContext) -> dict[str, Any]:
+            echo = await ctx.invoke("echo", {"n": 1}, name="echo")
+            shim_echo = await ctx.invoke("shim-echo", {"n": 2}, name="shim-echo")
+            plain = await ctx.invoke("shim-plain", {"n": 3}, name="plain")
+            try:
+                await ctx.invoke("shim-plain", "fail", name="plain-fails")
+            except Exception as error:
+                refused = str(error)
+            return {"echo": echo, "shim": shim_echo, "plain": plain, "refused": refused}
+
+        setup.backend.register("caller", caller)
+        info = await setup.run("caller")
+        assert info.status == "SUCCEEDED", info.error
+        result = json.loads(info.result or "")
+        assert result["shim"]["pid"] == result["plain"]["pid"] == shim.pid
+        assert len({result["echo"]["pid"], shim.pid, os.getpid()}) == 3
+        assert result["echo"]["echo"] == {"n": 1}
+        assert result["shim"]["shim"] == {"n": 2}
+        assert result["plain"]["plain"] == {"n": 3}
+        assert result["refused"] == "the plain function refused"
+        children = [e for e in setup.backend.executions() if e.parent_arn == info.arn]
+        assert sorted(c.function_name for c in children) == ["echo", "shim-echo"]
+    finally:
+        shim.kill()
+        await shim.wait()
+
+
+async def _exited(pid: int) -> None:
+    """Return once process ``pid`` (not our child) has terminated."""
+    fd = os.pidfd_open(pid)
+    ended = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_reader(fd, ended.set)  # a pidfd turns readable when its process terminates
+    try:
+        await ended.wait()
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
+async def test_kill_9_of_serve_kills_its_function_process_and_a_restart_resumes(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "local.db"
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    argv = [
+        *(sys.executable, "-m", "aiodurable.cli", "serve", "--port", "0", "--no-ui"),
+        *("--store", str(store), "--function-process"),
+        f"blocking={' '.join(RIC)} process_handlers.blocking",
+    ]
+    env = {**os.environ, "MARKERS": str(markers)}
+
+    async def serve() -> tuple[asyncio.subprocess.Process, str]:
+        process = await asyncio.create_subprocess_exec(
+            *argv, env=env, cwd=str(FUNCTIONS), stdout=asyncio.subprocess.PIPE
+        )
+        assert process.stdout is not None
+        line = (await process.stdout.readline()).decode()
+        return process, line.split(" listening on ")[1].split()[0]
+
+    async def invoke(url: str, invocation_type: str) -> aiohttp.ClientResponse:
+        return await http.post(
+            f"{url}/2015-03-31/functions/blocking/invocations",
+            data=b"{}",
+            headers={
+                "Content-Type": "application/json",
+                "X-Amz-Invocation-Type": invocation_type,
+                "X-Amz-Durable-Execution-Name": "blocked",
+            },
+        )
+
+    first, url = await serve()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
+        async with await invoke(url, "Event") as response:
+            assert response.status == 202
+            arn = response.headers["X-Amz-Durable-Execution-Arn"]
+        assert first.stdout is not None
+        async with asyncio.timeout(60):
+            while not (line := (await first.stdout.readline()).decode()).startswith("RUNNING"):
+                assert line, "serve ended before its function process ran the step"
+        function_pid = int(line.split()[1])
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+        async with asyncio.timeout(10):
+            await _exited(function_pid)  # the kernel killed it with its parent
+
+        (markers / "release").touch()
+        second, url = await serve()
+        try:
+            # The same name and input: Invoke answers with that execution's result.
+            async with await invoke(url, "RequestResponse") as response:
+                assert response.status == 200
+                assert response.headers["X-Amz-Durable-Execution-Arn"] == arn
+                result = json.loads(await response.read())
+            assert result not in (function_pid, second.pid)
+            quoted = quote(arn, safe="")
+            async with http.get(f"{url}/2025-12-01/durable-executions/{quoted}/history") as h:
+                events = (await h.json())["Events"]
+            errors = [
+                e["InvocationCompletedDetails"].get("Error", {}).get("Payload", {}).get("ErrorType")
+                for e in events
+                if e["EventType"] == "InvocationCompleted"
+            ]
+            assert errors == ["Runtime.ExitError", None]
+        finally:
+            second.terminate()
+            await second.wait()
