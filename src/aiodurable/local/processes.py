@@ -37,7 +37,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -108,6 +108,14 @@ def _resident_mb(pid: int) -> float:
     return 0.0
 
 
+async def _forward(
+    stream: asyncio.StreamReader, name: str, on_output: Callable[[str, str], None]
+) -> None:
+    """Hand each line the process writes to ``on_output`` until it closes its output."""
+    while line := await stream.readline():
+        on_output(name, line.decode(errors="replace").rstrip("\n"))
+
+
 def _exit_description(returncode: int) -> str:
     if returncode < 0:
         return f"signal: {signal.Signals(-returncode).name.removeprefix('SIG').lower()}"
@@ -152,8 +160,8 @@ class _Sandbox:
                 env=env,
                 cwd=spec.cwd,
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=host.output,
-                stderr=host.output,
+                stdout=asyncio.subprocess.PIPE if host.on_output else host.output,
+                stderr=asyncio.subprocess.STDOUT if host.on_output else host.output,
                 preexec_fn=_die_with_parent,
             )
         except OSError as exc:
@@ -163,6 +171,11 @@ class _Sandbox:
                 error_type="Runtime.InvalidEntrypoint",
             ) from exc
         self.exited = host.spawn(self.process.wait(), f"aiodurable-sandbox {spec.name}")
+        if host.on_output is not None and self.process.stdout is not None:
+            host.spawn(
+                _forward(self.process.stdout, spec.name, host.on_output),
+                f"aiodurable-sandbox-output {spec.name}",
+            )
 
     async def invoke(self, invocation: PendingInvocation) -> bytes:
         """Run ``invocation`` here; its output, or the error Lambda would report."""
@@ -268,6 +281,7 @@ class FunctionProcesses:
         lambda_endpoint: the backend's HTTP routes (``AWS_ENDPOINT_URL_LAMBDA``).
         region / account: the invoked function ARN's.
         output: where the processes' stdout and stderr go (default: ours).
+        on_output: instead, called with (function name, line) for each line they write.
         max_processes: processes kept at once over all functions; an idle one is stopped
             to make room, or the invocation waits for one to become idle.
     """
@@ -279,12 +293,14 @@ class FunctionProcesses:
         region: str = "us-east-1",
         account: str = "123456789012",
         output: IO[Any] | int | None = None,
+        on_output: Callable[[str, str], None] | None = None,
         max_processes: int = 64,
     ) -> None:
         self.lambda_endpoint = lambda_endpoint
         self.region = region
         self.account = account
         self.output = output
+        self.on_output = on_output
         self.max_processes = max_processes
         self._idle: dict[str, list[_Sandbox]] = {}
         self._sandboxes: set[_Sandbox] = set()
@@ -335,6 +351,12 @@ class FunctionProcesses:
             raise
         self._release(sandbox)
         return output
+
+    async def stop_idle(self) -> None:
+        """Stop every process that runs no invocation now (they start again when needed)."""
+        for idle in self._idle.values():
+            while idle:
+                await self._discard(idle[-1])
 
     async def _acquire(self, spec: ProcessFunction) -> _Sandbox:
         idle = self._idle.setdefault(spec.name, [])
