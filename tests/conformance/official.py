@@ -31,7 +31,9 @@ from aiodurable.local.processes import ProcessFunction
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS_ENV = "AIODURABLE_OFFICIAL_HANDLERS"
 PYTHON_ENV = "AIODURABLE_OFFICIAL_VENV"
-DEFAULT_HANDLERS = ROOT / ".official-sdk/packages/aws-durable-execution-sdk-python-conformance-tests"
+DEFAULT_HANDLERS = (
+    ROOT / ".official-sdk/packages/aws-durable-execution-sdk-python-conformance-tests"
+)
 DEFAULT_VENV = ROOT / ".venv-official"
 
 
@@ -94,7 +96,7 @@ def functions(package: Path, arn_of: Any) -> list[OfficialFunction]:
     """Every function of every ``template_*.yaml``; ``arn_of(logical_id)`` names ARNs."""
     found: list[OfficialFunction] = []
     for template in sorted(package.glob("template_*.yaml")):
-        spec = yaml.load(template.read_text(), Loader=_Loader)  # noqa: S506 (SafeLoader)
+        spec = yaml.load(template.read_text(), Loader=_Loader)
         defaults = (spec.get("Globals") or {}).get("Function") or {}
         for logical_id, resource in (spec.get("Resources") or {}).items():
             if resource.get("Type") != "AWS::Serverless::Function":
@@ -138,9 +140,7 @@ def process_functions(
     id. ``memory`` overrides the templates' memory size."""
     result: dict[str, ProcessFunction] = {}
     for function in functions(package, arn_of):
-        names = [f"conformance-{rid}" for rid in function.requirement_ids] or [
-            function.logical_id
-        ]
+        names = [f"conformance-{rid}" for rid in function.requirement_ids] or [function.logical_id]
         for name in names:
             result[name] = ProcessFunction(
                 name,

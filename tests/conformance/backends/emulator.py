@@ -27,7 +27,7 @@ from aiobotocore.session import get_session  # type: ignore[import-untyped]
 from aiohttp import web
 from aws_durable_execution_conformance_tests.callback import CallbackAction  # type: ignore[import-untyped]
 
-from aiodurable import DurableHandler, InvocationExitError
+from aiodurable import InvocationExitError
 from aiodurable.service.lambda_client import LambdaServiceClient
 
 LAUNCHER = Path(__file__).with_name("emulator_launcher.py")
