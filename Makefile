@@ -55,7 +55,21 @@ test: lint typecheck unit
 fuzz: $(STAMP)
 	FUZZ_CASES=10000 $(BIN)/pytest -q tests/reliability/test_http_fuzz.py tests/reliability/test_fuzz_envelope.py
 
-conformance: $(STAMP)
+# The official Python SDK's conformance handlers run from their own virtualenv: the SDK
+# 3.0.0, the Lambda runtime interface client, and a boto3 whose botocore has the durable
+# APIs (newer than aiobotocore's pin). The handlers themselves are not on the package
+# index: docs/local-backend.md says how to check them out (the harness skips without).
+OFFICIAL_VENV ?= .venv-official
+OFFICIAL_STAMP := $(OFFICIAL_VENV)/.installed
+$(OFFICIAL_STAMP):
+	$(PYTHON) -m venv $(OFFICIAL_VENV)
+	$(OFFICIAL_VENV)/bin/python -m pip --quiet --disable-pip-version-check install \
+		aws-durable-execution-sdk-python==3.0.0 'awslambdaric>=3.0' 'botocore>=1.44' 'boto3>=1.44'
+	touch $(OFFICIAL_STAMP)
+
+# Every backend: local, emulator, runtime-api (our handlers as awslambdaric processes on
+# `aiodurable serve`), official and emulator-official (the official SDK's handlers).
+conformance: $(STAMP) $(OFFICIAL_STAMP)
 	$(BIN)/python -m tests.conformance.run
 
 # AWS's OpenTelemetry requirements on the local backend (a few seconds; also in `make test`).
@@ -91,4 +105,4 @@ lambda-zip: $(STAMP)
 	cd $(LAMBDA_BUILD)/package && $(abspath $(BIN))/python -m zipfile -c $(abspath $(LAMBDA_ZIP)) .
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(OFFICIAL_VENV) .mypy_cache .pytest_cache .ruff_cache
