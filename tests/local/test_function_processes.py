@@ -244,3 +244,61 @@ async def test_kill_9_of_serve_kills_its_function_process_and_a_restart_resumes(
         finally:
             second.terminate()
             await second.wait()
+
+
+async def test_serve_invokes_a_function_at_an_invoke_endpoint(tmp_path: Path) -> None:
+    """``aiodurable serve --function NAME=URL``: the shim's function, started with boto3's
+    route, runs in the shim's process and checkpoints back to serve."""
+    port = str(_free_port())
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    shim = await asyncio.create_subprocess_exec(
+        sys.executable, str(FUNCTIONS / "invoke_shim.py"), env=env, stdout=asyncio.subprocess.PIPE
+    )
+    assert shim.stdout is not None
+    shim_port = (await shim.stdout.readline()).decode().split()[1]
+    serve = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "aiodurable.cli", "serve", "--port", port, "--no-ui"),
+        *("--function", f"shim-echo=http://127.0.0.1:{shim_port}"),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert serve.stdout is not None
+        assert "(functions: shim-echo)" in (await serve.stdout.readline()).decode()
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"http://127.0.0.1:{port}/2015-03-31/functions/shim-echo/invocations",
+                json={"n": 5},
+            ) as response,
+        ):
+            assert response.status == 200
+            assert json.loads(await response.read()) == {"shim": {"n": 5}, "pid": shim.pid}
+    finally:
+        for process in (serve, shim):
+            process.kill()
+            await process.wait()
+
+
+def test_serve_says_what_a_function_process_option_needs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from aiodurable.cli import main
+
+    assert main(["serve", "--function-process", "python -m awslambdaric app.handler"]) == 2
+    err = capsys.readouterr().err
+    assert "--function-process 'python -m awslambdaric app.handler' is not NAME=VALUE" in err
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

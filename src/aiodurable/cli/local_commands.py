@@ -106,12 +106,13 @@ async def _run(args: argparse.Namespace, interrupts: Interrupts) -> int:
         except ValueError as exc:
             raise CliError(f"--input is not JSON: {exc}") from exc
     clock = _clock(args.clock)
+    modules, endpoints = split_endpoints(args.function)
     async with AsyncExitStack() as stack:
         backend = await stack.enter_async_context(
             LocalBackend(
                 store=_store(args.store),
                 clock=clock,
-                functions={function_name: handler, **_functions([], args.function)},
+                functions={function_name: handler, **_functions([], modules), **endpoints},
             )
         )
         endpoint = None
