@@ -29,6 +29,7 @@ from aiodurable.local.http import LocalHttpServer
 from aiodurable.local.processes import FunctionProcesses, ProcessFunction
 
 from ..execution_logs import EXECUTION_LOGS
+from ..handlers import crash
 from ..official import ROOT
 from ..requirements import Manifest
 from .local import LocalBackend, _service
@@ -50,6 +51,8 @@ def our_functions() -> dict[str, ProcessFunction]:
     requirements = all_requirements()
     references = {requirements[rid].function_name: ref for rid, ref in manifest.handlers.items()}
     references.update(manifest.targets)
+    # The crash markers outlive each process: all of them share this run's directory.
+    environment = {"AIODURABLE_CONFORMANCE_CRASHES": str(crash.MARKERS)}
     functions = {}
     for name, reference in references.items():
         module, _, attribute = reference.partition(":")
@@ -59,12 +62,20 @@ def our_functions() -> dict[str, ProcessFunction]:
             [sys.executable, "-m", "awslambdaric", handler],
             timeout=60,
             memory=1024,
+            environment=environment,
             cwd=str(ROOT),
         )
     return functions
 
 
 def _output(function_name: str, line: str) -> None:
+    # awslambdaric ends a text log record that carries a traceback without a newline: on
+    # Lambda each record is its own log event, on a pipe the next line (a plugin's JSON
+    # record) is glued to it. Split them again where a JSON record starts.
+    start = line.find('{"')
+    if start > 0:
+        EXECUTION_LOGS.write(line[:start])
+        line = line[start:]
     EXECUTION_LOGS.write(line)
 
 
