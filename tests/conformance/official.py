@@ -124,7 +124,24 @@ def functions(package: Path, arn_of: Any) -> list[OfficialFunction]:
     return found
 
 
+def tables(package: Path) -> dict[str, dict[str, Any]]:
+    """The templates' DynamoDB tables (logical id → properties): a handler that keeps
+    state outside its process (3-12 counts attempts) needs them."""
+    found: dict[str, dict[str, Any]] = {}
+    for template in sorted(package.glob("template_*.yaml")):
+        spec = yaml.load(template.read_text(), Loader=_Loader)
+        for logical_id, resource in (spec.get("Resources") or {}).items():
+            if resource.get("Type") == "AWS::DynamoDB::Table":
+                found[logical_id] = resource.get("Properties") or {}
+    return found
+
+
 def _resolve(value: Any, arn_of: Any) -> str:
+    # ``Ref`` of a table is its name: the tables are created under their logical ids.
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return str(value["Ref"])
+    if isinstance(value, _Tag) and value.tag == "Ref":
+        return str(value.value)
     if isinstance(value, _Tag) and value.tag == "Sub" and isinstance(value.value, str):
         return re.sub(r"\$\{(\w+)\.Arn\}", lambda m: str(arn_of(m.group(1))), value.value)
     if isinstance(value, _Tag):
@@ -133,11 +150,17 @@ def _resolve(value: Any, arn_of: Any) -> str:
 
 
 def process_functions(
-    package: Path, python: Path, arn_of: Any, *, memory: int | None = None
+    package: Path,
+    python: Path,
+    arn_of: Any,
+    *,
+    memory: int | None = None,
+    environment: dict[str, str] | None = None,
 ) -> dict[str, ProcessFunction]:
     """Function name → how to run it: each requirement's function under the name the
     suite invokes (``conformance-<id>``), the others (invoke targets) under their logical
-    id. ``memory`` overrides the templates' memory size."""
+    id. ``memory`` overrides the templates' memory size; ``environment`` is added to
+    every function's (the endpoint of the services the handlers use)."""
     result: dict[str, ProcessFunction] = {}
     for function in functions(package, arn_of):
         names = [f"conformance-{rid}" for rid in function.requirement_ids] or [function.logical_id]
@@ -147,7 +170,7 @@ def process_functions(
                 [str(python), "-m", "awslambdaric", function.handler],
                 timeout=function.timeout,
                 memory=memory or function.memory,
-                environment=function.environment,
+                environment={**function.environment, **(environment or {})},
                 cwd=str(package / "handlers"),
                 durable=function.durable,
             )

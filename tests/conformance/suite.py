@@ -30,7 +30,9 @@ class BackendUnavailable(Exception):
     """The backend cannot run here (yet); its requirements are skipped."""
 
 
-def _official_functions(region: str, account: str) -> dict[str, object]:
+def _official_functions(
+    region: str, account: str, environment: dict[str, str] | None = None
+) -> dict[str, object]:
     from .official import OfficialUnavailable, locate, process_functions
 
     try:
@@ -39,9 +41,41 @@ def _official_functions(region: str, account: str) -> dict[str, object]:
         raise BackendUnavailable(str(absent)) from absent
     return dict(
         process_functions(
-            package, python, lambda name: f"arn:aws:lambda:{region}:{account}:function:{name}"
+            package,
+            python,
+            lambda name: f"arn:aws:lambda:{region}:{account}:function:{name}",
+            environment=environment,
         )
     )
+
+
+@contextlib.asynccontextmanager
+async def _official_resources() -> AsyncIterator[dict[str, str]]:
+    """The templates' DynamoDB tables on a moto server; the functions' environment."""
+    from aiobotocore.session import get_session  # type: ignore[import-untyped]
+
+    from ..s3_server import CREDENTIALS, running_s3_server
+    from .backends.runtime_api import REGION
+    from .official import OfficialUnavailable, locate, tables
+
+    try:
+        package, _ = locate()
+    except OfficialUnavailable as absent:
+        raise BackendUnavailable(str(absent)) from absent
+    with running_s3_server() as moto:
+        # moto keeps tables per region: create them where either backend's functions run.
+        for region in {EMULATOR_REGION, REGION}:
+            options = {**moto.client_options(), "region_name": region}
+            async with get_session().create_client("dynamodb", **options) as dynamodb:
+                for name, props in tables(package).items():
+                    await dynamodb.create_table(
+                        TableName=name,
+                        AttributeDefinitions=props["AttributeDefinitions"],
+                        KeySchema=props["KeySchema"],
+                        BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+                    )
+        keys = {k: v for k, v in CREDENTIALS.items() if k != "AWS_DEFAULT_REGION"}
+        yield {"AWS_ENDPOINT_URL_DYNAMODB": moto.endpoint_url, **keys}
 
 
 @contextlib.asynccontextmanager
@@ -62,8 +96,15 @@ async def open_backend(name: str) -> AsyncIterator[Backend]:
     elif name in ("runtime-api", "official"):
         from .backends.runtime_api import ACCOUNT, REGION, RuntimeApiBackend, our_functions
 
-        specs = our_functions() if name == "runtime-api" else _official_functions(REGION, ACCOUNT)
-        async with RuntimeApiBackend.running_processes(name, specs) as backend:  # type: ignore[arg-type]
+        async with contextlib.AsyncExitStack() as stack:
+            if name == "runtime-api":
+                specs = our_functions()
+            else:
+                environment = await stack.enter_async_context(_official_resources())
+                specs = _official_functions(REGION, ACCOUNT, environment)  # type: ignore[assignment]
+            backend = await stack.enter_async_context(
+                RuntimeApiBackend.running_processes(name, specs)
+            )
             yield backend
     elif name == "emulator-official":
         from aiodurable.local.processes import FunctionProcesses
@@ -71,15 +112,18 @@ async def open_backend(name: str) -> AsyncIterator[Backend]:
         from .backends.emulator import EmulatorBackend, free_port
         from .backends.runtime_api import _output
 
-        specs = _official_functions(EMULATOR_REGION, EMULATOR_ACCOUNT)
         port = free_port()
-        async with FunctionProcesses(
-            f"http://127.0.0.1:{port}",
-            region=EMULATOR_REGION,
-            account=EMULATOR_ACCOUNT,
-            on_output=_output,
-            max_processes=32,
-        ) as processes:
+        async with (
+            _official_resources() as environment,
+            FunctionProcesses(
+                f"http://127.0.0.1:{port}",
+                region=EMULATOR_REGION,
+                account=EMULATOR_ACCOUNT,
+                on_output=_output,
+                max_processes=32,
+            ) as processes,
+        ):
+            specs = _official_functions(EMULATOR_REGION, EMULATOR_ACCOUNT, environment)
             targets = {n: processes.target(spec) for n, spec in specs.items()}  # type: ignore[arg-type]
             async with EmulatorBackend.running(
                 targets, list(targets), log_path=EMULATOR_LOG, port=port
