@@ -302,3 +302,30 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+async def test_local_runner_invokes_a_function_process(tmp_path: Path) -> None:
+    """A workflow under test (virtual time) invokes a function in an awslambdaric process."""
+    from aiodurable.testing import LocalRunner
+
+    @durable_execution
+    async def checkout(event: Any, ctx: DurableContext) -> Any:
+        await ctx.wait(3600, name="an-hour")  # virtual: no wall time
+        return await ctx.invoke("echo", {"order": event["order"]}, name="echo")
+
+    async with (
+        LocalRunner(checkout) as runner,
+        LocalHttpServer(runner.backend, port=0) as server,
+        FunctionProcesses(server.endpoint_url) as processes,
+    ):
+        spec = ProcessFunction(
+            "echo",
+            [*RIC, "process_handlers.echo"],
+            cwd=str(FUNCTIONS),
+            environment={"MARKERS": str(tmp_path)},
+        )
+        processes.add(runner, spec)
+        run = await runner.run({"order": "o-1"})
+    assert run.status == "SUCCEEDED", run.error
+    assert run.result["echo"] == {"order": "o-1"}
+    assert run.result["pid"] != os.getpid()
