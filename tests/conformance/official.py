@@ -172,6 +172,7 @@ def process_functions(
                 memory=memory or function.memory,
                 environment={**function.environment, **(environment or {})},
                 cwd=str(package / "handlers"),
+                init_timeout=60,  # many processes start at once on a small machine
                 durable=function.durable,
             )
     return result

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import shlex
+import shutil
 import signal
 import sys
 import time
@@ -65,7 +65,10 @@ class ProcessFunction:
         command: the process's command line (a string is split as a shell would).
         handler: ``_HANDLER`` (default: the command's last word, as in
             ``python -m awslambdaric app.handler``).
-        timeout: the function timeout in seconds (Lambda's default is 3).
+        timeout: the function timeout in seconds (Lambda's default is 3), counted from the
+            moment the process takes the invocation.
+        init_timeout: how long a new process may take to ask for its first invocation
+            (Lambda's init phase: 10 seconds).
         memory: the memory size in MB; a process whose resident memory exceeds it is
             killed as out of memory.
         environment: more environment variables for the process.
@@ -77,6 +80,7 @@ class ProcessFunction:
     command: Sequence[str] | str
     handler: str | None = None
     timeout: float = 60.0
+    init_timeout: float = 10.0
     memory: int = 1024
     environment: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None
@@ -89,12 +93,17 @@ class ProcessFunction:
         return list(self.command)
 
 
-def _die_with_parent() -> None:
-    # Runs in the child before exec: the kernel kills it when the backend's process dies
-    # (PR_SET_PDEATHSIG), even by SIGKILL, where no cleanup code of ours can run.
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+#: Started in place of the function's command, it asks the kernel to kill it when its parent
+#: (the backend's process) dies — even by SIGKILL, where no cleanup code of ours can run —
+#: then becomes the command (exec: same process). A ``preexec_fn`` would do the same
+#: between fork and exec, which is unsafe while the backend runs threads (sync steps).
+_DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG\n"
+    "    if os.getppid() != int(sys.argv[1]): os._exit(1)  # the parent died before that\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
 
 
 def _resident_mb(pid: int) -> float:
@@ -154,15 +163,28 @@ class _Sandbox:
             "LAMBDA_TASK_ROOT": spec.cwd or os.getcwd(),
             **spec.environment,
         }
+        program = argv[0] if argv else ""
+        if "/" in program:
+            program = os.path.join(spec.cwd or os.getcwd(), program)
+        if not argv or shutil.which(program) is None:
+            await self.api.stop()
+            raise FunctionInvocationError(
+                f"cannot start {spec.name}: {program!r} is not an executable program "
+                f"(command {shlex.join(argv)!r})",
+                error_type="Runtime.InvalidEntrypoint",
+            )
         try:
             self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                _DIE_WITH_PARENT,
+                str(os.getpid()),
                 *argv,
                 env=env,
                 cwd=spec.cwd,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE if host.on_output else host.output,
                 stderr=asyncio.subprocess.STDOUT if host.on_output else host.output,
-                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             await self.api.stop()
@@ -184,19 +206,30 @@ class _Sandbox:
         spec = self.spec
         self.api.hand_over(invocation)
         init_failed = asyncio.ensure_future(self.api.init_failed.wait())
+        picked_up = asyncio.ensure_future(invocation.picked_up.wait())
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + spec.timeout
+        # Until the process asks for the invocation it is starting (Lambda's init phase,
+        # limited on its own); the function's timeout runs from then on.
+        deadline = loop.time() + spec.init_timeout
+        started = False
         prefix = f"RequestId: {invocation.request_id} Error:"
         try:
             while True:
+                if not started and picked_up.done():
+                    started = True
+                    deadline = loop.time() + spec.timeout
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     await self.kill()
+                    what = "Task" if started else "Init phase"
+                    limit = spec.timeout if started else spec.init_timeout
                     raise FunctionInvocationError(
-                        f"{prefix} Task timed out after {spec.timeout:.2f} seconds",
+                        f"{prefix} {what} timed out after {limit:.2f} seconds",
                         error_type="Sandbox.Timedout",
                     )
                 waits: set[asyncio.Future[Any]] = {invocation.outcome, self.exited, init_failed}
+                if not started:
+                    waits.add(picked_up)
                 done, _ = await asyncio.wait(
                     waits,
                     timeout=min(remaining, MEMORY_POLL_SECONDS),
@@ -222,6 +255,7 @@ class _Sandbox:
                     )
         finally:
             init_failed.cancel()
+            picked_up.cancel()
             self.api.current = None
             self.last_used = time.monotonic()
 
@@ -341,7 +375,7 @@ class FunctionProcesses:
         invocation = PendingInvocation(
             request_id=str(uuid.uuid4()),
             payload=payload,
-            deadline=time.time() + spec.timeout,
+            timeout=spec.timeout,
             function_arn=f"arn:aws:lambda:{self.region}:{self.account}:function:{spec.name}",
         )
         try:

@@ -35,12 +35,15 @@ class PendingInvocation:
 
     request_id: str
     payload: bytes
-    deadline: float  #: epoch seconds
+    timeout: float  #: seconds from the moment the process takes it
     function_arn: str
     trace_id: str = field(default_factory=lambda: _trace_id())
     outcome: asyncio.Future[bytes] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    #: Set when the process takes it (``/next``); ``deadline`` is then epoch seconds.
+    picked_up: asyncio.Event = field(default_factory=asyncio.Event)
+    deadline: float = 0.0
 
 
 def _trace_id() -> str:
@@ -110,6 +113,8 @@ class RuntimeApiServer:
 
     async def _next(self, request: web.Request) -> web.StreamResponse:
         invocation = await self._inbox.get()
+        invocation.deadline = time.time() + invocation.timeout
+        invocation.picked_up.set()
         headers = {
             "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
             "Lambda-Runtime-Deadline-Ms": str(int(invocation.deadline * 1000)),

@@ -64,6 +64,7 @@ def our_functions() -> dict[str, ProcessFunction]:
             memory=1024,
             environment=environment,
             cwd=str(ROOT),
+            init_timeout=60,  # many processes start at once on a small machine
         )
     return functions
 
