@@ -330,3 +330,30 @@ async def test_local_runner_invokes_a_function_process(tmp_path: Path) -> None:
     assert run.status == "SUCCEEDED", run.error
     assert run.result["echo"] == {"order": "o-1"}
     assert run.result["pid"] != os.getpid()
+
+
+@pytest.mark.parametrize(
+    ("command", "error_type"),
+    [
+        ([*RIC, "process_handlers.no_such_handler"], "Runtime.HandlerNotFound"),
+        (["./no-such-runtime", "app.handler"], "Runtime.InvalidEntrypoint"),
+    ],
+)
+async def test_a_function_that_cannot_start_fails_as_lambda_says(
+    command: list[str], error_type: str
+) -> None:
+    backend = LocalBackend(
+        clock=RealClock(), invocation_retry_delay=0.05, max_invocation_attempts=2
+    )
+    async with (
+        backend,
+        LocalHttpServer(backend, port=0) as server,
+        FunctionProcesses(server.endpoint_url) as processes,
+    ):
+        processes.add(
+            backend, ProcessFunction("broken", command, cwd=str(FUNCTIONS), init_timeout=60)
+        )
+        info = backend.start_execution("broken", "{}")
+        info = await backend.wait_for_completion(info.arn)
+        assert info.status == "FAILED"
+        assert errors_of(backend, info.arn) == [error_type, error_type]
