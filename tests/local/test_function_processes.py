@@ -357,3 +357,18 @@ async def test_a_function_that_cannot_start_fails_as_lambda_says(
         info = await backend.wait_for_completion(info.arn)
         assert info.status == "FAILED"
         assert errors_of(backend, info.arn) == [error_type, error_type]
+
+
+async def test_output_lines_longer_than_the_buffer_are_forwarded_whole_in_pieces() -> None:
+    from aiodurable.local.processes import _forward
+
+    code = "import sys; print('x' * 200000); print('short'); sys.stdout.write('last')"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE
+    )
+    lines: list[str] = []
+    assert child.stdout is not None
+    await _forward(child.stdout, "f", lambda name, line: lines.append(line))
+    await child.wait()
+    assert "".join(lines[:-2]) == "x" * 200000
+    assert lines[-2:] == ["short", "last"]

@@ -107,6 +107,7 @@ _DIE_WITH_PARENT = (
 
 
 def _resident_mb(pid: int) -> float:
+    # procfs is generated in memory on read: this does not wait on a disk.
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
             for line in status:
@@ -121,7 +122,15 @@ async def _forward(
     stream: asyncio.StreamReader, name: str, on_output: Callable[[str, str], None]
 ) -> None:
     """Hand each line the process writes to ``on_output`` until it closes its output."""
-    while line := await stream.readline():
+    while True:
+        try:
+            line = await stream.readuntil(b"\n")
+        except asyncio.IncompleteReadError as end:
+            line = end.partial  # the last line, without its newline
+        except asyncio.LimitOverrunError as long:
+            line = await stream.read(long.consumed)  # a line longer than the buffer: a piece
+        if not line:
+            return
         on_output(name, line.decode(errors="replace").rstrip("\n"))
 
 
