@@ -166,7 +166,10 @@ async def test_chained_invokes_reach_other_processes(setup: Setup, tmp_path: Pat
 
 async def _exited(pid: int) -> None:
     """Return once process ``pid`` (not our child) has terminated."""
-    fd = os.pidfd_open(pid)
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return  # already gone (and reaped)
     ended = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_reader(fd, ended.set)  # a pidfd turns readable when its process terminates
