@@ -375,3 +375,40 @@ async def test_output_lines_longer_than_the_buffer_are_forwarded_whole_in_pieces
     await child.wait()
     assert "".join(lines[:-2]) == "x" * 200000
     assert lines[-2:] == ["short", "last"]
+
+
+OFFICIAL_PYTHON = Path(__file__).resolve().parents[2] / ".venv-official" / "bin" / "python"
+
+
+@pytest.mark.skipif(
+    not OFFICIAL_PYTHON.exists(), reason="no .venv-official: make .venv-official/.installed"
+)
+async def test_an_aiodurable_workflow_invokes_a_function_written_with_the_official_sdk(
+    setup: Setup,
+) -> None:
+    """Across processes and SDKs: the official SDK's function, from its own virtualenv,
+    with its own boto3, checkpoints to the same backend."""
+    setup.processes.add(
+        setup.backend,
+        ProcessFunction(
+            "official",
+            [str(OFFICIAL_PYTHON), "-m", "awslambdaric", "official_handlers.handler"],
+            cwd=str(FUNCTIONS),
+            init_timeout=60,
+        ),
+    )
+
+    @durable_execution
+    async def caller(event: Any, ctx: DurableContext) -> Any:
+        return await ctx.invoke("official", {"n": 21}, name="official")
+
+    setup.backend.register("caller", caller)
+    info = await setup.run("caller")
+    assert info.status == "SUCCEEDED", info.error
+    result = json.loads(info.result or "")
+    assert result["doubled"] == 42
+    assert result["sdk"] == "official"
+    child = next(e for e in setup.backend.executions() if e.parent_arn == info.arn)
+    types = [e.event_type for e in setup.backend.history(child.arn)]
+    assert "WaitStarted" in types
+    assert types.count("InvocationCompleted") == 2  # suspended on its wait, then resumed
