@@ -412,3 +412,34 @@ async def test_an_aiodurable_workflow_invokes_a_function_written_with_the_offici
     types = [e.event_type for e in setup.backend.history(child.arn)]
     assert "WaitStarted" in types
     assert types.count("InvocationCompleted") == 2  # suspended on its wait, then resumed
+
+
+async def test_the_web_ui_starts_and_shows_a_function_process(tmp_path: Path) -> None:
+    from tests.ui.server import Served
+    from tests.ui.test_pages import act
+
+    backend = LocalBackend(clock=RealClock())
+    async with (
+        backend,
+        LocalHttpServer(backend, port=0, ui=True) as server,
+        FunctionProcesses(server.endpoint_url) as processes,
+    ):
+        spec = ProcessFunction(
+            "echo",
+            [*RIC, "process_handlers.echo"],
+            cwd=str(FUNCTIONS),
+            environment={"MARKERS": str(tmp_path)},
+            init_timeout=60,
+        )
+        processes.add(backend, spec)
+        served = Served(backend, server)
+        status, answer = await act(served, "start", function="echo", input='{"n": 7}')
+        assert status == 200, answer
+        info = await backend.wait_for_completion(answer["arn"])
+        assert info.status == "SUCCEEDED", info.error
+        status, html, _ = await served.page(answer["location"])
+        assert status == 200
+        assert "SUCCEEDED" in html
+        result = json.loads(info.result or "")
+        assert result["pid"] != os.getpid()
+        assert f"&quot;pid&quot;: {result['pid']}" in html  # the process's result, shown
