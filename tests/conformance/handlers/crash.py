@@ -15,17 +15,21 @@ that crashed, as that store would.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
+_ENV = "AIODURABLE_CONFORMANCE_CRASHES"
+if _ENV not in os.environ:
+    # The first importer (the harness) makes the directory, its function processes
+    # inherit it, and it goes when the harness exits.
+    os.environ[_ENV] = tempfile.mkdtemp(prefix="aiodurable-crashes-")
+    atexit.register(shutil.rmtree, os.environ[_ENV], ignore_errors=True)
 #: One marker file per execution that crashed; a fresh directory per harness run.
-MARKERS = Path(
-    os.environ.setdefault(
-        "AIODURABLE_CONFORMANCE_CRASHES", tempfile.mkdtemp(prefix="aiodurable-crashes-")
-    )
-)
+MARKERS = Path(os.environ[_ENV])
 
 
 class RuntimeExit(SystemExit):
