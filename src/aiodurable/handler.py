@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar, overload
 import msgspec
 
 from aiodurable.context import DurableContext, LoggingConfig
-from aiodurable.errors import ValidationError
+from aiodurable.errors import InvocationExitError, ValidationError
 from aiodurable.invocation import decode_invocation, run_invocation
 from aiodurable.lambda_context import current_lambda_context
 from aiodurable.plugins.discovery import configured_plugins
@@ -138,7 +138,12 @@ class DurableHandler(Generic[I, R]):
             current_lambda_context.reset(token)
 
     def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
-        return _shared_runner().run(self.run(event, lambda_context))
+        try:
+            return _shared_runner().run(self.run(event, lambda_context))
+        except InvocationExitError as exited:
+            # The Lambda entry point: here the process does end, as the workflow asked, so
+            # that Lambda reports the invocation as Runtime.ExitError and invokes again.
+            raise SystemExit(getattr(exited.__cause__, "code", 1)) from exited
 
 
 def _looks_durable(event: Any) -> bool:

@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from aiodurable.cli.function_options import add_function_options
 from aiodurable.cli.targets import CliError
 from aiodurable.local.http import DEFAULT_HOST, DEFAULT_PORT
 
@@ -91,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--store", metavar="PATH", help="SQLite file (default: in memory)")
     serve.add_argument("--clock", choices=("real", "virtual"), default="real", help=CLOCK)
     serve.add_argument("--no-ui", action="store_true", help="do not serve the web UI at /ui/")
+    add_function_options(serve)
 
     for name, help_text in (
         ("executions", "list executions"),

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
+from aiodurable.cli.function_options import split_endpoints, start_function_processes
 from aiodurable.cli.interrupts import Interrupts
 from aiodurable.cli.live import View, make_view
 from aiodurable.cli.progress import duration, unanswerable_callbacks
@@ -146,12 +147,13 @@ async def _run(args: argparse.Namespace, interrupts: Interrupts) -> int:
         except ValueError as exc:
             raise CliError(f"--input is not JSON: {exc}") from exc
     clock = _clock(args.clock)
+    modules, endpoints = split_endpoints(args.function)
     async with AsyncExitStack() as stack:
         backend = await stack.enter_async_context(
             LocalBackend(
                 store=_store(args.store),
                 clock=clock,
-                functions={function_name: handler, **_functions([], args.function)},
+                functions={function_name: handler, **_functions([], modules), **endpoints},
             )
         )
         endpoint = None
@@ -362,7 +364,8 @@ async def serve_command(args: argparse.Namespace, interrupts: Interrupts) -> int
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    functions = _functions(args.targets, args.function)
+    modules, endpoints = split_endpoints(args.function)
+    functions = {**_functions(args.targets, modules), **endpoints}
     clock = _clock(args.clock)
     async with AsyncExitStack() as stack:
         backend = await stack.enter_async_context(
@@ -377,7 +380,8 @@ async def _serve(args: argparse.Namespace) -> None:
             allowed_hosts=args.allow_host,
             ui=not args.no_ui,
         )
-        names = ", ".join(functions) or "none"
+        processes = await start_function_processes(stack, backend, server.endpoint_url, args)
+        names = ", ".join([*functions, *processes]) or "none"
         print(
             f"aiodurable local backend listening on {server.endpoint_url} (functions: {names})",
             flush=True,
