@@ -67,9 +67,14 @@ async def io_step(label: str) -> str:
     return answer
 
 
-def charge(c: DurableContext) -> Awaitable[str]:
-    """The operation under test: an at-most-once step doing I/O (a payment)."""
-    return c.step(io_step, "charge", name="charge", semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY)
+async def charge(c: DurableContext) -> str:
+    """What is under test: an at-most-once step doing I/O (a payment), then a second step
+    in the same task, which must start although everything else is parked by then."""
+    paid = await c.step(
+        io_step, "charge", name="charge", semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY
+    )
+    await c.step(io_step, "receipt", name="receipt")
+    return paid
 
 
 # -- what runs beside it -------------------------------------------------------------------
@@ -326,8 +331,9 @@ async def test_a_step_doing_io_beside_a_durable_operation_runs_once(
     _, expected, invocations = SIBLINGS[sibling]
     assert result.status == "SUCCEEDED", result.error
     assert result.result == ["charge", expected]
-    # The payment ran once, as attempt 1, and nothing else ran twice.
+    # The payment ran once, as attempt 1, the receipt after it, and nothing ran twice.
     assert RUNS["charge"] == [1]
+    assert RUNS["receipt"] == [1]
     assert all(attempts == [1] for attempts in RUNS.values()), RUNS
     completed = [e for e in history if e.event_type is EventType.INVOCATION_COMPLETED]
     assert len(completed) in invocations

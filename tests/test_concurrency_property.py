@@ -18,12 +18,13 @@ from aiodurable.testing import CallbackRequest, LocalRunner
 CASES = max(int(os.environ.get("FUZZ_CASES", "1000")) // 50, 20)
 RUNS: dict[int, int] = {}
 
-# A node: ("step" | "wait" | "callback", key) or (construct, [children]).
+# A node: ("step" | "wait" | "callback", key) or (construct, [children]); "seq" awaits its
+# children in turn in both runs, so a task runs several operations one after another.
 leaves = st.tuples(st.sampled_from(["step", "wait", "callback"]), st.integers(0, 10**6))
 trees = st.recursive(
     leaves,
     lambda children: st.tuples(
-        st.sampled_from(["gather", "taskgroup", "map", "parallel"]),
+        st.sampled_from(["gather", "taskgroup", "map", "parallel", "seq"]),
         st.lists(children, min_size=1, max_size=3),
     ),
     max_leaves=7,
@@ -56,7 +57,7 @@ async def evaluate(node: Any, c: DurableContext, concurrent: bool) -> Any:
     if kind == "parallel":
         branches = [functools.partial(_branch, child, concurrent) for child in arg]
         return (await c.parallel(branches, name="p")).get_results()
-    if not concurrent:
+    if kind == "seq" or not concurrent:
         return [await evaluate(child, c, concurrent) for child in arg]
     if kind == "gather":
         return list(await asyncio.gather(*(evaluate(child, c, concurrent) for child in arg)))

@@ -229,11 +229,12 @@ async def _drive(
     decode_input: Callable[[str | None], Any],
     logging: LoggingConfig | None,
 ) -> dict[str, Any]:
-    context = DurableContext(execution, logging=logging)
     scheduler = execution.scheduler
     outcome = execution.outcome
 
     async def run_workflow() -> Any:
+        # Made in the root task: the context's own operations are the root task's.
+        context = DurableContext(execution, logging=logging)
         try:
             value = await workflow(decode_input(payload), context)
         except SystemExit as exc:

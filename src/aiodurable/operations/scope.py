@@ -16,7 +16,8 @@ from aiodurable.operations.attempt import running_step
 from aiodurable.operations.base import OperationIdentity
 from aiodurable.operations.determinism import check_call_order, unvisited_error
 from aiodurable.runtime.execution import Execution
-from aiodurable.runtime.operation_ids import step_id
+from aiodurable.runtime.operation_ids import lane_step_id, step_id
+from aiodurable.runtime.scheduler import task_lane
 from aiodurable.wire import TERMINAL_STATUSES, OperationType
 
 __all__ = ["OperationScope", "run_completing"]
@@ -30,7 +31,9 @@ class OperationScope:
     __slots__ = (
         "_counter",
         "_execution",
+        "_lanes",
         "_last_by_task",
+        "_owner",
         "_peeked",
         "_replaying",
         "id_prefix",
@@ -52,8 +55,22 @@ class OperationScope:
         self._replaying = replaying
         #: With a replay trace: the last id each task took in this context.
         self._last_by_task: dict[asyncio.Task[Any] | None, str] | None = None
+        #: The task that runs this context's code, and how many operations each other
+        #: task (by lane) has called in it.
+        self._owner = asyncio.current_task()
+        self._lanes: dict[str, int] | None = None
+
+    def _lane(self) -> str | None:
+        task = asyncio.current_task()
+        return None if task is self._owner else task_lane(task, self._owner)
 
     def _next_id(self) -> str:
+        lane = self._lane()
+        if lane is not None:
+            lanes = self._lanes if self._lanes is not None else {}
+            self._lanes = lanes
+            count = lanes[lane] = lanes.get(lane, 0) + 1
+            return lane_step_id(self.id_prefix, lane, count)
         self._counter += 1
         peeked = self._peeked
         if peeked is not None and peeked[0] == self._counter:
@@ -61,7 +78,12 @@ class OperationScope:
         return step_id(self.id_prefix, self._counter)
 
     def _peek_id(self) -> str:
-        """The id the next operation will get (computed once, reused by ``_next_id``)."""
+        """The id the next operation of this task will get (for the context's own task,
+        computed once and reused by ``_next_id``)."""
+        lane = self._lane()
+        if lane is not None:
+            count = (self._lanes or {}).get(lane, 0) + 1
+            return lane_step_id(self.id_prefix, lane, count)
         counter = self._counter + 1
         peeked = self._peeked
         if peeked is None or peeked[0] != counter:

@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Any
 from aiodurable._weakcache import weak_memo
 from aiodurable.errors import (
     DurableError,
-    NonDeterministicError,
-    OperationInStepError,
     ResultTooLargeError,
     SerializationError,
     StepError,
@@ -32,7 +30,7 @@ from aiodurable.operations.attempt import (
 from aiodurable.operations.base import OperationIdentity, read_stored
 from aiodurable.retry import RetryPolicy, RetryStrategy, StepSemantics
 from aiodurable.runtime.execution import Execution
-from aiodurable.runtime.signals import TokenRevoked
+from aiodurable.runtime.signals import FATAL_ERRORS
 from aiodurable.serdes import (
     AnySerdes,
     JsonSerdes,
@@ -133,7 +131,7 @@ async def run_step(
         try:
             value = await run_attempt(execution, identity, fn, args, attempt, attempt_timeout)
             text, result = await _checkpoint_text(execution, identity, serdes, value)
-        except (NonDeterministicError, OperationInStepError, TokenRevoked):
+        except FATAL_ERRORS:
             raise
         except _Unrecordable as exc:
             # Deterministic: another attempt would produce the same value. Fail the step

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hashlib import blake2b
 
-__all__ = ["branch_id", "hash_id", "step_id"]
+__all__ = ["branch_id", "hash_id", "lane_step_id", "step_id"]
 
 
 def hash_id(raw: str) -> str:
@@ -15,6 +15,13 @@ def hash_id(raw: str) -> str:
 def step_id(prefix: str | None, counter: int) -> str:
     """Id of the ``counter``-th (1-based) operation of a context with ``prefix``."""
     return hash_id(str(counter) if prefix is None else f"{prefix}-{counter}")
+
+
+def lane_step_id(prefix: str | None, lane: str, counter: int) -> str:
+    """Id of the ``counter``-th operation a task in ``lane`` calls in a context: tasks the
+    context's own task created number their operations apart (see ``task_lane``). Raw
+    strings of this form never equal those of :func:`step_id`."""
+    return hash_id(f"{prefix or ''}-t{lane}-{counter}")
 
 
 def branch_id(parent_id: str, index: int) -> str:

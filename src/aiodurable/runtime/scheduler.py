@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 from aiodurable.errors import UnfinishedOperationError
 from aiodurable.runtime.outcome import InvocationOutcome
 
-__all__ = ["InvocationScheduler", "current_scheduler", "unfinished_error"]
+__all__ = ["InvocationScheduler", "current_scheduler", "task_lane", "unfinished_error"]
 
 T = TypeVar("T")
 
@@ -55,6 +55,31 @@ _SCHEDULER: contextvars.ContextVar[InvocationScheduler | None] = contextvars.Con
 #: finished task wakes what waits for it in one iteration per future in between (a gather
 #: inside a gather: two).
 _SETTLE_ITERATIONS = 8
+
+
+#: Attributes set on the invocation's tasks: the path from the root task (the rank of each
+#: task among its parent's children), and how many children a task has created so far.
+_PATH = "_aiodurable_path"
+_CHILDREN = "_aiodurable_children"
+
+
+def task_lane(task: asyncio.Task[Any] | None, owner: asyncio.Task[Any] | None) -> str | None:
+    """Where ``task`` stands relative to ``owner``, the task that runs a context's code:
+    ``None`` for the owner itself, otherwise the path of ranks from the owner down to
+    ``task`` (``"0.2"``: the third task created by the first task the owner created).
+
+    Operations called from other tasks than the owner are numbered per lane: a task's
+    operations get the same ids on every replay, however its siblings' steps are timed.
+    """
+    if task is owner or task is None:
+        return None
+    path: tuple[int, ...] | None = getattr(task, _PATH, None)
+    if path is None:
+        return "?"  # a task created outside the workflow's own tasks
+    above: tuple[int, ...] | None = getattr(owner, _PATH, None)
+    if above is not None and path[: len(above)] == above:
+        return ".".join(map(str, path[len(above) :]))
+    return "/" + ".".join(map(str, path))
 
 
 def current_scheduler() -> InvocationScheduler | None:
@@ -119,6 +144,19 @@ class InvocationScheduler:
 
     # -- tasks -------------------------------------------------------------------------
     def _adopt(self, task: asyncio.Task[Any]) -> None:
+        parent = asyncio.current_task()
+        if self._working and parent in self._working:
+            # Created by working code (a step body, a payload transfer, a library under
+            # them): that work already holds the invocation open, and what it leaves
+            # running (a client's background task) is not the workflow's to cancel.
+            return
+        if parent is not None:
+            # Where the task stands in the tree of tasks: its parent's path and its rank
+            # among the parent's children, both fixed by the workflow's code alone.
+            rank = getattr(parent, _CHILDREN, 0)
+            setattr(parent, _CHILDREN, rank + 1)
+            path = getattr(parent, _PATH, None)
+            setattr(task, _PATH, None if path is None else (*path, rank))
         self._tasks[task] = None
         self._epoch += 1
         task.add_done_callback(self._task_done)
@@ -142,6 +180,7 @@ class InvocationScheduler:
         root = self._root = self._loop.create_task(coro, name=name, context=self.context.copy())
         if root not in self._tasks:  # a loop that bypasses task factories
             self._adopt(root)
+        setattr(root, _PATH, ())
         ended = asyncio.ensure_future(self.outcome.ended.wait())
         try:
             await asyncio.wait((root, ended), return_when=asyncio.FIRST_COMPLETED)
