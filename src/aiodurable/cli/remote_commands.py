@@ -11,6 +11,7 @@ from typing import Any
 from aiodurable.cli.targets import CliError
 from aiodurable.local import SqliteStore
 from aiodurable.local.encoding import to_api_json
+from aiodurable.local.store import ExecutionQuery
 
 __all__ = ["callback_command", "executions_command", "history_command", "lambda_client"]
 
@@ -55,10 +56,15 @@ def _when(value: Any) -> str:
 
 def executions_command(args: argparse.Namespace) -> int:
     if args.store:
-        rows = [
-            (s.record.arn, s.record.status.value, s.record.start_timestamp)
-            for s in SqliteStore(args.store).load()
-        ]
+        store = SqliteStore(args.store)
+        query = ExecutionQuery(function_name=args.function)
+        rows, marker = [], None
+        while True:  # page by page: the file may hold far more than fits in memory
+            records, marker = store.list_executions(query, marker=marker, limit=1000)
+            rows += [(r.arn, r.status.value, r.start_timestamp) for r in records]
+            if marker is None:
+                break
+        store.close()
     else:
         client = lambda_client(args.endpoint_url)
         functions = (
@@ -82,10 +88,12 @@ def executions_command(args: argparse.Namespace) -> int:
 
 def history_command(args: argparse.Namespace) -> int:
     if args.store:
-        found = [s for s in SqliteStore(args.store).load() if s.record.arn == args.arn]
-        if not found:
+        store = SqliteStore(args.store)
+        found = store.load_execution(args.arn)
+        store.close()
+        if found is None:
             raise CliError(f"no execution {args.arn} in {args.store}")
-        events: list[dict[str, Any]] = to_api_json(found[0].events)
+        events: list[dict[str, Any]] = to_api_json(found.events)
     else:
         client = lambda_client(args.endpoint_url)
         events, marker = [], None
