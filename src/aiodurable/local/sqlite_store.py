@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -129,10 +129,17 @@ class SqliteStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA_V0)
         self._upgrade()
-        # Operations are loaded in the order they were first saved. One counter over the
-        # whole file gives that order in O(1) per saved operation (gaps are harmless).
-        (last,) = self._db.execute("SELECT MAX(seq) FROM operations").fetchone()
-        self._next_seq = itertools.count(0 if last is None else last + 1)
+        self._next_seq = self._operation_counter()
+
+    def _operation_counter(self) -> Iterator[int]:
+        """Operations are loaded in the order they were first saved. One counter over the
+        whole file gives that order in O(1) per saved operation (gaps are harmless). It
+        resumes after the newest row's ``seq``: rows get increasing rowids and ``seq``s
+        alike, so the last rowid holds the largest, found without a scan."""
+        row = self._db.execute(
+            "SELECT seq FROM operations ORDER BY rowid DESC LIMIT 1"
+        ).fetchone()
+        return itertools.count(0 if row is None else row[0] + 1)
 
     def _upgrade(self) -> None:
         db = self._db
