@@ -175,6 +175,8 @@ def main(argv: list[str] | None = None) -> None:
                 path = Path(tmp, f"open-{n}.db")
                 if n:
                     _child("populate", str(path), str(n))
+                else:
+                    SqliteStore(path).close()  # an empty store that exists already
                 size = path.stat().st_size if path.exists() else 0
                 result = _child("open", str(path))
                 print(
