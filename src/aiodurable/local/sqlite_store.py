@@ -136,9 +136,7 @@ class SqliteStore:
         whole file gives that order in O(1) per saved operation (gaps are harmless). It
         resumes after the newest row's ``seq``: rows get increasing rowids and ``seq``s
         alike, so the last rowid holds the largest, found without a scan."""
-        row = self._db.execute(
-            "SELECT seq FROM operations ORDER BY rowid DESC LIMIT 1"
-        ).fetchone()
+        row = self._db.execute("SELECT seq FROM operations ORDER BY rowid DESC LIMIT 1").fetchone()
         return itertools.count(0 if row is None else row[0] + 1)
 
     def _upgrade(self) -> None:
