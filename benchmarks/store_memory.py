@@ -33,6 +33,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from aiodurable import DurableContext, durable_execution
 from aiodurable.local import LocalBackend, SqliteStore, VirtualClock
 from aiodurable.testing import LocalRunner
@@ -99,10 +101,7 @@ def _populate(path: Path, executions: int) -> None:
     for i in range(1, executions):
         name = f"copy-{i}"
         arn = f"{prefix}/{name}/{uuid.uuid4().hex}"
-        record = type(seed.record)(
-            **{f: getattr(seed.record, f) for f in seed.record.__struct_fields__}
-        )
-        record.arn, record.name = arn, name
+        record = msgspec.structs.replace(seed.record, arn=arn, name=name)
         store.save(record, seed.operations, seed.events)
     store.close()
 
