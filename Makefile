@@ -7,6 +7,10 @@ PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 # the test and dev tools (and AWS's conformance requirements) come with `make test`.
 STAMP_DEMO := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
+# A user's side of the wire: boto3 >= 1.44 (pause / resume / delete), which needs a botocore
+# newer than aiobotocore lets into $(VENV). Tests run client scripts with its python.
+BOTO3_VENV ?= .venv-boto3
+STAMP_BOTO3 := $(BOTO3_VENV)/.installed
 
 .PHONY: demo test lint typecheck unit fuzz bench load conformance conformance-otel clean lambda-zip tools
 
@@ -25,6 +29,24 @@ $(STAMP): $(STAMP_DEMO)
 	$(PIP) install --no-deps --ignore-requires-python \
 		aws-durable-execution-conformance-tests-otel==0.2.0
 	touch $(STAMP)
+
+$(STAMP_BOTO3):
+	$(PYTHON) -m venv $(BOTO3_VENV)
+	$(BOTO3_VENV)/bin/python -m pip --quiet --disable-pip-version-check install 'boto3>=1.44,<2'
+	touch $(STAMP_BOTO3)
+
+# The official Python SDK's conformance handlers run from their own virtualenv: the SDK
+# 3.0.0, the Lambda runtime interface client, and a boto3 whose botocore has the durable
+# APIs (newer than aiobotocore's pin). The handlers themselves are not on the package
+# index: docs/local-backend.md says how to check them out (the harness skips without).
+# `make test` needs the virtualenv too: a test invokes a function written with the SDK.
+OFFICIAL_VENV ?= .venv-official
+OFFICIAL_STAMP := $(OFFICIAL_VENV)/.installed
+$(OFFICIAL_STAMP):
+	$(PYTHON) -m venv $(OFFICIAL_VENV)
+	$(OFFICIAL_VENV)/bin/python -m pip --quiet --disable-pip-version-check install \
+		aws-durable-execution-sdk-python==3.0.0 'awslambdaric>=3.0' 'botocore>=1.44' 'boto3>=1.44'
+	touch $(OFFICIAL_STAMP)
 
 DEMO_ARGS ?=
 demo: $(STAMP_DEMO)
@@ -46,7 +68,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
-unit: $(STAMP) tools
+unit: $(STAMP) $(STAMP_BOTO3) $(OFFICIAL_STAMP) tools
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
@@ -55,7 +77,10 @@ test: lint typecheck unit
 fuzz: $(STAMP)
 	FUZZ_CASES=10000 $(BIN)/pytest -q tests/reliability/test_http_fuzz.py tests/reliability/test_fuzz_envelope.py
 
-conformance: $(STAMP)
+
+# Every backend: local, emulator, runtime-api (our handlers as awslambdaric processes on
+# `aiodurable serve`), official and emulator-official (the official SDK's handlers).
+conformance: $(STAMP) $(OFFICIAL_STAMP)
 	$(BIN)/python -m tests.conformance.run
 
 # AWS's OpenTelemetry requirements on the local backend (a few seconds; also in `make test`).
@@ -91,4 +116,4 @@ lambda-zip: $(STAMP)
 	cd $(LAMBDA_BUILD)/package && $(abspath $(BIN))/python -m zipfile -c $(abspath $(LAMBDA_ZIP)) .
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BOTO3_VENV) $(OFFICIAL_VENV) .mypy_cache .pytest_cache .ruff_cache

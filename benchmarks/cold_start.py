@@ -125,7 +125,9 @@ class _ColdProcess:
         }
         self.record = True
 
-    async def run(self, event: dict[str, Any], *, client: Any = None) -> Any:
+    async def run(
+        self, event: dict[str, Any], lambda_context: Any = None, *, client: Any = None
+    ) -> Any:
         process = await asyncio.create_subprocess_exec(
             self.python,
             *self.flags,

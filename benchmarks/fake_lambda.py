@@ -3,7 +3,7 @@
 It speaks the shape botocore hands out (PascalCase dicts, timestamps as aware
 ``datetime``), so every SDK is driven through its own service-client layer and its own
 model conversion; only HTTP, signing and botocore parsing are left out. It keeps what
-the service keeps (PROTOCOL §2.6, §5): a token chain (each token is good for one
+the service keeps (docs/protocol.md §2.6, §5): a token chain (each token is good for one
 checkpoint), operation state transitions per action, a delta of touched operations in
 every checkpoint response, and paged state.
 

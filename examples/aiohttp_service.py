@@ -12,9 +12,10 @@ Run the service (credentials and region come from the usual AWS configuration)::
 
     python -m examples.aiohttp_service
 
-The workflow itself is an ordinary handler and runs locally like the others::
+The workflow itself is an ordinary handler and runs locally like the others; its day
+between the two emails passes at once on the virtual clock::
 
-    aiodurable run examples.aiohttp_service:handler --input '{"user": "ana"}'
+    aiodurable run examples.aiohttp_service:handler --input '{"user": "ana"}' --clock virtual
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ while the manager thinks it over. The manager's tool (or the AWS CLI) answers wi
 ``{"approved": true, "reviewer": "ana"}``. If nobody answers within three days the
 callback times out and the claim is escalated.
 
-Run it locally::
+Run it locally; nobody answers, so the three days pass at once on the virtual clock and
+the claim is escalated (add ``--serve`` to answer it from another shell instead)::
 
-    aiodurable run examples.human_approval:handler \\
+    aiodurable run examples.human_approval:handler --clock virtual \\
         --input '{"claim_id": "c-1", "employee": "sam", "amount": 1200}'
 """
 

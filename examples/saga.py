@@ -1,85 +1,113 @@
-"""Saga: book a trip in three services and undo what succeeded when one step fails.
+"""Saga: reserve stock, charge the card, ship; when a step fails for good, undo what
+succeeded, newest first.
 
-Each booking is a step, so it is done once and its confirmation is checkpointed. When a
-booking fails for good (``StepError`` after its retries), the workflow runs the
-compensations of the bookings made so far, newest first. Compensations are steps too:
-a crash halfway through the rollback resumes it without cancelling anything twice.
+``ctx.saga`` runs each forward step once (a checkpointed step) and, once it succeeded,
+registers its compensation with the step's result. When a later step fails
+(``StepError`` after its retries) the compensations run as steps, in reverse order, and
+the error is raised again; the cart is unlocked whatever the outcome. None of it runs
+because the workflow suspends (the shipment waits for the warehouse to open), and a
+crash halfway through the rollback resumes it without refunding twice.
 
-Run it locally (``fail_at`` makes one booking fail, to see the rollback)::
+Run it locally (``fail_at`` makes one step fail, to see the rollback)::
 
-    aiodurable run examples.saga:handler \\
-        --input '{"trip_id": "t-1", "fail_at": "car"}'
+    aiodurable run examples.saga:handler --clock virtual \\
+        --input '{"order_id": "o-1", "amount": 40, "fail_at": "ship"}'
+
+(``--clock virtual`` skips the eight-hour wait for the warehouse.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Literal
 
 import msgspec
 
 from aiodurable import DurableContext, RetryStrategy, StepError, durable_execution
 
-Service = Literal["flight", "hotel", "car"]
+Stage = Literal["reserve", "charge", "ship"]
 
 
-class Trip(msgspec.Struct):
-    trip_id: str
-    #: Make this booking fail (for the demo and the tests).
-    fail_at: Service | None = None
+class Order(msgspec.Struct):
+    order_id: str
+    amount: int
+    #: Make this stage fail (for the demo and the tests).
+    fail_at: Stage | None = None
 
 
-class Booking(msgspec.Struct):
-    service: Service
-    confirmation: str
+class Reservation(msgspec.Struct):
+    order_id: str
+    hold_id: str
 
 
-class SagaResult(msgspec.Struct):
-    trip_id: str
-    status: Literal["booked", "rolled-back"]
-    bookings: list[Booking]
-    cancelled: list[str] = msgspec.field(default_factory=list)
+class Payment(msgspec.Struct):
+    order_id: str
+    charge_id: str
+    amount: int
+
+
+class Outcome(msgspec.Struct):
+    order_id: str
+    status: Literal["shipped", "rolled-back"]
+    tracking: str | None = None
     error: str | None = None
 
 
-class SoldOutError(Exception):
-    pass
+class StageFailedError(Exception):
+    """A stand-in provider refused the request for good (not retried)."""
 
 
-def reserve(service: Service, trip: Trip) -> Callable[[], Coroutine[Any, Any, Booking]]:
-    """A step body that books ``service`` (a stand-in for the provider's API)."""
-
-    async def book() -> Booking:
-        if trip.fail_at == service:
-            raise SoldOutError(f"no {service} available for {trip.trip_id}")
-        return Booking(service, f"{service.upper()}-{trip.trip_id}")
-
-    return book
+#: Retry connection trouble; a refusal fails the saga at once.
+ONLY_CONNECTION_ERRORS = RetryStrategy(max_attempts=3, retryable_errors=(ConnectionError,))
 
 
-async def cancel(booking: Booking) -> str:
-    """Stand-in for the provider's cancellation API. It must be idempotent: an
-    at-least-once step may run again if the Lambda crashes before its result is saved."""
-    return booking.confirmation
+def _refuse_if(order: Order, stage: Stage) -> None:
+    if order.fail_at == stage:
+        raise StageFailedError(f"{stage} refused for {order.order_id}")
 
 
-NO_RETRY_WHEN_SOLD_OUT = RetryStrategy(max_attempts=3, retryable_errors=(ConnectionError,))
+async def reserve_stock(order: Order) -> Reservation:
+    _refuse_if(order, "reserve")
+    return Reservation(order.order_id, f"HOLD-{order.order_id}")
+
+
+async def charge_card(order: Order) -> Payment:
+    _refuse_if(order, "charge")
+    return Payment(order.order_id, f"CH-{order.order_id}", order.amount)
+
+
+async def ship(order: Order) -> str:
+    _refuse_if(order, "ship")
+    return f"TRACK-{order.order_id}"
+
+
+# Compensations: each receives the result of the step it undoes. They must be
+# idempotent: an at-least-once step may run again if the Lambda crashes before its
+# result is saved (use StepSemantics.AT_MOST_ONCE_PER_RETRY where that is worse).
+async def release_stock(reservation: Reservation) -> str:
+    return f"released {reservation.hold_id}"
+
+
+async def refund(payment: Payment) -> str:
+    return f"refunded {payment.amount} on {payment.charge_id}"
+
+
+async def unlock_cart(order_id: str) -> str:
+    return f"cart of {order_id} unlocked"
 
 
 @durable_execution
-async def handler(trip: Trip, ctx: DurableContext) -> SagaResult:
-    booked: list[Booking] = []
-    services: list[Service] = ["flight", "hotel", "car"]
+async def handler(order: Order, ctx: DurableContext) -> Outcome:
     try:
-        for service in services:
-            booking = await ctx.step(
-                reserve(service, trip), name=f"book-{service}", retry=NO_RETRY_WHEN_SOLD_OUT
+        async with ctx.saga("checkout") as saga:
+            saga.finally_(unlock_cart, order.order_id)  # a cleanup: runs on any outcome
+            await saga.step(
+                reserve_stock, order, compensate=release_stock, retry=ONLY_CONNECTION_ERRORS
             )
-            booked.append(booking)
+            await saga.step(charge_card, order, compensate=refund, retry=ONLY_CONNECTION_ERRORS)
+            await ctx.wait(timedelta(hours=8), name="warehouse-opens")  # suspends: no undo
+            tracking = await saga.step(ship, order, retry=ONLY_CONNECTION_ERRORS)
     except StepError as error:
-        cancelled = [
-            await ctx.step(cancel, booking, name=f"cancel-{booking.service}")
-            for booking in reversed(booked)
-        ]
-        return SagaResult(trip.trip_id, "rolled-back", booked, cancelled, error.message)
-    return SagaResult(trip.trip_id, "booked", booked)
+        # The compensations have run (had one failed, TerminalScopeError would say so).
+        return Outcome(order.order_id, "rolled-back", error=error.message)
+    return Outcome(order.order_id, "shipped", tracking)

@@ -2,7 +2,7 @@
 
 It records every request. It answers from a queue of scripted replies, or, when the queue
 is empty and a :class:`ServiceHarness` is attached, like the service itself: updates are
-applied, tokens chain, and timestamps go out as epoch seconds (PROTOCOL §1.3).
+applied, tokens chain, and timestamps go out as epoch seconds (docs/protocol.md §1.3).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ its scheduler does not run, so nothing is invoked behind the test's back. The te
 each invocation's event from :meth:`ServiceHarness.event`, runs the handler with
 ``client=service`` and moves time with :meth:`ServiceHarness.advance`. Every checkpoint
 and state call goes to the backend's own service side (token chaining, validation, the
-state transitions of PROTOCOL §2.6, deltas, paging); the harness only records the calls
+state transitions of docs/protocol.md §2.6, deltas, paging); the harness only records the calls
 and injects the faults a test asks for.
 """
 

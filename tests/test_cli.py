@@ -163,3 +163,12 @@ def test_a_callback_is_completed_from_another_shell(capsys: pytest.CaptureFixtur
     finally:
         run.kill()
         run.wait()
+
+
+def test_serve_answers_an_unknown_function_with_the_ones_it_has(served: str) -> None:
+    client = _client(served)
+    with pytest.raises(client.exceptions.ResourceNotFoundException) as caught:
+        client.invoke(FunctionName="ordr", Payload=b"{}")
+    message = caught.value.response["Error"]["Message"]
+    assert "Function not found" in message and "durable functions: order" in message
+    assert "register" not in message  # no Python call suggested to a CLI user

@@ -46,7 +46,7 @@ async def test_a_small_claim_is_approved_without_asking_anyone() -> None:
 async def test_a_large_claim_waits_for_the_manager_and_records_the_decision() -> None:
     async with LocalRunner(human_approval.handler) as runner:
         run = await runner.start({"claim_id": "c-2", "employee": "sam", "amount": 1200})
-        callback = await run.wait_for_callback("manager-approval create callback id")
+        callback = await run.wait_for_callback("manager-approval")
         assert run.status == "RUNNING"
         run.complete_callback(
             callback.name or "", {"approved": False, "reviewer": "ana", "comment": "no receipt"}
@@ -96,28 +96,42 @@ async def test_fan_out_stops_once_failures_exceed_five_percent() -> None:
 
 
 # -- saga --------------------------------------------------------------------------------
-async def test_saga_books_every_service_when_nothing_fails() -> None:
+async def test_saga_ships_when_nothing_fails_and_unlocks_the_cart() -> None:
     async with LocalRunner(saga.handler) as runner:
-        run = await runner.run({"trip_id": "t-1"})
+        run = await runner.run({"order_id": "o-1", "amount": 40})
 
-    assert run.result is not None
-    assert run.result.status == "booked"
-    assert [b.service for b in run.result.bookings] == ["flight", "hotel", "car"]
+    assert run.result == saga.Outcome("o-1", "shipped", "TRACK-o-1")
+    assert run.invocations == 2  # the warehouse wait suspended the saga: nothing undone
+    assert [op.name for op in run.operations] == [
+        "reserve_stock",
+        "charge_card",
+        "warehouse-opens",
+        "ship",
+        "checkout",
+        "unlock_cart",
+    ]
 
 
-async def test_saga_cancels_what_it_booked_newest_first_when_a_booking_fails() -> None:
+async def test_saga_undoes_what_succeeded_newest_first_when_a_step_fails() -> None:
+    async with LocalRunner(saga.handler, replay_check=True) as runner:
+        run = await runner.run({"order_id": "o-2", "amount": 40, "fail_at": "ship"})
+
+    assert run.result == saga.Outcome("o-2", "rolled-back", error="ship refused for o-2")
+    assert run.step("ship").attempts == 1
+    actions = [op for op in run.operations if op.parent_id == run.operation("checkout").id]
+    assert [(op.name, op.result) for op in actions] == [
+        ("refund", '"refunded 40 on CH-o-2"'),
+        ("release_stock", '"released HOLD-o-2"'),
+        ("unlock_cart", '"cart of o-2 unlocked"'),
+    ]
+
+
+async def test_saga_that_fails_at_its_first_step_has_nothing_to_undo() -> None:
     async with LocalRunner(saga.handler) as runner:
-        run = await runner.run({"trip_id": "t-2", "fail_at": "car"})
+        run = await runner.run({"order_id": "o-3", "amount": 40, "fail_at": "reserve"})
 
-    assert run.result == saga.SagaResult(
-        "t-2",
-        "rolled-back",
-        [saga.Booking("flight", "FLIGHT-t-2"), saga.Booking("hotel", "HOTEL-t-2")],
-        ["HOTEL-t-2", "FLIGHT-t-2"],
-        "no car available for t-2",
-    )
-    assert run.step("book-car").attempts == 1
-    assert [op.name for op in run.operations][-2:] == ["cancel-hotel", "cancel-flight"]
+    assert run.result == saga.Outcome("o-3", "rolled-back", error="reserve refused for o-3")
+    assert [op.name for op in run.operations] == ["reserve_stock", "checkout", "unlock_cart"]
 
 
 # -- agent loop --------------------------------------------------------------------------
@@ -219,9 +233,10 @@ def documented_command(module: str) -> list[str]:
 def test_the_documented_cli_command_runs_the_example_to_success(module: str) -> None:
     command = documented_command(module)
     assert command[:3] == ["aiodurable", "run", f"examples.{module}:handler"]
-    # Virtual time: the approval example's three-day timeout passes at once.
+    # As written: a reader pastes it, and an example that waits must say --clock virtual
+    # (the timeout keeps a real-clock wait of a day from passing unnoticed).
     completed = subprocess.run(
-        [sys.executable, "-m", "aiodurable.cli", *command[1:], "--clock", "virtual"],
+        [sys.executable, "-m", "aiodurable.cli", *command[1:]],
         cwd=ROOT,
         capture_output=True,
         text=True,

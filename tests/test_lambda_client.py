@@ -340,7 +340,7 @@ async def test_a_response_the_models_cannot_hold_fails_the_execution(
     assert "TELEPORT" in str(caught.value)
 
 
-# -- error classification (PROTOCOL §5.9) ----------------------------------------------------
+# -- error classification (docs/protocol.md §5.9) --------------------------------------------------
 async def test_invalid_parameter_is_terminal_and_not_retried(
     stub: ServiceStub, client: LambdaServiceClient, sleeps: list[float]
 ) -> None:
@@ -655,7 +655,7 @@ async def test_a_workflow_checkpoints_through_lambda_service_client(
     assert second == {"Status": "SUCCEEDED", "Result": '"hello ADA"'}
     checkpoints = [r for r in stub.requests if r.method == "POST"]
     pages = [r for r in stub.requests if r.method == "GET"]
-    # Every checkpoint used the token the service had just issued (PROTOCOL §5.2).
+    # Every checkpoint used the token the service had just issued (docs/protocol.md §5.2).
     assert [r.body["CheckpointToken"] for r in checkpoints] == [c.token for c in service.calls]
     assert all(r.arn == arn for r in stub.requests)
     assert pages

@@ -1,4 +1,4 @@
-"""The service's payload limits, as the local backend enforces them (PROTOCOL §2.8)."""
+"""The service's payload limits, as the local backend enforces them (docs/protocol.md §2.8)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,12 @@ from aiodurable.errors import (
     StepError,
     WaitForConditionError,
 )
-from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES, MAX_RESPONSE_BYTES, payload_bytes
+from aiodurable.limits import (
+    MAX_INVOKE_PAYLOAD_BYTES,
+    MAX_OPERATION_PAYLOAD_BYTES,
+    MAX_RESPONSE_BYTES,
+    payload_bytes,
+)
 from aiodurable.local import LocalBackend
 from aiodurable.local.http import LocalHttpServer
 from aiodurable.local.validation import (
@@ -320,3 +325,52 @@ async def test_a_wait_for_condition_state_over_the_limit_fails_the_operation() -
         "the state of wait_for_condition grow serializes to 300002 bytes of UTF-8"
     )
     assert "S3Serdes" in result.result
+
+
+# -- non-ASCII values: fewer characters than the limit, more bytes ---------------------------
+@pytest.mark.usefixtures("credentials")
+@pytest.mark.parametrize("run", [on_local_runner, on_served_http], ids=["local", "over-http"])
+async def test_a_non_ascii_step_result_over_the_limit_in_bytes_fails_the_step(run: Any) -> None:
+    # 200,002 characters of JSON, under the limit; 400,002 bytes of UTF-8, over it.
+    failed = await run(dumping(), {"char": "é", "count": 200_000})
+    assert failed.startswith(
+        "aiodurable.errors.ResultTooLargeError: the result of step dump serializes to 400002 "
+        "bytes of UTF-8"
+    )
+    # 65,535 "€" (3 bytes each): 196,607 bytes with the quotes, stored.
+    assert await run(dumping(), {"char": "€", "count": 65_535}) == "stored 65535 characters"
+
+
+@durable_execution
+async def grows_accents(event: Any, ctx: DurableContext) -> str:
+    try:
+        await ctx.wait_for_condition(
+            lambda state: state + "é" * 150_000,  # 150,002 characters, 300,002 bytes
+            initial_state="",
+            wait_strategy=WaitStrategy(lambda state: False),
+            name="grow",
+        )
+    except WaitForConditionError as exc:
+        return str(exc)
+    return "stored"
+
+
+@durable_execution
+async def invokes_with_accents(event: Any, ctx: DurableContext) -> str:
+    try:
+        # 2-byte characters: 524,291 characters of JSON, 1,048,580 bytes (1 MiB + 4).
+        await ctx.invoke("elsewhere", "é" * (MAX_INVOKE_PAYLOAD_BYTES // 2 + 1), name="send")
+    except ResultTooLargeError as exc:
+        return str(exc)
+    return "sent"
+
+
+@pytest.mark.usefixtures("credentials")
+@pytest.mark.parametrize("run", [on_local_runner, on_served_http], ids=["local", "over-http"])
+async def test_non_ascii_condition_state_and_invoke_input_are_measured_in_bytes(run: Any) -> None:
+    state = await run(grows_accents, {})
+    assert state.startswith(
+        "the state of wait_for_condition grow serializes to 300002 bytes of UTF-8"
+    )
+    sent = await run(invokes_with_accents, {})
+    assert sent.startswith("the payload of invoke send serializes to 1048580 bytes of UTF-8")

@@ -167,9 +167,12 @@ async def test_a_retried_write_overwrites_its_own_object(s3_serdes: S3Serdes, s3
     second, _ = await to_checkpoint(s3_serdes, {"attempt": 2}, ctx())
 
     listing = await s3.list_objects_v2(Bucket=s3_serdes.bucket)
-    assert first == second  # same key: the checkpoint text does not change
+    assert json.loads(first or "")["s3"] == json.loads(second or "")["s3"]  # same key
     assert len(listing["Contents"]) == 1
     assert await from_checkpoint(s3_serdes, second, ctx()) == {"attempt": 2}
+    # The first attempt's checkpoint, had it been kept, would not read the second value.
+    with pytest.raises(OffloadedPayloadMissingError, match="SHA-256 mismatch"):
+        await from_checkpoint(s3_serdes, first, ctx())
 
 
 async def test_a_missing_s3_object_raises_a_typed_error_naming_the_key(
@@ -330,6 +333,61 @@ async def test_a_missing_object_on_replay_fails_the_execution_naming_the_key(
     assert result.error is not None
     assert result.error.error_type == "aiodurable.offload.envelope.OffloadedPayloadMissingError"
     assert f"s3://{bucket}/{key}" in (result.error.error_message or "")
+
+
+async def a_thousand_as(label: str) -> str:
+    return "A" * 1000
+
+
+def remembering(serdes: AnySerdes) -> DurableHandler[dict[str, str], str]:
+    """A 1,000-byte offloaded step result read back after a wait (a replay)."""
+
+    @durable_execution
+    async def remembers(event: dict[str, str], ctx: DurableContext) -> str:
+        value = await ctx.step(a_thousand_as, "x", name="value", serdes=serdes)
+        await ctx.wait(3600, name="later")
+        return value
+
+    return remembers
+
+
+@pytest.mark.parametrize("replacement", [b'"' + b"B" * 1000 + b'"', b'"short"'])
+async def test_an_object_replaced_during_a_wait_fails_the_replay_as_a_missing_one_would(
+    offloading: AnySerdes, s3: Any, bucket: str, replacement: bytes
+) -> None:
+    async with LocalRunner(
+        remembering(offloading), clock=VirtualClock(auto_advance=False)
+    ) as runner:
+        run = await runner.start({})
+        await suspended(runner, run.arn)
+        envelope = json.loads(run.step("value").result or "")
+        if "file" in envelope:
+            Path(envelope["file"]).write_bytes(replacement)  # noqa: ASYNC240
+            location = envelope["file"]
+        else:
+            pointer = envelope["s3"]
+            await s3.put_object(Bucket=pointer["bucket"], Key=pointer["key"], Body=replacement)
+            location = f"s3://{pointer['bucket']}/{pointer['key']}"
+        runner.advance(3600)
+        result = await run.wait()
+
+    assert result.status == "FAILED"
+    assert result.error is not None
+    assert result.error.error_type == "aiodurable.offload.envelope.OffloadedPayloadMissingError"
+    message = result.error.error_message or ""
+    assert location in message
+    assert ("SHA-256 mismatch" if len(replacement) == 1002 else "bytes where 1002") in message
+
+
+async def test_an_envelope_written_without_a_digest_is_still_read(tmp_path: Path) -> None:
+    serdes = FileSystemSerdes(tmp_path)
+    text, _ = await to_checkpoint(serdes, {"n": 1}, ctx())
+    envelope = json.loads(text or "")
+    assert len(envelope["sha256"]) == 64
+    del envelope["sha256"]  # as written before the digest was recorded
+    assert await from_checkpoint(serdes, json.dumps(envelope), ctx()) == {"n": 1}
+    del envelope["size"]  # as the official SDK writes it
+    assert await from_checkpoint(serdes, json.dumps(envelope), ctx()) == {"n": 1}
 
 
 CHUNK = 300 * 1024

@@ -1,5 +1,5 @@
-"""A store that cannot be read for now ends the invocation, never the execution; a value
-that is gone for good still fails the execution, naming where it was."""
+"""A store that cannot be read for now ends the invocation (the execution only if it stays
+unreadable through the retries of failed invocations); a value gone for good fails it."""
 
 from __future__ import annotations
 
@@ -157,3 +157,29 @@ async def test_a_timeout_of_a_custom_serdes_counts_as_unavailable() -> None:
     context = SerdesContext(operation_id="3f2a", durable_execution_arn=ARN)
     with pytest.raises(PayloadUnavailableError, match="operation 3f2a"):
         await from_checkpoint(Flaky(), "1", context)
+
+
+async def test_an_outage_that_outlasts_the_services_retries_fails_the_execution_as_documented(
+    tmp_path: Path, failing_disk: FailingDisk
+) -> None:
+    built: list[str] = []
+    failing_disk.failures = 1_000  # the mount never comes back
+
+    workflow = reporting(FileSystemSerdes(tmp_path), built)
+    async with LocalRunner(workflow, max_invocation_attempts=3) as runner:
+        result = await runner.run()
+
+    assert result.status == "FAILED"  # not diverted: the workflow never saw the error
+    assert result.error is not None
+    assert result.error.error_type == "aiodurable.errors.PayloadUnavailableError"
+    assert "the execution fails with this error" in (result.error.error_message or "")
+    failed = [
+        e
+        for e in result.events(EventType.INVOCATION_COMPLETED)
+        if e.invocation_completed_details is not None
+        and e.invocation_completed_details.error is not None
+    ]
+    assert len(failed) == 3 and built == ["build"]
+    # What the documentation promises is what happened.
+    docs = (Path(__file__).parent.parent / "docs").glob("*.md")
+    assert not any("never the execution" in page.read_text() for page in docs)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from datetime import timedelta
 
 import anyio
 import pytest
 
-from aiodurable import DurableContext, durable_execution
+from aiodurable import CallbackTimeoutError, DurableContext, durable_execution
 from aiodurable.local import ExecutionStalledError
-from aiodurable.testing import LocalRunner
+from aiodurable.testing import CallbackRequest, LocalRunner, UnmatchedResponderError
 
 
 @durable_execution
@@ -49,3 +50,64 @@ async def test_waiting_for_a_callback_that_never_starts_raises_execution_stalled
         run = await runner.start()
         with pytest.raises(ExecutionStalledError, match="approval"), anyio.fail_after(30):
             await run.wait_for_callback("approval")
+
+
+async def notify_manager(callback_id: str) -> None:
+    """A submitter that would e-mail the callback id."""
+
+
+@durable_execution
+async def asks_the_manager(event: object, ctx: DurableContext) -> str:
+    try:
+        answer: str = await ctx.wait_for_callback(
+            notify_manager, name="manager", timeout=timedelta(days=1), result_type=str
+        )
+    except CallbackTimeoutError:
+        return "timed out"
+    return answer
+
+
+async def test_a_responder_finds_the_wait_for_callback_by_the_users_name() -> None:
+    async with LocalRunner(asks_the_manager) as runner:
+        seen: list[str | None] = []
+
+        def approve(request: CallbackRequest) -> str:
+            seen.append(request.name)
+            return "approved"
+
+        runner.on_callback("manager", approve)
+        result = await runner.run()
+
+    assert result.result == "approved"
+    assert seen == ["manager"]
+    assert result.callback("manager").user_name == "manager"
+
+
+async def test_run_wait_for_callback_finds_the_wait_for_callback_by_the_users_name() -> None:
+    async with LocalRunner(asks_the_manager) as runner:
+        run = await runner.start()
+        with anyio.fail_after(30):
+            callback = await run.wait_for_callback("manager")
+        run.complete_callback("manager", "yes")
+        result = await run.wait()
+
+    assert callback.user_name == "manager"
+    assert result.result == "yes"
+
+
+async def test_a_responder_that_matches_nothing_fails_the_test_naming_the_callbacks() -> None:
+    runner = LocalRunner(asks_the_manager)
+    runner.on_callback("manger", "approved")  # a typo
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(runner)
+        result = await runner.run()
+        assert result.result == "timed out"  # what the test would have seen
+        with pytest.raises(UnmatchedResponderError, match=r"\['manger'\].*\['manager'\]"):
+            await stack.aclose()
+
+
+async def test_waiting_for_a_callback_name_that_never_starts_names_the_callbacks_started() -> None:
+    async with LocalRunner(asks_the_manager) as runner:
+        run = await runner.start()
+        with pytest.raises(RuntimeError, match=r"ended before callback 'boss'.*'manager'"):
+            await run.wait_for_callback("boss")

@@ -23,6 +23,7 @@ from aiodurable.errors import CheckpointError, InvalidInvocationError
 from aiodurable.invocation import MAX_OUTPUT_CHARS, decode_invocation
 from aiodurable.runtime.checkpointer import Checkpointer
 from aiodurable.runtime.operation_ids import branch_id, hash_id, step_id
+from aiodurable.runtime.outcome import InvocationOutcome
 from aiodurable.wire import OperationAction, OperationStatus, OperationType, OperationUpdate
 
 from .service_harness import ServiceHarness, drive
@@ -312,7 +313,7 @@ async def test_burst_of_ten_thousand_updates_is_split_by_count_and_size() -> Non
     arn = service.start()
     merged: list[Any] = []
     checkpointer = Checkpointer(
-        service, arn, service.executions[arn].token, merged.extend, lambda e: None
+        service, arn, service.executions[arn].token, merged.extend, InvocationOutcome()
     )
     checkpointer.start()
     big = "x" * 20_000
@@ -523,3 +524,20 @@ def test_the_lambda_entry_point_keeps_one_event_loop_across_warm_invocations() -
     assert workflow(service.event(first), None) == {"Status": "SUCCEEDED", "Result": "1"}
     assert workflow(service.event(second), None) == {"Status": "SUCCEEDED", "Result": "2"}
     assert len(set(loops)) == 1
+
+
+def test_the_lambda_entry_point_exits_the_process_when_the_workflow_exits() -> None:
+    """Called by a Lambda runtime client, ``sys.exit`` ends the process (Runtime.ExitError)."""
+    from aiodurable import InvocationExitError
+
+    @durable_execution
+    async def workflow(event: Any, ctx: DurableContext) -> None:
+        raise SystemExit(7)
+
+    service = ServiceHarness()
+    arn = service.start()
+    workflow._client = service  # type: ignore[assignment]  # the entry point's own client
+    with pytest.raises(SystemExit) as exited:
+        workflow(service.event(arn))
+    assert exited.value.code == 7
+    assert isinstance(exited.value.__cause__, InvocationExitError)

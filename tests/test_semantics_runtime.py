@@ -7,6 +7,7 @@ import contextlib
 import gc
 import weakref
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -172,6 +173,9 @@ async def test_is_replaying_reports_replay_whatever_the_logging_config(
     assert _replay_seen == [False, True]  # first invocation new, the second replays
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 # -- a failed step records where it failed -------------------------------------------------
 def _parse_amount(text: str) -> int:
     return int(text)
@@ -190,6 +194,11 @@ async def test_a_failed_step_records_the_traceback_of_user_code() -> None:
     assert error is not None and error.stack_trace is not None
     assert error.stack_trace[-1] == "ValueError: invalid literal for int() with base 10: 'twelve'"
     assert any("_parse_amount" in line for line in error.stack_trace)
+    # Files are named from their import root: no checkout or install path leaves.
+    files = [line for line in error.stack_trace if line.startswith('  File "')]
+    assert '  File "tests/test_semantics_runtime.py", line' in "\n".join(files)
+    assert not any(str(ROOT) in line or "site-packages" in line for line in error.stack_trace)
+    assert any(line.startswith('  File "aiodurable/') for line in files)
 
 
 def test_a_long_traceback_keeps_its_innermost_frames() -> None:

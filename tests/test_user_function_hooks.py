@@ -1,5 +1,5 @@
-"""The user-function hooks around a run of user code: a start, then an end with the
-outcome, except for a run cut short by the invocation's suspension, which reports none."""
+"""The user-function hooks around a run of user code: a start, then exactly one end with
+the outcome; a run cut short by the invocation's suspension ends ``INCOMPLETE``."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class Runs(Plugin):
         self.records.append((f"end {info.outcome}", info.name, message))
 
 
-async def test_a_suspended_run_reports_no_end_and_a_failed_one_reports_its_error() -> None:
+async def test_a_suspended_run_ends_incomplete_and_a_failed_one_reports_its_error() -> None:
     runs = Runs()
 
     def refuse() -> str:
@@ -48,7 +48,8 @@ async def test_a_suspended_run_reports_no_end_and_a_failed_one_reports_its_error
     assert [o["Status"] for o in outputs] == ["PENDING", "SUCCEEDED"]
     assert outputs[-1]["Result"] == '"grouped, then StepError"'
     assert runs.records == [
-        ("start", "group", None),  # first invocation: suspended, no end
+        ("start", "group", None),  # first invocation: suspended
+        ("end INCOMPLETE", "group", None),
         ("start", "group", None),  # second: the context runs to its end
         ("end SUCCEEDED", "group", None),
         ("start", "refuse", None),

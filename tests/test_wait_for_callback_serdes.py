@@ -40,8 +40,8 @@ async def asks_for_a_verdict(event: object, ctx: DurableContext) -> list[str]:
 async def test_the_custom_serdes_decoded_value_is_returned_on_first_run_and_replay() -> None:
     async with LocalRunner(asks_for_a_verdict, replay_check=True) as runner:
         run = await runner.start()
-        await run.wait_for_callback("review create callback id")
-        run.complete_callback("review create callback id", raw="yes:ana")
+        await run.wait_for_callback("review")
+        run.complete_callback("review", raw="yes:ana")
         result = await run.wait()
 
     assert result.status == "SUCCEEDED", result.error

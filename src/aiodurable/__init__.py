@@ -2,7 +2,9 @@
 
 from aiodurable._version import __version__
 from aiodurable.context import DurableContext, LoggingConfig
+from aiodurable.duration import Duration
 from aiodurable.errors import (
+    ActionFailure,
     BatchCompletionError,
     CallbackError,
     CallbackFailedError,
@@ -20,9 +22,13 @@ from aiodurable.errors import (
     NonDeterministicError,
     OperationInStepError,
     PayloadUnavailableError,
+    PluginLoadError,
     SerializationError,
     StepError,
     StepInterruptedError,
+    StepTimeoutError,
+    TerminalScopeError,
+    UnfinishedOperationError,
     ValidationError,
     WaitForConditionError,
 )
@@ -30,14 +36,24 @@ from aiodurable.handler import DurableHandler, durable_execution
 from aiodurable.operations.attempt import StepContext
 from aiodurable.operations.batch_result import (
     BatchItem,
+    BatchItemStatus,
     BatchProgress,
     BatchResult,
     CompletionConfig,
     CompletionDecision,
+    CompletionItemStatus,
+    CompletionOutcome,
+    CompletionReason,
+    CompletionStatus,
     NamedBranch,
     Nesting,
+    complete_batch,
+    continue_batch,
 )
 from aiodurable.operations.callback import Callback
+from aiodurable.operations.saga import Saga
+from aiodurable.operations.terminal_scope import TerminalScope
+from aiodurable.operations.wait_for_callback import WaitForCallbackContext
 from aiodurable.operations.wait_for_condition import WaitDecision, WaitStrategy
 from aiodurable.operations.with_retry import with_retry
 from aiodurable.plugins import Plugin
@@ -46,13 +62,20 @@ from aiodurable.serdes import JsonSerdes, PassthroughSerdes, Serdes, SerdesConte
 
 __all__ = [
     "__version__",
+    "ActionFailure",
     "BatchCompletionError",
     "BatchItem",
+    "BatchItemStatus",
     "BatchProgress",
     "BatchResult",
     "Callback",
     "CompletionConfig",
     "CompletionDecision",
+    "CompletionItemStatus",
+    "CompletionOutcome",
+    "CompletionReason",
+    "CompletionStatus",
+    "Duration",
     "NamedBranch",
     "Nesting",
     "WaitDecision",
@@ -77,8 +100,10 @@ __all__ = [
     "LoggingConfig",
     "NonDeterministicError",
     "OperationInStepError",
+    "UnfinishedOperationError",
     "PassthroughSerdes",
     "Plugin",
+    "PluginLoadError",
     "RetryDecision",
     "RetryStrategy",
     "PayloadUnavailableError",
@@ -89,8 +114,15 @@ __all__ = [
     "StepError",
     "StepInterruptedError",
     "StepSemantics",
+    "StepTimeoutError",
+    "Saga",
+    "TerminalScope",
+    "TerminalScopeError",
     "ValidationError",
+    "WaitForCallbackContext",
     "WaitForConditionError",
+    "complete_batch",
+    "continue_batch",
     "durable_execution",
     "with_retry",
 ]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from aiodurable.duration import Seconds
 from aiodurable.errors import ValidationError
+from aiodurable.lambda_context import LambdaContext, current_lambda_context
+from aiodurable.operations.base import OperationIdentity
 from aiodurable.operations.batch import (
     BranchSpec,
     map_specs,
@@ -25,17 +28,21 @@ from aiodurable.operations.determinism import (
     item_digests,
     step_call,
 )
+from aiodurable.operations.forwarding import reject_keywords
 from aiodurable.operations.invoke import run_invoke
 from aiodurable.operations.names import check_name, check_sub_type, default_name
+from aiodurable.operations.saga import Saga
 from aiodurable.operations.scope import OperationScope, run_completing
 from aiodurable.operations.step import run_step, serdes_for_function
+from aiodurable.operations.terminal_scope import ScopeReport, TerminalScope
+from aiodurable.operations.timeouts import timeout_seconds
 from aiodurable.operations.wait import run_wait, wait_seconds
 from aiodurable.operations.wait_for_condition import (
     WaitDecision,
     WaitStrategy,
     run_wait_for_condition,
 )
-from aiodurable.replay_logging import make_logger
+from aiodurable.replay_logging import LogGate, LoggingConfig, make_logger
 from aiodurable.retry import RetryPolicy, StepSemantics
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import ANY_JSON, AnySerdes, AsyncSerdes, JsonSerdes, Serdes, bind_serdes
@@ -44,7 +51,7 @@ from aiodurable.wire import OperationType
 if TYPE_CHECKING:
     from uuid import UUID
 
-    from structlog.typing import FilteringBoundLogger, Processor
+    from structlog.typing import FilteringBoundLogger
 
 __all__ = ["DurableContext", "LoggingConfig"]
 
@@ -52,16 +59,8 @@ T = TypeVar("T")
 S = TypeVar("S")
 I = TypeVar("I")  # noqa: E741
 
-
-@dataclass(frozen=True)
-class LoggingConfig:
-    """How ``ctx.logger`` writes: structlog processors and the logger they feed."""
-
-    processors: list[Processor] | None = None
-    logger: Any = None
-    #: Log while replaying too (records are otherwise dropped during replay).
-    log_during_replay: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+#: The keywords of ``ctx.step`` (everything else is refused: see operations/forwarding.py).
+STEP_OPTIONS = ("name", "retry", "semantics", "timeout", "result_type", "serdes", "sub_type")
 
 
 class DurableContext(CallbackMethods):
@@ -72,7 +71,7 @@ class DurableContext(CallbackMethods):
     replay whatever order the tasks run in.
     """
 
-    __slots__ = ("_logger", "_logging")
+    __slots__ = ("_lambda_context", "_logger", "_logging")
 
     def __init__(
         self,
@@ -82,6 +81,7 @@ class DurableContext(CallbackMethods):
         id_prefix: str | None = None,
         replaying: bool | None = None,
         logging: LoggingConfig | None = None,
+        lambda_context: LambdaContext | None = None,
     ) -> None:
         OperationScope.__init__(
             self,
@@ -92,6 +92,10 @@ class DurableContext(CallbackMethods):
         )
         self._logging = logging or LoggingConfig()
         self._logger: FilteringBoundLogger | None = None
+        # The root takes the handler's Lambda context; children are handed their parent's.
+        self._lambda_context: LambdaContext | None = (
+            lambda_context if lambda_context is not None else current_lambda_context.get()
+        )
 
     # -- identity and replay -----------------------------------------------------------
     @property
@@ -99,9 +103,36 @@ class DurableContext(CallbackMethods):
         """The ARN of the durable execution this context belongs to."""
         return self._execution.arn
 
+    @property
+    def lambda_context(self) -> LambdaContext | None:
+        """The running invocation's Lambda context (``aws_request_id``,
+        ``invoked_function_arn``, ``get_remaining_time_in_millis()`` …); ``None`` when the
+        handler got none. It changes on every replay: size this invocation's work with it,
+        never choose the durable operations to call by it.
+        """
+        return self._lambda_context
+
     def is_replaying(self) -> bool:
         """True while this context re-executes operations that are already recorded."""
         return self._replaying
+
+    def is_suspending(self) -> bool:
+        """True once this invocation is ending with the workflow unfinished.
+
+        That is a suspension (every task waits on something the service will resume
+        later: a wait, a callback, a retry …) or an error that stops the invocation
+        rather than the workflow. The workflow's tasks are then cancelled, so ``finally:``
+        blocks run although nothing ended; this tells them apart from a true outcome::
+
+            try:
+                await ctx.wait(3600)
+            finally:
+                if not ctx.is_suspending():
+                    ...  # runs once, when the block really ends
+
+        ``ctx.terminal_scope`` does this for durable cleanup and compensations.
+        """
+        return not self._execution.outcome.running
 
     def _logs_suppressed(self) -> bool:
         """Whether ``ctx.logger`` drops records now (replaying, unless configured not to)."""
@@ -111,7 +142,7 @@ class DurableContext(CallbackMethods):
     def _make_logger(self, **bindings: Any) -> FilteringBoundLogger:
         config = self._logging
         return make_logger(
-            _LogGate(self),
+            LogGate(self),
             config.processors,
             config.logger,
             executionArn=self._execution.arn,
@@ -122,63 +153,89 @@ class DurableContext(CallbackMethods):
 
     @property
     def logger(self) -> FilteringBoundLogger:
-        """A structlog logger that stays silent while this context replays."""
+        """A structlog logger that stays silent while this context replays; fields as
+        keywords or ``extra={...}`` land at the top level of the record."""
         if self._logger is None:
             self._logger = self._make_logger()
         return self._logger
+
+    def set_logger(self, logger: Any) -> None:
+        """Send the records of ``ctx.logger`` (and of the child contexts and steps started
+        afterwards) to ``logger``, the official SDK's ``set_logger``: a Powertools
+        ``Logger``, a ``logging.Logger``, anything whose ``info`` takes ``extra=``. Each
+        record reaches it as ``logger.info(message, extra=fields)``, never while
+        replaying (unless ``LoggingConfig(log_during_replay=True)``). It replaces
+        ``LoggingConfig.logger`` and ``processors`` here; ``LoggingConfig(logger=...)``
+        on ``@durable_execution`` does it for every context.
+        """
+        self._logging = replace(self._logging, logger=logger, processors=None)
+        self._logger = None
 
     # -- step ----------------------------------------------------------------------------
     @overload
     def step(
         self,
         fn: Callable[..., Coroutine[Any, Any, T]],
+        /,
         *args: Any,
         name: str | None = ...,
         retry: RetryPolicy | None = ...,
         semantics: StepSemantics = ...,
+        timeout: Seconds | None = ...,
         result_type: type[T] | None = ...,
         serdes: Serdes[T] | AsyncSerdes[Any] | None = ...,
         sub_type: str | None = ...,
-        **kwargs: Any,
     ) -> Awaitable[T]: ...
 
     @overload
     def step(
         self,
         fn: Callable[..., T],
+        /,
         *args: Any,
         name: str | None = ...,
         retry: RetryPolicy | None = ...,
         semantics: StepSemantics = ...,
+        timeout: Seconds | None = ...,
         result_type: type[T] | None = ...,
         serdes: Serdes[T] | AsyncSerdes[Any] | None = ...,
         sub_type: str | None = ...,
-        **kwargs: Any,
     ) -> Awaitable[T]: ...
 
     def step(
         self,
         fn: Callable[..., Any],
+        /,
         *args: Any,
         name: str | None = None,
         retry: RetryPolicy | None = None,
         semantics: StepSemantics = StepSemantics.AT_LEAST_ONCE_PER_RETRY,
+        timeout: Seconds | None = None,
         result_type: Any = None,
         serdes: AnySerdes | None = None,
         sub_type: str | None = None,
-        **kwargs: Any,
+        **unknown: Any,
     ) -> Awaitable[Any]:
-        """Run ``fn(*args, **kwargs)`` as a durable step and return its result.
+        """Run ``fn(*args)`` as a durable step and return its result.
 
         ``fn`` may be async (awaited on the loop) or sync (run in a worker thread). Its
         result is checkpointed as JSON and comes back as the same type on replay: the
         type is taken from ``fn``'s return annotation, or from ``result_type``. A failed
         attempt is retried per ``retry`` (default: 6 attempts with exponential backoff);
         once retries are exhausted ``StepError`` is raised, on the live run and on every
-        replay alike.
+        replay alike. ``timeout`` (seconds or a ``timedelta``) bounds each attempt: one
+        past it fails with ``StepTimeoutError``, which the retry strategy sees.
+
+        Only positional arguments are forwarded to ``fn``: keywords are the step's own
+        options. Bind keywords with ``functools.partial`` (its function still gives the
+        result type and the default name).
 
         >>> receipt = await ctx.step(charge, order, name="charge")  # doctest: +SKIP
+        >>> await ctx.step(partial(send, to=user), name="notify", timeout=10)  # doctest: +SKIP
         """
+        if unknown:
+            reject_keywords("ctx.step", unknown, STEP_OPTIONS)
+        seconds = None if timeout is None else timeout_seconds(timeout, "ctx.step")
         serdes = bind_serdes(
             serdes, JsonSerdes(result_type) if result_type is not None else serdes_for_function(fn)
         )
@@ -186,7 +243,7 @@ class DurableContext(CallbackMethods):
             OperationType.STEP,
             check_sub_type(sub_type, "Step"),
             check_name(name) if name is not None else default_name(fn),
-            step_call(fn, args, kwargs),
+            step_call(fn, args),
         )
         return self._tracked(
             identity,
@@ -195,16 +252,16 @@ class DurableContext(CallbackMethods):
                 identity,
                 fn,
                 args,
-                kwargs,
                 retry=retry,
                 semantics=semantics,
+                attempt_timeout=seconds,
                 serdes=serdes,
                 logger_factory=self._make_logger,
             ),
         )
 
     # -- wait ----------------------------------------------------------------------------
-    def wait(self, duration: float | timedelta, *, name: str | None = None) -> Awaitable[None]:
+    def wait(self, duration: Seconds, *, name: str | None = None) -> Awaitable[None]:
         """Suspend the workflow for ``duration`` (whole seconds, at least 1).
 
         The timer lives in the service: the Lambda invocation ends and the workflow
@@ -222,6 +279,7 @@ class DurableContext(CallbackMethods):
             id_prefix=id_prefix,
             replaying=self._replaying and replaying,
             logging=self._logging,
+            lambda_context=self._lambda_context,
         )
 
     def run_in_child_context(
@@ -329,15 +387,19 @@ class DurableContext(CallbackMethods):
         name: str | None = None,
         result_type: type[S] | None = None,
         serdes: Serdes[S] | AsyncSerdes[Any] | None = None,
+        timeout: Seconds | None = None,
     ) -> Awaitable[S]:
         """Poll ``check(state) -> new_state`` until ``wait_strategy`` says stop.
 
         Between polls the workflow is suspended (the service owns the timer). An
         exception from ``check`` fails the operation at once with
-        ``WaitForConditionError``; it is not retried.
+        ``WaitForConditionError``; it is not retried. ``timeout`` (seconds or a
+        ``timedelta``) bounds each check: one past it fails the operation the same way,
+        its ``error_type`` naming ``StepTimeoutError``.
         """
         if check is None or wait_strategy is None:
             raise ValidationError("wait_for_condition needs a check and a wait_strategy")
+        seconds = timeout_seconds(timeout, "wait_for_condition")
         identity = self._identity(OperationType.STEP, "WaitForCondition", check_name(name))
         return self._tracked(
             identity,
@@ -349,6 +411,7 @@ class DurableContext(CallbackMethods):
                 wait_strategy,
                 bind_serdes(serdes, JsonSerdes(result_type) if result_type else ANY_JSON),
                 self._make_logger,
+                seconds,
             ),
         )
 
@@ -448,6 +511,63 @@ class DurableContext(CallbackMethods):
             ),
         )
 
+    # -- terminal scopes and sagas -------------------------------------------------------
+    def terminal_scope(self, name: str | None = None) -> TerminalScope:
+        """A block with cleanup and compensations that run on a true outcome only.
+
+        ``scope.on_failure(fn, *args)`` registers a compensation (runs if the block
+        fails), ``scope.finally_(fn, *args)`` a cleanup (runs whatever the outcome);
+        when the block ends they run newest first, each as a step (options as
+        ``ctx.step``'s), in a child context named ``name``. A suspension is not an end:
+        nothing runs while the invocation suspends. The block's error is re-raised after
+        the actions; if an action failed, ``TerminalScopeError`` carries both::
+
+            async with ctx.terminal_scope("load-test") as scope:
+                fleet = await ctx.step(start_instances, 20)
+                scope.finally_(terminate_instances, fleet)
+                await ctx.wait(timedelta(hours=2))  # suspends: nothing is terminated
+                await ctx.step(collect_results, fleet)
+        """
+        identity = self._reserve_scope(name, "TerminalScope")
+        return TerminalScope(identity.name, self._scope_actions(identity), self.is_suspending)
+
+    def saga(self, name: str | None = None) -> Saga:
+        """A terminal scope whose ``step(fn, *args, compensate=undo)`` registers
+        ``undo(result)`` once ``fn`` succeeded; on failure the undos run newest first::
+
+            async with ctx.saga("booking") as saga:
+                seat = await saga.step(reserve_seat, trip, compensate=release_seat)
+                paid = await saga.step(charge_card, trip, compensate=refund)
+                await saga.step(ship_tickets, trip)
+        """
+        identity = self._reserve_scope(name, "Saga")
+        return Saga(identity.name, self, self._scope_actions(identity), self.is_suspending)
+
+    def _reserve_scope(self, name: str | None, sub_type: str) -> OperationIdentity:
+        # The id is taken now, before the block's operations: the actions' child context
+        # has the same id whatever the block did before it ended.
+        return self._identity(OperationType.CONTEXT, sub_type, check_name(name))
+
+    def _scope_actions(
+        self, identity: OperationIdentity
+    ) -> Callable[[Callable[[Any], Awaitable[ScopeReport]]], Awaitable[ScopeReport]]:
+        op_id = identity.id
+
+        def run_actions(body: Callable[[Any], Awaitable[ScopeReport]]) -> Awaitable[ScopeReport]:
+            return self._tracked(
+                identity,
+                run_child(
+                    self._execution,
+                    identity,
+                    lambda child: run_completing(body, child),
+                    lambda replaying: self._child(op_id, op_id, replaying),
+                    serdes=JsonSerdes(ScopeReport),
+                    summary=None,
+                ),
+            )
+
+        return run_actions
+
     # -- replay-safe values --------------------------------------------------------------
     async def now(self) -> datetime:
         """The current time, recorded on first run and identical on every replay."""
@@ -479,15 +599,3 @@ async def _new_uuid() -> UUID:
     import uuid
 
     return uuid.uuid4()
-
-
-class _LogGate:
-    """The replay filter's view of a context: its logs, not its replay status."""
-
-    __slots__ = ("_context",)
-
-    def __init__(self, context: DurableContext) -> None:
-        self._context = context
-
-    def is_replaying(self) -> bool:
-        return self._context._logs_suppressed()

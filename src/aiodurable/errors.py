@@ -8,11 +8,13 @@ same exception with the same ``error_type`` and message.
 from __future__ import annotations
 
 import builtins
-from typing import ClassVar, Self
+from dataclasses import dataclass
+from typing import ClassVar, Literal, Self
 
 from aiodurable.wire import ErrorObject
 
 __all__ = [
+    "ActionFailure",
     "CallbackError",
     "CallbackFailedError",
     "CallbackHeartbeatTimeoutError",
@@ -32,19 +34,21 @@ __all__ = [
     "SerializationError",
     "StepError",
     "StepInterruptedError",
+    "StepTimeoutError",
+    "TerminalScopeError",
     "ValidationError",
     "WaitForConditionError",
     "error_object_from_exception",
     "qualified_type_name",
 ]
 
-# The service rejects an ErrorObject whose JSON exceeds 32,768 characters (PROTOCOL §2.5).
+# The service rejects an ErrorObject whose JSON exceeds 32,768 characters (docs/protocol.md §2.5).
 _MAX_MESSAGE_CHARS = 16_384
 _MAX_STACK_CHARS = 12_000
 
 
 def qualified_type_name(cls: type[BaseException]) -> str:
-    """``ValueError`` for builtins, ``package.module.Class`` otherwise (PROTOCOL §7.2)."""
+    """``ValueError`` for builtins, ``package.module.Class`` otherwise (docs/protocol.md §7.2)."""
     module = cls.__module__
     if module == builtins.__name__:
         return cls.__qualname__
@@ -59,12 +63,27 @@ class ValidationError(DurableError, ValueError):
     """An argument to a durable operation is invalid; nothing was checkpointed."""
 
 
+class PluginLoadError(ValidationError):
+    """A plugin named in ``DURABLE_EXECUTION_PLUGINS`` (or passed in ``plugins=``) cannot
+    be used: not installed, ambiguous, or not a plugin or plugin factory. Raised when
+    the handler is built, before any invocation."""
+
+
 class OperationInStepError(ValidationError):
     """A durable operation was called from inside a step body.
 
     A step is one unit of user code whose result is checkpointed once; operations inside
     it would run again on every retry and have no place in the history. The execution
     fails at the call, in the invocation that made it.
+    """
+
+
+class UnfinishedOperationError(ValidationError):
+    """The workflow returned while durable operations it called had not finished.
+
+    An operation called and never awaited, or still running in a task the workflow did not
+    wait for, would otherwise be lost without a trace. Await every operation (or the task,
+    ``gather`` or ``TaskGroup`` that runs it) before the workflow returns.
     """
 
 
@@ -79,9 +98,13 @@ class SerializationError(DurableError):
 class PayloadUnavailableError(DurableError):
     """A stored value could not be read for now: its store is unreachable or failing.
 
-    Replay needs the value, and a later attempt may well read it, so this ends only the
-    invocation: the handler raises it, Lambda invokes the function again, and the
-    execution goes on (it never fails because of it). A custom serdes raises it from
+    Replay needs the value, and a later attempt may well read it, so this ends the
+    invocation, whatever the workflow code does with it: the handler raises it and the
+    service invokes the function again, as it does after any failed invocation. An
+    outage shorter than the service's retries of failed invocations costs only those
+    invocations; one that outlasts them fails the execution with this error (the local
+    backend retries ``max_invocation_attempts`` = 5 times, ``invocation_retry_delay`` =
+    1 s apart; AWS does not publish its budget). A custom serdes raises it from
     ``deserialize`` for a failure that is not the value's fault; ``TimeoutError`` and
     ``ConnectionError`` from a serdes count as this too. A value that is gone for good is
     a ``SerializationError`` (``OffloadedPayloadMissingError``), which fails the execution.
@@ -197,6 +220,40 @@ class StepError(DurableOperationError):
     default_message = "Step failed"
 
 
+class StepTimeoutError(StepError):
+    """A step attempt (or a wait_for_condition check) ran past its ``timeout=``.
+
+    Raised inside the attempt, so the retry strategy sees it like any other error (list
+    it in ``retryable_errors``, or leave it out to fail at once); when no retry is left
+    the step raises it too, on the live run and on every replay.
+    """
+
+    default_message = "Step attempt timed out"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        error_type: str | None = None,
+        error_data: str | None = None,
+        stack_trace: list[str] | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            error_type=error_type or qualified_type_name(StepTimeoutError),
+            error_data=error_data,
+            stack_trace=stack_trace,
+        )
+
+
+def step_error_from(error: ErrorObject | None) -> StepError:
+    """The ``StepError`` a recorded step failure raises: ``StepTimeoutError`` when the
+    last attempt timed out, so ``except StepTimeoutError`` works in the workflow too."""
+    if error is not None and error.error_type == qualified_type_name(StepTimeoutError):
+        return StepTimeoutError.from_error_object(error)
+    return StepError.from_error_object(error)
+
+
 class StepInterruptedError(DurableError):
     """An at-most-once step attempt started but its outcome was never recorded."""
 
@@ -266,14 +323,57 @@ class CallbackSubmitterError(CallbackError):
     default_message = "Callback submitter failed"
 
 
-def _stack_lines(error: BaseException) -> list[str] | None:
-    """The traceback of an exception raised by user code, one line an entry (newest last)."""
-    if error.__traceback__ is None:
-        return None
-    import traceback  # only when something failed
+@dataclass(frozen=True, slots=True)
+class ActionFailure:
+    """One action of a terminal scope that failed after its retries."""
 
-    lines = traceback.format_exception(error)
-    return [line for chunk in lines for line in chunk.rstrip("\n").split("\n")]
+    #: The action's step name.
+    name: str | None
+    kind: Literal["compensation", "cleanup"]
+    error: StepError
+
+
+class TerminalScopeError(DurableError):
+    """Compensations or cleanups of a terminal scope failed.
+
+    ``error`` is the scope's own error (also the ``__cause__``), or ``None`` when the
+    scope succeeded and a cleanup failed; ``failures`` lists every action that failed,
+    in the order they ran. The other actions still ran: one failed compensation does
+    not stop the rest of the rollback. What the failed actions should have undone is
+    still in place, so this error is raised instead of the scope's error, which a
+    handler for the ordinary failure would otherwise treat as cleanly rolled back.
+    """
+
+    def __init__(
+        self, scope: str | None, error: BaseException | None, failures: list[ActionFailure]
+    ) -> None:
+        listed = "; ".join(
+            f"{f.kind} {f.name or '(unnamed)'!r}: {f.error.error_type or 'StepError'}: {f.error}"
+            for f in failures
+        )
+        what = f"terminal scope {scope!r}" if scope else "a terminal scope"
+        if error is None:
+            head = f"{what} succeeded but {len(failures)} of its cleanup actions failed"
+        else:
+            head = (
+                f"{what} failed ({type(error).__name__}: {error}) and {len(failures)} of its "
+                "actions failed too"
+            )
+        super().__init__(
+            f"{head}: {listed}. What they were to undo or release is still in place: run "
+            "them by hand once the cause is fixed, or give them a retry strategy that "
+            "outlasts the outage."
+        )
+        self.scope = scope
+        self.error = error
+        self.failures = failures
+
+
+def _stack_lines(error: BaseException) -> list[str] | None:
+    """The traceback of an exception raised by user code (see ``aiodurable.stack_trace``)."""
+    from aiodurable.stack_trace import stack_lines  # only when something failed
+
+    return stack_lines(error)
 
 
 def error_object_from_exception(error: BaseException) -> ErrorObject:

@@ -6,16 +6,19 @@ import asyncio
 import functools
 import inspect
 import typing
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar, overload
 
 import msgspec
 
 from aiodurable.context import DurableContext, LoggingConfig
-from aiodurable.errors import ValidationError
-from aiodurable.invocation import run_invocation
-from aiodurable.plugins import Plugin
+from aiodurable.errors import InvocationExitError, ValidationError
+from aiodurable.invocation import decode_invocation, run_invocation
+from aiodurable.lambda_context import current_lambda_context
+from aiodurable.plugins.discovery import configured_plugins
 from aiodurable.plugins.dispatch import PluginSet
+from aiodurable.plugins.plugin import PluginEntry
+from aiodurable.serdes import convert
 from aiodurable.service.base import DurableServiceClient
 
 __all__ = ["DurableHandler", "durable_execution"]
@@ -66,7 +69,7 @@ class DurableHandler(Generic[I, R]):
         *,
         client: DurableServiceClient | None = None,
         logging: LoggingConfig | None = None,
-        plugins: Sequence[Plugin] = (),
+        plugins: Sequence[PluginEntry] = (),
     ) -> None:
         if not inspect.iscoroutinefunction(workflow):
             raise ValidationError(
@@ -75,13 +78,14 @@ class DurableHandler(Generic[I, R]):
             )
         self.workflow = workflow
         self.logging = logging
-        self.plugins = PluginSet(plugins)
+        # Resolved once: the environment's plugins are looked up when the handler is built.
+        self.plugins = PluginSet(configured_plugins(plugins))
         self._client = client
         self._input_type = _input_type(workflow)
         functools.update_wrapper(self, workflow)
 
     def decode_input(self, payload: str | None) -> Any:
-        """The workflow's input from the EXECUTION operation's payload (PROTOCOL §1.4)."""
+        """The workflow's input from the EXECUTION operation's payload (docs/protocol.md §1.4)."""
         if payload is None or not payload.strip():
             data: Any = {}
         else:
@@ -92,7 +96,7 @@ class DurableHandler(Generic[I, R]):
         if self._input_type is Any:
             return data
         try:
-            return msgspec.convert(data, self._input_type)
+            return convert(data, self._input_type)
         except msgspec.ValidationError as exc:
             raise ValidationError(
                 f"the execution input does not match {self._input_type!r}: {exc}"
@@ -113,19 +117,39 @@ class DurableHandler(Generic[I, R]):
         client: DurableServiceClient | None = None,
     ) -> dict[str, Any]:
         """Run one invocation on the current event loop; returns the output envelope."""
+        if client is None and self._client is None and not _looks_durable(event):
+            # Before the first client is made: outside Lambda, making it can fail on its
+            # own (no region), hiding the error that says what is really wrong.
+            decode_invocation(event)
         service = client if client is not None else await self._default_client()
-        return await run_invocation(
-            self.workflow,
-            event,
-            service,
-            decode_input=self.decode_input,
-            logging=self.logging,
-            plugins=self.plugins,
-            request_id=getattr(lambda_context, "aws_request_id", None),
-        )
+        # The workflow's root context picks the Lambda context up from here.
+        token = current_lambda_context.set(lambda_context)
+        try:
+            return await run_invocation(
+                self.workflow,
+                event,
+                service,
+                decode_input=self.decode_input,
+                logging=self.logging,
+                plugins=self.plugins,
+                request_id=getattr(lambda_context, "aws_request_id", None),
+            )
+        finally:
+            current_lambda_context.reset(token)
 
     def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
-        return _shared_runner().run(self.run(event, lambda_context))
+        try:
+            return _shared_runner().run(self.run(event, lambda_context))
+        except InvocationExitError as exited:
+            # The Lambda entry point: here the process does end, as the workflow asked, so
+            # that Lambda reports the invocation as Runtime.ExitError and invokes again.
+            raise SystemExit(getattr(exited.__cause__, "code", 1)) from exited
+
+
+def _looks_durable(event: Any) -> bool:
+    return (
+        isinstance(event, Mapping) and "DurableExecutionArn" in event and "CheckpointToken" in event
+    )
 
 
 @overload
@@ -137,7 +161,7 @@ def durable_execution(
     *,
     client: DurableServiceClient | None = None,
     logging: LoggingConfig | None = None,
-    plugins: Sequence[Plugin] = (),
+    plugins: Sequence[PluginEntry] = (),
 ) -> Callable[[Workflow[I, R]], DurableHandler[I, R]]: ...
 
 
@@ -147,7 +171,7 @@ def durable_execution(
     *,
     client: DurableServiceClient | None = None,
     logging: LoggingConfig | None = None,
-    plugins: Sequence[Plugin] = (),
+    plugins: Sequence[PluginEntry] = (),
 ) -> DurableHandler[I, R] | Callable[[Workflow[I, R]], DurableHandler[I, R]]:
     """Make ``async def workflow(input, ctx)`` a durable Lambda handler.
 

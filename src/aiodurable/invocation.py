@@ -1,4 +1,10 @@
-"""One Lambda invocation of a durable workflow (PROTOCOL §1.7, §1.8, §5.11)."""
+"""One Lambda invocation of a durable workflow (docs/protocol.md §1.7, §1.8, §5.11).
+
+The invocation wires the pieces together and reads how it ended from one place, the
+:class:`InvocationOutcome`: the scheduler reports a suspension, the checkpointer a revoked
+token or a failed checkpoint, the operations a fatal error, and the workflow's own end
+completes it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,6 @@ import asyncio
 import gc
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import suppress
 from typing import Any
 
 import msgspec
@@ -23,7 +28,9 @@ from aiodurable.limits import escaped_bytes
 from aiodurable.plugins.dispatch import NO_PLUGINS, PluginSet
 from aiodurable.runtime.checkpointer import Checkpointer, TokenRevoked
 from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.outcome import InvocationOutcome, InvocationState
 from aiodurable.runtime.replay_trace import ReplayTrace, trace_store
+from aiodurable.runtime.scheduler import InvocationScheduler, unfinished_error
 from aiodurable.runtime.signals import ProcessExit
 from aiodurable.serdes import encode_json
 from aiodurable.service.base import DurableServiceClient
@@ -55,7 +62,7 @@ def _ms(value: Any) -> Any:
 def _timestamps_to_seconds(state: dict[str, Any], operations: list[Any]) -> None:
     """Turn the event's epoch-millisecond timestamps into seconds, in place.
 
-    The Lambda event carries milliseconds, API responses seconds (PROTOCOL §1.3). The
+    The Lambda event carries milliseconds, API responses seconds (docs/protocol.md §1.3). The
     event is ours to consume, so it is converted where it lies — copying thousands of
     operations would cost more than decoding them — and marked, so that handing the same
     event to the handler again does not convert it twice.
@@ -186,14 +193,14 @@ async def run_invocation(
     )
     store = trace_store(client)
     trace = ReplayTrace(store.replay_trace(arn)) if store is not None else None
-    execution = Execution(arn, operations, hooks, trace)
+    execution = Execution(arn, operations, hooks, trace, InvocationScheduler(InvocationOutcome()))
     payload = _input_payload(arn.rsplit("/", 1)[-1], operations)
     checkpointer = Checkpointer(
         client,
         arn,
         envelope.checkpoint_token,
         execution.merge,
-        execution.fail,
+        execution.outcome,
         idle_flush_delay=idle_flush_delay,
         on_queue=hooks.queued if hooks.enabled else None,
     )
@@ -223,76 +230,60 @@ async def _drive(
     logging: LoggingConfig | None,
 ) -> dict[str, Any]:
     context = DurableContext(execution, logging=logging)
+    scheduler = execution.scheduler
+    outcome = execution.outcome
 
     async def run_workflow() -> Any:
         try:
             value = await workflow(decode_input(payload), context)
-            context._ensure_all_visited()
-            return value
         except SystemExit as exc:
-            raise ProcessExit(exc.code) from exc
+            exit_ = ProcessExit(exc.code)
+            execution.fail(exit_)
+            raise exit_ from exc
+        context._ensure_all_visited()
+        unfinished = scheduler.unfinished_operations()
+        if unfinished and outcome.running:
+            execution.fail(unfinished_error(unfinished))
+        return value
 
-    work = asyncio.create_task(run_workflow(), name=f"aiodurable-workflow {execution.arn}")
-    stop = asyncio.create_task(execution.terminated.wait(), name="aiodurable-termination")
-    interrupted = False  # the invocation ended (suspension, failure) with the workflow running
-    try:
-        await asyncio.wait((work, stop), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stop.cancel()
-        if not work.done():
-            interrupted = True
-            work.cancel()
-        with suppress(asyncio.CancelledError, Exception, TokenRevoked, ProcessExit):
-            await work
-        with suppress(asyncio.CancelledError):
-            await stop
-
-    outcome: BaseException | None = None
-    value: Any = None
-    finished = work.done() and not work.cancelled()
-    if finished:
-        outcome = work.exception()
-        if outcome is None:
-            value = work.result()
-        if interrupted and not isinstance(outcome, ProcessExit):
-            # The workflow caught the cancellation of its suspension (``suppress(
-            # CancelledError)`` around an ``await``) and returned or raised: what it
-            # produced says nothing, since the operations it awaited have not completed.
-            finished, outcome, value = False, None, None
-    if execution.fatal is None:
+    work, _ = await scheduler.run(run_workflow(), f"aiodurable-workflow {execution.arn}")
+    # What the workflow returned or raised counts only if nothing ended the invocation
+    # first: after a suspension it may have caught the cancellation and carried on.
+    outcome.complete()
+    if outcome.state is not InvocationState.FATAL:
         await checkpointer.flush()
-    return await _build_output(execution, checkpointer, finished, value, outcome)
+    return await _build_output(outcome, checkpointer, work)
 
 
 async def _build_output(
-    execution: Execution,
-    checkpointer: Checkpointer,
-    finished: bool,
-    value: Any,
-    outcome: BaseException | None,
+    outcome: InvocationOutcome, checkpointer: Checkpointer, work: asyncio.Task[Any]
 ) -> dict[str, Any]:
-    fatal = execution.fatal
-    if checkpointer.revoked or isinstance(fatal, TokenRevoked):
+    state = outcome.state
+    if state is InvocationState.SUSPENDED or state is InvocationState.REVOKED:
         return _output(InvocationOutput(status=InvocationStatus.PENDING))
-    if isinstance(fatal, CheckpointError):
-        if fatal.retryable:
-            raise fatal
-        return _checkpoint_failure_output(fatal)
-    if isinstance(fatal, PayloadUnavailableError):
-        raise fatal  # a store unreachable for now: the next invocation reads it again
-    if fatal is not None:
-        return await _failed(checkpointer, fatal)
-    if not finished:
-        return _output(InvocationOutput(status=InvocationStatus.PENDING))
-    if outcome is not None:
-        if isinstance(outcome, TokenRevoked):
+    if state is InvocationState.FATAL:
+        fatal = outcome.error
+        assert fatal is not None
+        if isinstance(fatal, TokenRevoked):
             return _output(InvocationOutput(status=InvocationStatus.PENDING))
-        if isinstance(outcome, ProcessExit):
+        if isinstance(fatal, ProcessExit):
             raise InvocationExitError(
-                f"the workflow exited (SystemExit: {outcome.code!r}); the invocation failed "
+                f"the workflow exited (SystemExit: {fatal.code!r}); the invocation failed "
                 "and will be invoked again"
-            ) from outcome
-        return await _failed(checkpointer, outcome)
+            ) from fatal
+        if isinstance(fatal, CheckpointError):
+            if fatal.retryable:
+                raise fatal
+            return _checkpoint_failure_output(fatal)
+        if isinstance(fatal, PayloadUnavailableError):
+            raise fatal  # a store unreachable for now: the next invocation reads it again
+        return await _failed(checkpointer, fatal)
+    if work.cancelled():  # cancelled from outside the invocation
+        raise asyncio.CancelledError
+    error = work.exception()
+    if error is not None:
+        return await _failed(checkpointer, error)
+    value = work.result()
     try:
         text = encode_json(value)
     except Exception as exc:
@@ -332,7 +323,7 @@ async def _failed(checkpointer: Checkpointer, error: BaseException) -> dict[str,
 async def _complete_by_checkpoint(
     checkpointer: Checkpointer, update: OperationUpdate
 ) -> dict[str, Any] | None:
-    """Complete the execution through an EXECUTION checkpoint (PROTOCOL §1.6).
+    """Complete the execution through an EXECUTION checkpoint (docs/protocol.md §1.6).
 
     Returns the output to use instead when that checkpoint could not be written.
     """

@@ -1,4 +1,5 @@
-"""The service's size limits and the one way aiodurable measures against them (PROTOCOL §2.8).
+"""The service's size limits and the one way aiodurable measures against them
+(docs/protocol.md §2.8).
 
 Every size is **bytes of UTF-8**. A checkpoint payload is measured as the string the
 service stores (what the ``Payload`` field decodes to), so the runtime, the in-process

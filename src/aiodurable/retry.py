@@ -1,4 +1,4 @@
-"""Retry strategies for steps (PROTOCOL §6.1)."""
+"""Retry strategies for steps (docs/protocol.md §6.1)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+
+from aiodurable.duration import Seconds, to_seconds
 
 __all__ = ["Jitter", "RetryDecision", "RetryPolicy", "RetryStrategy", "StepSemantics"]
 
@@ -37,22 +38,32 @@ class RetryDecision:
     should_retry: bool
     delay_seconds: int = 0
 
+    @classmethod
+    def retry(cls, delay: Seconds) -> RetryDecision:
+        """Retry after ``delay`` (seconds, a ``timedelta`` or a ``Duration``; at least 1 s)."""
+        return cls(True, max(1, math.ceil(to_seconds(delay, "a retry delay"))))
 
-def _seconds(value: float | timedelta) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+    @classmethod
+    def no_retry(cls) -> RetryDecision:
+        """Do not retry: the step fails."""
+        return cls(False)
+
+
+def _seconds(value: Seconds) -> float:
+    return to_seconds(value, "a retry delay")
 
 
 def backoff_seconds(
-    initial: float | timedelta,
+    initial: Seconds,
     rate: float,
-    cap: float | timedelta,
+    cap: Seconds,
     attempt: int,
     jitter: Jitter,
     rng: random.Random,
 ) -> int:
     """``min(initial * rate ** (attempt - 1), cap)`` with jitter, in whole seconds (≥ 1).
 
-    Shared by retry strategies and wait-for-condition strategies (PROTOCOL §6.1, §6.3).
+    Shared by retry strategies and wait-for-condition strategies (docs/protocol.md §6.1, §6.3).
     """
     base = min(_seconds(initial) * rate ** (attempt - 1), _seconds(cap))
     return jittered(base, jitter, rng)
@@ -84,8 +95,8 @@ class RetryStrategy:
     """
 
     max_attempts: int = 3
-    initial_delay: float | timedelta = 5
-    max_delay: float | timedelta = 300
+    initial_delay: Seconds = 5
+    max_delay: Seconds = 300
     backoff_rate: float = 2.0
     jitter: Jitter = Jitter.FULL
     #: Linear backoff: ``initial + increment * (n - 1)`` instead of the exponential rule.
@@ -151,7 +162,7 @@ class RetryStrategy:
         )
 
     @classmethod
-    def fixed(cls, interval: float | timedelta = 5, *, max_attempts: int = 5) -> RetryStrategy:
+    def fixed(cls, interval: Seconds = 5, *, max_attempts: int = 5) -> RetryStrategy:
         """The same delay between every attempt."""
         return cls(
             max_attempts=max_attempts,

@@ -1,14 +1,20 @@
-"""Serialization of checkpoint payloads (PROTOCOL §7.4–7.7).
+"""Serialization of checkpoint payloads (docs/protocol.md §7.4–7.7).
 
 Values are written as plain JSON with msgspec; primitives come out exactly as the
 service and other SDKs write them (``"hello"`` → ``"\\"hello\\""``, ``42`` → ``"42"``).
 Decoding is typed: a step annotated ``-> Receipt`` gets a ``Receipt`` back on replay.
+
+pydantic v2 models (the ``aiodurable[pydantic]`` extra) go through the same path: written
+as ``model_dump(mode="json")``, read back with ``model_validate``, inside containers too
+(``list[Order]``, ``Order | None``). pydantic is never imported here: a value or type is
+a model only if pydantic was already imported by the code that defines it.
 """
 
 from __future__ import annotations
 
 import gc
 import inspect
+import sys
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar, cast
 
 import msgspec
@@ -21,7 +27,36 @@ __all__ = ["AsyncSerdes", "JsonSerdes", "PassthroughSerdes", "Serdes", "SerdesCo
 
 T = TypeVar("T")
 
-_encoder = msgspec.json.Encoder()
+
+def _pydantic_base() -> type | None:
+    """pydantic's ``BaseModel`` if the program imported pydantic, else ``None``."""
+    pydantic = sys.modules.get("pydantic")
+    return getattr(pydantic, "BaseModel", None) if pydantic is not None else None
+
+
+def _enc_hook(value: Any) -> Any:
+    """What msgspec cannot encode itself: pydantic models, as their JSON-mode dump."""
+    base = _pydantic_base()
+    if base is not None and isinstance(value, base):
+        model: Any = value
+        return model.model_dump(mode="json")
+    raise TypeError(f"Encoding objects of type {type(value).__qualname__} is unsupported")
+
+
+def _dec_hook(type_: Any, data: Any) -> Any:
+    """What msgspec cannot decode itself: pydantic models, validated by pydantic (its
+    ``ValidationError`` is a ``ValueError``: msgspec reports it with the value's path)."""
+    if isinstance(type_, type) and isinstance(data, type_):
+        return data  # what msgspec does without a hook (``object`` takes anything)
+    base = _pydantic_base()
+    if base is not None and isinstance(type_, type) and issubclass(type_, base):
+        return type_.model_validate(data)  # type: ignore[attr-defined]
+    raise TypeError(
+        f"Expected `{getattr(type_, '__qualname__', type_)}`, got `{type(data).__name__}`"
+    )
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
 _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 
 
@@ -78,7 +113,7 @@ AnySerdes: TypeAlias = "Serdes[Any] | AsyncSerdes[Any]"
 def _decoder_for(type_: Any) -> msgspec.json.Decoder[Any]:
     decoder = _decoders.get(type_)
     if decoder is None:
-        decoder = _decoders[type_] = msgspec.json.Decoder(type_)
+        decoder = _decoders[type_] = msgspec.json.Decoder(type_, dec_hook=_dec_hook)
     return decoder
 
 
@@ -97,6 +132,11 @@ def encode_json(value: object) -> str:
 #: Above this size a decode pauses the cyclic garbage collector: building a large
 #: object tree would otherwise trigger collections that only scan what is being kept.
 _GC_PAUSE_CHARS = 64 * 1024
+
+
+def convert(data: Any, type_: Any, *, strict: bool = True) -> Any:
+    """``msgspec.convert`` of decoded JSON into ``type_``, pydantic models included."""
+    return msgspec.convert(data, type_, strict=strict, dec_hook=_dec_hook)
 
 
 def decode_json(text: str | bytes, type_: Any = Any) -> Any:
@@ -149,7 +189,7 @@ class PassthroughSerdes:
         return text
 
 
-#: The API model's limit for any payload string, in characters (PROTOCOL §2.8).
+#: The API model's limit for any payload string, in characters (docs/protocol.md §2.8).
 MAX_PAYLOAD_CHARS = 6_291_456
 
 
@@ -164,7 +204,10 @@ def check_payload_size(
     if text is None:
         return
     limit = payload_limit(operation_type)
-    if len(text) <= limit:  # a string is never more characters than UTF-8 bytes
+    # The character count is only a lower bound (a character is 1 to 4 bytes of UTF-8):
+    # an ASCII string is measured from a flag CPython keeps, and only a non-ASCII one
+    # that could pass the limit at 4 bytes a character is encoded to be counted.
+    if not text.isascii() and len(text) * 4 <= limit:
         return
     size = payload_bytes(text)
     if size > limit:
@@ -192,7 +235,7 @@ def serialize(serdes: Serdes[Any], value: object, context: SerdesContext) -> str
 
 
 def deserialize(serdes: Serdes[Any], text: str | None, context: SerdesContext) -> Any:
-    """Decode stored text; an absent payload is ``None`` (PROTOCOL §7.6)."""
+    """Decode stored text; an absent payload is ``None`` (docs/protocol.md §7.6)."""
     if text is None:
         return None
     try:

@@ -77,3 +77,21 @@ async def blocking(event: dict[str, Any], ctx: DurableContext) -> str:
 async def not_durable(event: dict[str, Any], ctx: DurableContext) -> str:
     """A plain async function: the decorator is missing."""
     return "never runs"
+
+
+def notify_manager(callback_id: str) -> None:
+    """A submitter that would e-mail the callback id."""
+
+
+@durable_execution
+async def manager_approval(event: dict[str, Any], ctx: DurableContext) -> str:
+    """A wait_for_callback named "manager" with no timeout."""
+    answer: str = await ctx.wait_for_callback(notify_manager, name="manager", result_type=str)
+    return answer
+
+
+class SHIP_RETRY:
+    """A class, named where a handler was meant."""
+
+
+ship_retry = SHIP_RETRY()

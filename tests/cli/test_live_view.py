@@ -150,3 +150,30 @@ def test_without_a_terminal_each_event_is_one_line_in_history_order(
         r"\(item 3\); retry in 1",
         out,
     )
+
+
+def test_a_wait_for_callback_shows_the_users_name_not_the_recorded_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["run", "tests.cli.flows:manager_approval", "--clock", "virtual"]) == 1
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert re.search(r"CallbackStarted\s+manager  callback id", out)
+    assert re.search(r"StepSucceeded\s+manager  attempt 1", out)
+    assert "callback 'manager' has no timeout" in out
+    assert "create callback id" not in out and "submitter" not in out
+
+
+def test_a_pause_from_another_shell_shows_in_the_header(
+    terminal: Terminal, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terminal.run("tests.local.workflows:approval", "--input", '{"order_id": "o-4"}', "--serve", "0")
+    screen = terminal.screen_when(r"serving the local backend on http://\S+")
+    endpoint = re.findall(r"serving the local backend on (http://[\d.:]+)", screen)[-1]
+    assert main(["executions", "--endpoint-url", endpoint]) == 0
+    arn = capsys.readouterr().out.split()[-1]
+
+    assert main(["pause", arn, "--endpoint-url", endpoint]) == 0
+    terminal.screen_when(r"(?m)^tests\.local\.workflows:approval\s+PAUSED\s")
+    assert main(["resume", arn, "--endpoint-url", endpoint]) == 0
+    terminal.screen_when(r"(?m)^tests\.local\.workflows:approval\s+RUNNING\s")

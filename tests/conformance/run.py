@@ -1,6 +1,8 @@
 """``make conformance``: run every requirement on every backend and print a table.
 
-    python -m tests.conformance.run [--backend local|emulator] [--verbose] [ID ...]
+    python -m tests.conformance.run [--backend NAME ...] [--verbose] [ID ...]
+
+Backends: local, emulator, runtime-api, official, emulator-official (see suite.py).
 
 Exits non-zero when a requirement that is not a declared gap failed. The runtime's own
 warnings (the faulty plugins of 10-4 and 10-17 make six each per backend, by design) go to

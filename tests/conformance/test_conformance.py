@@ -18,9 +18,15 @@ import pytest
 
 from .requirements import Manifest, all_requirements
 from .runner import Outcome
-from .suite import BACKENDS, BackendUnavailable, run_on
+from .suite import BACKENDS, QUICK_BACKENDS, BackendUnavailable, run_on
 
-CASES = [(backend, rid) for backend in BACKENDS for rid in all_requirements()]
+#: On the process backends (one awslambdaric process per function, slower to start), a
+#: smoke subset: a step, a crash (1-17), a wait, a callback and a chained invoke. The full
+#: runs are ``make conformance``.
+SMOKE = ("1-1", "1-17", "2-1", "4-1", "5-1")
+CASES = [(backend, rid) for backend in QUICK_BACKENDS for rid in all_requirements()] + [
+    (backend, rid) for backend in BACKENDS if backend not in QUICK_BACKENDS for rid in SMOKE
+]
 
 Outcomes = Callable[[str], dict[str, Outcome]]
 

@@ -1,4 +1,5 @@
-"""The history the backend records has the shapes AWS's conformance suite expects (§8)."""
+"""The history the backend records has the shapes AWS's conformance suite expects
+(docs/protocol.md §8)."""
 
 from __future__ import annotations
 

@@ -210,6 +210,22 @@ class FuzzedServer:
                 self.open_callbacks.clear()
             setattr(self, name, await self._hold())
 
+    def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` on the server's loop (the backend's signals need it)."""
+
+        async def call() -> Any:
+            return function(*args)
+
+        return self.loop.run_until_complete(call())
+
+    def replace_deleted(self) -> None:
+        """Give the finished executions a case deleted a successor of the same kind."""
+        known = {info.arn for info in self.backend.executions()}
+        if self.done.arn not in known:
+            self.done = self.loop.run_until_complete(self._completed_execution())
+        if self.ended.arn not in known:
+            self.ended = self.loop.run_until_complete(self._ended_invocation())
+
     def open_callback(self) -> str:
         """A started callback of the live execution, nobody having completed it yet."""
         if not self.open_callbacks:
@@ -803,6 +819,79 @@ def test_stop_durable_execution(server: FuzzedServer, fuzz_cases: dict[str, int]
 
     strategy = st.tuples(methods("POST"), arns, error_bodies, queries)
     run_cases(fuzz_cases, "StopDurableExecution", strategy, case)
+
+
+pause_bodies = (
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "ClientToken": st.sampled_from(["t-1", "t-2"]) | junk,
+            "Reason": junk,
+            "ExecutionTimeoutPaused": st.booleans() | junk,
+        },
+    ).map(raw_json)
+    | junk_bodies
+)
+
+
+def _unpause(server: FuzzedServer) -> None:
+    """Resume what a case paused, so that the other routes' cases find it running."""
+    for held in (server.live, server.other, server.ended):
+        if server.backend.describe(held.arn).status.value in ("PAUSING", "PAUSED"):
+            server.call(server.backend.resume_execution, held.arn)
+
+
+def _pause_case(server: FuzzedServer, action: str) -> Callable[[Any], None]:
+    def case(example: tuple[str, ArnRef, bytes, bool, list[tuple[str, str]]]) -> None:
+        method, arn, body, paused_first, query = example
+        server.refresh()
+        target = resolve_arn(server, arn.kind, arn.text)
+        running = arn.kind in ("live", "other", "ended") and (
+            server.backend.describe(target).status.value == "RUNNING"
+        )
+        if paused_first and running:
+            server.call(server.backend.pause_execution, target)
+        before = server.backend.executions()
+        path, encoded = arn.path(server, EXECUTIONS, f"/{action}")
+        reply = server.send(method, path, encoded=encoded, query=query, body=body)
+        if reply.status == 202:
+            status = server.backend.describe(target).status.value
+            wanted = ("PAUSING", "PAUSED") if action == "pause" else ("RUNNING",)
+            assert status in wanted, f"{action} answered 202 and left it {status}"
+        elif reply.status >= 400:
+            assert server.backend.executions() == before, f"a refused {action} changed things"
+        _unpause(server)
+
+    return case
+
+
+def test_pause_durable_execution(server: FuzzedServer, fuzz_cases: dict[str, int]) -> None:
+    strategy = st.tuples(methods("POST"), arns, pause_bodies, st.booleans(), queries)
+    run_cases(fuzz_cases, "PauseDurableExecution", strategy, _pause_case(server, "pause"))
+
+
+def test_resume_durable_execution(server: FuzzedServer, fuzz_cases: dict[str, int]) -> None:
+    strategy = st.tuples(methods("POST"), arns, pause_bodies, st.booleans(), queries)
+    run_cases(fuzz_cases, "ResumeDurableExecution", strategy, _pause_case(server, "resume"))
+
+
+def test_delete_durable_execution(server: FuzzedServer, fuzz_cases: dict[str, int]) -> None:
+    def case(example: tuple[str, ArnRef, list[tuple[str, str]]]) -> None:
+        method, arn, query = example
+        server.refresh()
+        target = resolve_arn(server, arn.kind, arn.text)
+        path, encoded = arn.path(server, EXECUTIONS)
+        # A DELETE has no body; botocore's signature headers pass the cross-site check.
+        headers = {"X-Amz-Date": "20260101T000000Z"}
+        reply = server.send(method, path, encoded=encoded, query=query, headers=headers)
+        if method == "DELETE" and arn.kind in ("live", "other") and arn.encoded:
+            assert reply.status == 409, f"a running execution: {reply.status} {reply.body!r}"
+        if method == "DELETE" and reply.status == 202:
+            assert target not in {i.arn for i in server.backend.executions()}
+            server.replace_deleted()
+
+    strategy = st.tuples(methods("DELETE"), arns, queries)
+    run_cases(fuzz_cases, "DeleteDurableExecution", strategy, case)
 
 
 def _callback_case(server: FuzzedServer, action: str) -> Callable[[Any], None]:

@@ -1,5 +1,5 @@
 """Service faults end to end: a workflow checkpointing through ``LambdaServiceClient`` to
-an HTTP service that misbehaves. Each fault is classified per PROTOCOL §5.9: retryable
+an HTTP service that misbehaves. Each fault is classified per docs/protocol.md §5.9: retryable
 ones are retried a bounded number of times and then make the invocation raise (Lambda
 invokes again); terminal ones end the execution FAILED with a clear error, at once.
 """

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from aiodurable import DurableContext, durable_execution
@@ -122,3 +126,28 @@ async def test_replay_changes_are_detected_naming_expected_and_found() -> None:
         assert output["Error"]["ErrorType"] == "aiodurable.errors.NonDeterministicError", label
         assert recorded in message, (label, message)
         assert found in message, (label, message)
+
+
+NOT_DURABLE = """
+from aiodurable import durable_execution
+
+@durable_execution
+async def handler(event, ctx):
+    return "never runs"
+
+handler({"order_id": "o-1"})  # what a plain `python app.py` or a wrong trigger does
+"""
+
+
+def test_outside_lambda_with_no_region_the_event_is_explained_before_any_client(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_DEFAULT_REGION", "AWS_REGION")}
+    env["AWS_CONFIG_FILE"] = str(tmp_path / "no-config")
+    ran = subprocess.run(
+        [sys.executable, "-c", NOT_DURABLE], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert ran.returncode == 1
+    last = ran.stderr.strip().splitlines()[-1]
+    assert last.startswith("aiodurable.errors.InvalidInvocationError: the event is not a durable")
+    assert "NoRegionError" not in ran.stderr

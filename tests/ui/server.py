@@ -58,8 +58,13 @@ class Served:
         assert op.callback_details.callback_id is not None
         return op.callback_details.callback_id
 
-    async def page(self, path: str, **kwargs: Any) -> tuple[int, str, dict[str, str]]:
-        async with aiohttp.ClientSession() as http, http.get(self.url + path, **kwargs) as r:
+    async def page(
+        self, path: str, *, method: str = "GET", **kwargs: Any
+    ) -> tuple[int, str, dict[str, str]]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(method, self.url + path, **kwargs) as r,
+        ):
             return r.status, await r.text(), dict(r.headers)
 
 

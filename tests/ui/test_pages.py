@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from html import unescape as html_unescape
 from typing import Any
 from urllib.parse import quote
 
@@ -37,13 +38,17 @@ def version(html: str) -> str:
 
 
 def op_rows(html: str) -> dict[str, tuple[int, list[str]]]:
-    """Timeline rows: operation name -> (depth, the CSS kinds of its segments)."""
+    """Timeline rows: operation name -> (depth, the CSS kinds of its segments); a name
+    shown before (a wait_for_callback's callback and submitter show its name) is keyed
+    "name (kind)"."""
     rows: dict[str, tuple[int, list[str]]] = {}
     for row in re.findall(r'<div class="row op".*?</div></div>', html):
         name = re.search(r'<span class="name">([^<]+)</span>', row)
+        kind = re.search(r'<span class="kind [^"]+">([^<]+)</span>', row)
         depth = re.search(r'data-depth="(\d+)"', row)
-        assert name and depth
-        rows[name.group(1)] = (int(depth.group(1)), re.findall(r'class="seg ([^"]+)"', row))
+        assert name and kind and depth
+        key = name.group(1) if name.group(1) not in rows else f"{name.group(1)} ({kind.group(1)})"
+        rows[key] = (int(depth.group(1)), re.findall(r'class="seg ([^"]+)"', row))
     return rows
 
 
@@ -124,7 +129,9 @@ async def test_the_timeline_nests_contexts_and_shows_retries_waits_and_invocatio
     assert rows["notify"][0] == 0 and rows["parallel-branch-1"][0] == 1 and rows["chat"][0] == 2
     assert rows["charge"] == (0, ["failed", "retry", "succeeded"])
     assert rows["cool-off"] == (0, ["wait"])
-    assert rows["approval"][0] == 0 and rows["approval create callback id"] == (1, ["waiting"])
+    assert rows["approval"][0] == 0 and rows["approval (callback)"] == (1, ["waiting"])
+    assert "create callback id" not in html and "approval submitter" not in html
+    assert "Answer approval<" in html
     # Three invocations: the first run, after the retry delay, after the wait.
     assert len(re.findall(r'<span class="seg invocation"', html)) == 3
     assert len(re.findall(r'class="marker"', html)) == 3
@@ -199,6 +206,8 @@ async def test_a_running_execution_offers_the_callback_forms_and_stop(served: Se
     assert '<div class="callout" id="waiting-for-you">' in html
     for action in ("callback/succeed", "callback/fail", "callback/heartbeat", "stop"):
         assert f'data-action="{action}"' in html
+    prefilled = re.search(r'<textarea name="payload"[^>]*>([^<]*)</textarea>', html)
+    assert prefilled and json.loads(html_unescape(prefilled[1]))  # JSON, not a bare word
 
 
 # -- actions -----------------------------------------------------------------------------

@@ -180,9 +180,13 @@ async def test_every_ui_answer_forbids_framing_and_cross_origin_reads(served: Se
         await served.page("/ui/fragments/executions"),
         await served.page("/ui/static/ui.js"),
         await served.page("/ui/execution?arn=nope"),
+        await served.page("/ui/static/nothing.js"),
+        await served.page("/ui/no-such-page"),
+        await served.page("/ui/api/nothing", method="POST"),
         await served.page("/ui/", headers=CROSS_SITE_FETCH),
         await served.page("/", allow_redirects=False),
     ]
+    assert [status for status, _, _ in answers[4:8]] == [404, 404, 404, 404]
     for _, _, headers in answers:
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
         assert "script-src 'self'" in headers["Content-Security-Policy"]

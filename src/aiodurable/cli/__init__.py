@@ -6,6 +6,7 @@ aiodurable serve app.workflows:order --store .aiodurable/local.db
 aiodurable executions
 aiodurable history ARN
 aiodurable callback succeed CALLBACK_ID '"approved"'
+aiodurable pause ARN --reason "deploying v2"; aiodurable resume ARN; aiodurable delete ARN
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from aiodurable.cli.function_options import add_function_options
 from aiodurable.cli.targets import CliError
 from aiodurable.local.http import DEFAULT_HOST, DEFAULT_PORT
 
@@ -23,6 +25,9 @@ __all__ = ["main"]
 
 DEFAULT_ENDPOINT = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 ALLOW = "another name this server may be reached by (Host header); repeatable"
+CLOCK = "real: waits take their time; virtual: time jumps ahead when nothing runs"
+HOST = f"the address to listen on (default {DEFAULT_HOST}: this machine only)"
+ENDPOINT = f"the 'aiodurable serve' to talk to (default {DEFAULT_ENDPOINT})"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,12 +37,18 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a workflow to its end, with a live view")
-    run.add_argument("target", metavar="MODULE:HANDLER")
+    run.add_argument(
+        "target",
+        metavar="MODULE:HANDLER",
+        help="the @durable_execution handler: module or file.py, then its name",
+    )
     run.add_argument("--input", help="the execution input, as JSON")
     run.add_argument("--name", help="execution name (idempotent: an existing one resumes)")
     run.add_argument("--store", metavar="PATH", help="SQLite file (default: in memory)")
-    run.add_argument("--clock", choices=("real", "virtual"), default="real")
-    run.add_argument("--function-name", help="the handler's function name")
+    run.add_argument("--clock", choices=("real", "virtual"), default="real", help=CLOCK)
+    run.add_argument(
+        "--function-name", help="the handler's function name (default: the HANDLER part)"
+    )
     run.add_argument(
         "--function",
         action="append",
@@ -53,18 +64,35 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help=f"also serve the backend over HTTP (default port {DEFAULT_PORT})",
     )
-    run.add_argument("--host", default=DEFAULT_HOST)
+    run.add_argument("--host", default=DEFAULT_HOST, help=HOST)
     run.add_argument("--allow-host", action="append", default=[], metavar="NAME", help=ALLOW)
 
     serve = commands.add_parser("serve", help="serve the local backend on Lambda's REST routes")
-    serve.add_argument("targets", nargs="*", metavar="[NAME=]MODULE:HANDLER")
-    serve.add_argument("--function", action="append", default=[], metavar="[NAME=]MODULE:ATTR")
-    serve.add_argument("--host", default=DEFAULT_HOST)
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument(
+        "targets",
+        nargs="*",
+        metavar="[NAME=]MODULE:HANDLER",
+        help="durable handlers to serve, as function NAME (default: the HANDLER part)",
+    )
+    serve.add_argument(
+        "--function",
+        action="append",
+        default=[],
+        metavar="[NAME=]MODULE:ATTR",
+        help="an invoke target (durable handler or plain function); repeatable",
+    )
+    serve.add_argument("--host", default=DEFAULT_HOST, help=HOST)
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"the TCP port (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
     serve.add_argument("--allow-host", action="append", default=[], metavar="NAME", help=ALLOW)
     serve.add_argument("--store", metavar="PATH", help="SQLite file (default: in memory)")
-    serve.add_argument("--clock", choices=("real", "virtual"), default="real")
+    serve.add_argument("--clock", choices=("real", "virtual"), default="real", help=CLOCK)
     serve.add_argument("--no-ui", action="store_true", help="do not serve the web UI at /ui/")
+    add_function_options(serve)
 
     for name, help_text in (
         ("executions", "list executions"),
@@ -72,21 +100,42 @@ def _parser() -> argparse.ArgumentParser:
     ):
         sub = commands.add_parser(name, help=help_text)
         if name == "history":
-            sub.add_argument("arn", metavar="ARN")
+            sub.add_argument("arn", metavar="ARN", help="the execution's ARN")
             sub.add_argument("--json", action="store_true", help="print the events as JSON")
         else:
             sub.add_argument("--function", help="only this function's executions")
         sub.add_argument("--store", metavar="PATH", help="read this SQLite file directly")
-        sub.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT)
+        sub.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT, help=ENDPOINT)
 
     callback = commands.add_parser("callback", help="complete a callback of a served backend")
-    callback.add_argument("action", choices=("succeed", "fail", "heartbeat"))
-    callback.add_argument("callback_id", metavar="CALLBACK_ID")
+    callback.add_argument("action", choices=("succeed", "fail", "heartbeat"), help="what to send")
     callback.add_argument(
-        "payload", nargs="?", help="succeed: the result (sent verbatim); fail: the message"
+        "callback_id", metavar="CALLBACK_ID", help="the id 'aiodurable run' or the UI shows"
+    )
+    callback.add_argument(
+        "payload",
+        nargs="?",
+        help="succeed: the result as JSON (a text needs quotes: '\"yes\"'); fail: the message",
     )
     callback.add_argument("--error-type", help="fail: the ErrorType")
-    callback.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT)
+    callback.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT, help=ENDPOINT)
+
+    for name, help_text in (
+        ("pause", "pause an execution of a served backend: nothing invokes it until resumed"),
+        ("resume", "resume a paused execution of a served backend"),
+        ("delete", "delete a finished execution of a served backend, and all it stored"),
+    ):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("arn", metavar="ARN", help="the execution's ARN (see `executions`)")
+        if name != "delete":
+            sub.add_argument("--reason", help="recorded in the execution's history")
+        if name == "pause":
+            sub.add_argument(
+                "--keep-timeout-running",
+                action="store_true",
+                help="let the execution timeout run on while paused (default: it stops)",
+            )
+        sub.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT, help=ENDPOINT)
     return parser
 
 
@@ -112,7 +161,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
 
 
+def _check_port(args: argparse.Namespace) -> None:
+    for option in ("port", "serve"):
+        port = getattr(args, option, None)
+        if port is not None and not 0 <= port <= 65535:
+            raise CliError(f"--{option} {port} is not a TCP port: use 1 to 65535, or 0 for any")
+
+
 def _dispatch(args: argparse.Namespace) -> int:
+    _check_port(args)
     if args.command in ("run", "serve"):
         from aiodurable.cli.interrupts import Interrupts
         from aiodurable.cli.local_commands import run_command, serve_command
@@ -129,6 +186,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         "executions": remote_commands.executions_command,
         "history": remote_commands.history_command,
         "callback": remote_commands.callback_command,
+        "pause": remote_commands.pause_command,
+        "resume": remote_commands.resume_command,
+        "delete": remote_commands.delete_command,
     }[args.command]
     return command(args)
 

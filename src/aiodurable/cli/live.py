@@ -31,10 +31,12 @@ from aiodurable.cli.progress import (
     callback_deadlines,
     duration,
     error_text,
+    event_name,
     tree,
 )
 from aiodurable.local.history import Event, EventType
 from aiodurable.wire import Operation, OperationStatus, OperationType
+from aiodurable.wire.callback_names import display_name
 
 __all__ = ["PlainView", "TerminalView", "View", "make_view"]
 
@@ -150,7 +152,7 @@ class TerminalView:
 
     def _label(self, node: Node) -> Text:
         op = node.op
-        name = op.name or op.id[:12]
+        name = display_name(op)
         text = Text.assemble((f"{_kind(op)} ", "dim"), (name, "bold"), "  ")
         text.append_text(_status_text(_status_word(op)))
         if node.is_batch:
@@ -257,6 +259,8 @@ _STYLES = {
     "WAITING": "yellow",
     "RETRYING": "magenta",
     "READY": "magenta",
+    "PAUSING": "yellow",
+    "PAUSED": "yellow",
 }
 
 
@@ -315,11 +319,11 @@ class PlainView:
             if event.sub_type in BATCH_SUB_TYPES:
                 self._batches[event.id] = [0, 0, 0]
         offset = "+" + duration((event.event_timestamp - self._start).total_seconds())
-        name = event.name or (event.id or "")[:12]
+        name = event_name(event)
         parent = self._names.get(event.parent_id or "")
         if kind is EventType.CONTEXT_STARTED:
             self._names[event.id or ""] = name
-        elif parent is not None and not kind.value.startswith("Context"):
+        elif parent is not None and parent != name and not kind.value.startswith("Context"):
             name = f"{parent}/{name}"  # concurrent branches interleave: say whose it is
         text = f"{offset:>10}  {'  ' * depth}{kind.value:<18} {name}  {self._detail(event)}"
         return text.rstrip()
@@ -357,6 +361,9 @@ class PlainView:
             started = event.callback_started_details
             timeout = f", times out after {duration(started.timeout)}" if started.timeout else ""
             return f"callback id {started.callback_id}{timeout}"
+        reason = getattr(event.details, "reason", None)  # ExecutionPaused / ExecutionResumed
+        if reason is not None and reason.payload:
+            return f"reason: {reason.payload}"
         error_details = getattr(event.details, "error", None)
         payload = getattr(error_details, "payload", None)
         if payload is not None:

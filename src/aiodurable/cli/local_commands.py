@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import shlex
+import sqlite3
 import sys
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
+from aiodurable.cli.function_options import split_endpoints, start_function_processes
 from aiodurable.cli.interrupts import Interrupts
 from aiodurable.cli.live import View, make_view
 from aiodurable.cli.progress import duration, unanswerable_callbacks
@@ -33,9 +36,11 @@ from aiodurable.local import (
     Store,
     VirtualClock,
 )
+from aiodurable.local.errors import ExecutionAlreadyStartedError, ServiceError
 from aiodurable.local.http import DEFAULT_HOST, LocalHttpServer
 from aiodurable.local.records import ExecutionInfo
 from aiodurable.wire import Operation, OperationStatus, OperationType
+from aiodurable.wire.callback_names import display_name
 
 __all__ = ["CannotFinishError", "run_command", "serve_command"]
 
@@ -49,8 +54,45 @@ class CannotFinishError(CliError):
     status = 1
 
 
+async def _listen(
+    stack: AsyncExitStack, backend: LocalBackend, option: str, **options: Any
+) -> LocalHttpServer:
+    """Start the HTTP server; a port that cannot be had is one line, not a traceback."""
+    host, port = options["host"], options["port"]
+    try:
+        return await stack.enter_async_context(LocalHttpServer(backend, **options))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise CliError(
+                f"cannot listen on {host}:{port}: the port is in use (another "
+                f"'aiodurable serve'?). Stop what uses it, or choose another port: "
+                f"{option} PORT (0 picks a free one)"
+            ) from None
+        raise CliError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}. Check --host and {option}"
+        ) from None
+
+
+def _start(backend: LocalBackend, function_name: str, args: argparse.Namespace) -> ExecutionInfo:
+    """Start (or resume, by name) the execution; a refusal is one line."""
+    try:
+        return backend.start_execution(function_name, args.input, name=args.name)
+    except ExecutionAlreadyStartedError as exc:
+        raise CliError(
+            f"{exc}: to resume it, run it again with its original --input; "
+            "to start another, give a new --name"
+        ) from None
+    except ServiceError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _store(path: str | None) -> Store:
-    return SqliteStore(path) if path else MemoryStore()
+    if not path:
+        return MemoryStore()
+    try:
+        return SqliteStore(path)
+    except sqlite3.DatabaseError as exc:
+        raise CliError(f"--store {path} is not an aiodurable store ({exc})") from None
 
 
 def _clock(name: str) -> Clock:
@@ -105,20 +147,24 @@ async def _run(args: argparse.Namespace, interrupts: Interrupts) -> int:
         except ValueError as exc:
             raise CliError(f"--input is not JSON: {exc}") from exc
     clock = _clock(args.clock)
+    modules, endpoints = split_endpoints(args.function)
     async with AsyncExitStack() as stack:
         backend = await stack.enter_async_context(
             LocalBackend(
                 store=_store(args.store),
                 clock=clock,
-                functions={function_name: handler, **_functions([], args.function)},
+                functions={function_name: handler, **_functions([], modules), **endpoints},
             )
         )
         endpoint = None
         if args.serve is not None:
-            server = await stack.enter_async_context(
-                LocalHttpServer(
-                    backend, host=args.host, port=args.serve, allowed_hosts=args.allow_host
-                )
+            server = await _listen(
+                stack,
+                backend,
+                "--serve",
+                host=args.host,
+                port=args.serve,
+                allowed_hosts=args.allow_host,
             )
             endpoint = server.endpoint_url
         view = make_view(sys.stdout, title=args.target, virtual=clock.virtual, endpoint=endpoint)
@@ -127,7 +173,7 @@ async def _run(args: argparse.Namespace, interrupts: Interrupts) -> int:
         if endpoint is not None:
             view.note(f"serving the local backend on {endpoint}")
         backend.on_callback_started(_callback_hint(view, endpoint))
-        info = backend.start_execution(function_name, args.input, name=args.name)
+        info = _start(backend, function_name, args)
         view.note(f"execution {info.arn}")
         interrupts.message = _resume_hint(args, info.name)
         info = await _follow(backend, info.arn, view, args, endpoint)
@@ -156,7 +202,10 @@ async def _follow(
     async def watch() -> None:
         while True:
             view.refresh(
-                backend.operations(arn), backend.history(arn), backend.clock.now(), "RUNNING"
+                backend.operations(arn),
+                backend.history(arn),
+                backend.clock.now(),
+                backend.describe(arn).status.value,
             )
             try:
                 async with asyncio.timeout(view.tick):
@@ -188,6 +237,10 @@ async def _outcome(
     endpoint: str | None,
 ) -> ExecutionInfo:
     held: set[str] = set()
+
+    def paused() -> bool:
+        return backend.describe(arn).status.value == "PAUSED"
+
     while True:
         try:
             if endpoint is not None or backend.clock.virtual:
@@ -201,6 +254,14 @@ async def _outcome(
                 return backend.describe(arn)
             raise ExecutionStalledError("waits for a callback nobody can answer")
         except ExecutionStalledError as exc:
+            if endpoint is not None and paused():
+                if arn not in held:  # said once per pause
+                    held.add(arn)
+                    view.note(f"paused: `aiodurable resume {arn} --endpoint-url {endpoint}`")
+                await backend.wait_until(lambda: not backend.stalled or not paused())
+                if not paused():
+                    held.discard(arn)
+                continue
             open_callbacks = [
                 op
                 for op in backend.operations(arn)
@@ -212,7 +273,8 @@ async def _outcome(
                 if op.id not in held:
                     held.add(op.id)
                     view.note(_held_message(backend, arn, op, endpoint))
-            await backend.wait_until(lambda: not backend.stalled)
+            # A pause from another shell leaves it stalled: say so (the branch above).
+            await backend.wait_until(lambda: not backend.stalled or (paused() and arn not in held))
 
 
 def _unanswerable(backend: LocalBackend, arn: str) -> list[Any]:
@@ -244,8 +306,9 @@ def _held_message(backend: LocalBackend, arn: str, op: Operation, endpoint: str)
     callback_id = op.callback_details.callback_id if op.callback_details else None
     events = backend.history(arn)
     elapsed = (backend.clock.now() - events[0].event_timestamp).total_seconds() if events else 0
+    name = display_name(op, width=64)
     return (
-        f"virtual time stands still at +{duration(elapsed)}: callback '{op.name or op.id}' "
+        f"virtual time stands still at +{duration(elapsed)}: callback '{name}' "
         "can still be answered, so its timeout does not pass on its own. Answer it: "
         f"aiodurable callback succeed {callback_id} '<json>' --endpoint-url {endpoint}"
     )
@@ -268,12 +331,12 @@ def _callback_hint(view: View, endpoint: str | None) -> Callable[[str, Operation
         callback_id = op.callback_details.callback_id if op.callback_details else None
         if endpoint is not None:
             view.note(
-                f"waiting for callback {op.name or op.id}: aiodurable callback succeed "
+                f"waiting for callback {display_name(op, width=64)}: aiodurable callback succeed "
                 f"{callback_id} '<json>' --endpoint-url {endpoint}"
             )
             return
         view.note(
-            f"callback {op.name or op.id} cannot be answered: nothing serves this run "
+            f"callback {display_name(op, width=64)} cannot be answered: nothing serves this run "
             "(with --serve it can be answered from another shell)"
         )
 
@@ -301,22 +364,24 @@ async def serve_command(args: argparse.Namespace, interrupts: Interrupts) -> int
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    functions = _functions(args.targets, args.function)
+    modules, endpoints = split_endpoints(args.function)
+    functions = {**_functions(args.targets, modules), **endpoints}
     clock = _clock(args.clock)
     async with AsyncExitStack() as stack:
         backend = await stack.enter_async_context(
             LocalBackend(store=_store(args.store), clock=clock, functions=functions)
         )
-        server = await stack.enter_async_context(
-            LocalHttpServer(
-                backend,
-                host=args.host,
-                port=args.port,
-                allowed_hosts=args.allow_host,
-                ui=not args.no_ui,
-            )
+        server = await _listen(
+            stack,
+            backend,
+            "--port",
+            host=args.host,
+            port=args.port,
+            allowed_hosts=args.allow_host,
+            ui=not args.no_ui,
         )
-        names = ", ".join(functions) or "none"
+        processes = await start_function_processes(stack, backend, server.endpoint_url, args)
+        names = ", ".join([*functions, *processes]) or "none"
         print(
             f"aiodurable local backend listening on {server.endpoint_url} (functions: {names})",
             flush=True,

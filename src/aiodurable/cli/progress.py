@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from aiodurable.local.history import Event, EventType
 from aiodurable.wire import Operation, OperationStatus, OperationType
+from aiodurable.wire.callback_names import event_user_name
 
 __all__ = [
     "BATCH_SUB_TYPES",
@@ -23,6 +24,7 @@ __all__ = [
     "callback_deadlines",
     "duration",
     "error_text",
+    "event_name",
     "tree",
     "unanswerable_callbacks",
 ]
@@ -111,6 +113,12 @@ class Waiting:
     heartbeat_at: datetime | None
 
 
+def event_name(event: Event) -> str:
+    """What to show for an event's operation: the user's name (``manager``, not the
+    recorded ``manager create callback id``), else the start of its id."""
+    return event_user_name(event.event_type.value, event.name) or (event.id or "")[:12]
+
+
 def callback_deadlines(events: Iterable[Event]) -> dict[str, Waiting]:
     """Operation id → the callback's id and deadlines, for every callback started."""
     found: dict[str, Waiting] = {}
@@ -120,7 +128,7 @@ def callback_deadlines(events: Iterable[Event]) -> dict[str, Waiting]:
             continue
         at = event.event_timestamp
         found[event.id or ""] = Waiting(
-            name=event.name or (event.id or "")[:12],
+            name=event_name(event),
             callback_id=details.callback_id,
             timeout_at=at + timedelta(seconds=details.timeout) if details.timeout else None,
             heartbeat_at=(

@@ -57,17 +57,38 @@ def load_durable(spec: str) -> DurableHandler[Any, Any]:
     if isinstance(value, DurableHandler):
         return value
     module_name, _, attribute = spec.partition(":")
-    if inspect.iscoroutinefunction(value):
-        what = f"{attribute} is a plain async function"
-    elif callable(value):
-        what = f"{attribute} is a plain function"
+    if inspect.isfunction(value) or inspect.ismethod(value):
+        kind = "plain async function" if inspect.iscoroutinefunction(value) else "plain function"
+        raise CliError(
+            f"{spec} is not a durable handler ({attribute} is a {kind}). Decorate it in "
+            f"{module_name}: 'from aiodurable import durable_execution' and "
+            f"'@durable_execution' above 'async def {attribute}(event, ctx: DurableContext)'"
+        )
+    if inspect.isclass(value):
+        what = f"{attribute} is a class"
     else:
-        what = f"{attribute} is a {type(value).__name__}"
-    raise CliError(
-        f"{spec} is not a durable handler ({what}). Decorate it in {module_name}: "
-        f"'from aiodurable import durable_execution' and '@durable_execution' above "
-        f"'async def {attribute}(event, ctx: DurableContext)'"
+        what = f"{attribute} is {_a(type(value).__name__)} value, not a function"
+    found = _durable_handlers(module_name)
+    hint = (
+        f"durable handlers in {module_name}: {', '.join(found)}"
+        if found
+        else f"{module_name} has no @durable_execution function"
     )
+    raise CliError(
+        f"{spec} is not a durable handler ({what}). Name an 'async def' decorated with "
+        f"@durable_execution, as MODULE:FUNCTION; {hint}"
+    )
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"
+
+
+def _durable_handlers(module_name: str) -> list[str]:
+    """The names of the durable handlers a loaded module defines at its top level."""
+    module = sys.modules.get(Path(module_name).stem if module_name.endswith(".py") else module_name)
+    found = vars(module).items() if module is not None else ()
+    return sorted(name for name, value in found if isinstance(value, DurableHandler))
 
 
 def parse_function_spec(spec: str, *, durable_only: bool = False) -> tuple[str, Any]:

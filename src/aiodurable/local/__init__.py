@@ -15,6 +15,7 @@ from aiodurable.local.errors import (
     ExecutionAlreadyStartedError,
     ExecutionStalledError,
     InvalidParameterError,
+    ResourceConflictError,
     ResourceNotFoundError,
     ServiceError,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "LocalBackend",
     "MemoryStore",
     "RealClock",
+    "ResourceConflictError",
     "ResourceNotFoundError",
     "ServiceError",
     "SqliteStore",

@@ -35,12 +35,14 @@ from aiodurable.local.clock import Clock, RealClock
 from aiodurable.local.errors import (
     ExecutionStalledError,
     InvalidParameterError,
+    ResourceConflictError,
     ResourceNotFoundError,
 )
 from aiodurable.local.history import Event
 from aiodurable.local.invoker import Invoker
 from aiodurable.local.lifecycle import Lifecycle
-from aiodurable.local.records import ExecutionInfo, ExecutionStatus
+from aiodurable.local.pausing import Pausing, may_invoke
+from aiodurable.local.records import ExecutionInfo, ExecutionStatus, public_status
 from aiodurable.local.recovery import recover
 from aiodurable.local.registry import DurableTarget, Registry
 from aiodurable.local.scheduler import Scheduler, stall_message
@@ -128,6 +130,7 @@ class LocalBackend:
             max_invalid_pending=max_invalid_pending,
             first_page_size=first_page_size,
         )
+        self._pausing = Pausing(registry, self.clock, changes)
         self._scheduler = Scheduler(
             registry, lifecycle, workers, self.clock, changes, self._invoker.launch
         )
@@ -233,6 +236,48 @@ class LocalBackend:
         self._lifecycle.finish(ex, ExecutionStatus.STOPPED, now, error=error)
         return now
 
+    # -- pausing and deleting --------------------------------------------------------------
+    def pause_execution(
+        self,
+        arn: str,
+        *,
+        reason: str | None = None,
+        execution_timeout_paused: bool = True,
+        client_token: str | None = None,
+    ) -> None:
+        """``PauseDurableExecution``: no invocation starts until :meth:`resume_execution`.
+
+        Waits, retries and callbacks keep completing. If an invocation is running the
+        execution is ``PAUSING`` until its next checkpoint (answered without a token, so
+        the invocation ends ``PENDING``), then ``PAUSED``. With
+        ``execution_timeout_paused`` the execution timeout stops while paused. Raises
+        :class:`ResourceConflictError` unless the execution is ``RUNNING``.
+        """
+        self._pausing.pause(
+            arn,
+            reason=reason,
+            execution_timeout_paused=execution_timeout_paused,
+            client_token=client_token,
+        )
+
+    def resume_execution(
+        self, arn: str, *, reason: str | None = None, client_token: str | None = None
+    ) -> None:
+        """``ResumeDurableExecution``: invoke again if an invocation is owed.
+
+        A ``PAUSING`` execution just carries on. Raises :class:`ResourceConflictError`
+        unless the execution is ``PAUSING`` or ``PAUSED``.
+        """
+        self._pausing.resume(arn, reason=reason, client_token=client_token)
+
+    def delete_execution(self, arn: str) -> datetime:
+        """``DeleteDurableExecution``: remove a finished execution and all it stored.
+
+        Returns the time of the request. Raises :class:`ResourceConflictError` for an
+        execution that has not ended (stop it first).
+        """
+        return self._pausing.delete(arn)
+
     # -- callbacks -------------------------------------------------------------------------
     def on_callback_started(self, listener: Callable[[str, Operation], None]) -> None:
         """Call ``listener(execution_arn, operation)`` whenever a callback starts."""
@@ -278,6 +323,10 @@ class LocalBackend:
         if not ex.running:
             raise InvalidParameterError(
                 f"execution {arn} already ended with status {ex.record.status.value}"
+            )
+        if not may_invoke(ex):
+            raise ResourceConflictError(
+                f"execution {arn} is {public_status(ex.record).value}: resume it first"
             )
         return self._invoker.begin(ex, now, first_page_size)
 

@@ -1,4 +1,4 @@
-"""JSON shapes of wire Structs with the timestamps each channel uses (PROTOCOL §1.3).
+"""JSON shapes of wire Structs with the timestamps each channel uses (docs/protocol.md §1.3).
 
 The Lambda event carries integer epoch **milliseconds**; API responses carry epoch
 **seconds** (a JSON number, possibly fractional).

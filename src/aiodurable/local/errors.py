@@ -10,6 +10,7 @@ __all__ = [
     "ExecutionAlreadyStartedError",
     "ExecutionStalledError",
     "InvalidParameterError",
+    "ResourceConflictError",
     "ResourceNotFoundError",
     "ServiceError",
     "invalid_checkpoint",
@@ -40,6 +41,14 @@ class ResourceNotFoundError(ServiceError):
 
     code = "ResourceNotFoundException"
     status_code = 404
+
+
+class ResourceConflictError(ServiceError):
+    """The execution is not in a state that allows the request (409), e.g. pausing an
+    execution that already ended or deleting one that still runs."""
+
+    code = "ResourceConflictException"
+    status_code = 409
 
 
 class CallbackTimedOutError(ServiceError):

@@ -3,7 +3,7 @@
 :class:`Execution` is the in-memory form of one execution: the persisted
 :class:`~aiodurable.local.records.ExecutionRecord`, the operations by id and the history
 events. It stores changed operations (:meth:`Execution.put`), writes the events each
-change produces (PROTOCOL §8) and ends operations the service completes (callbacks,
+change produces (docs/protocol.md §8) and ends operations the service completes (callbacks,
 chained invokes). Updates from the function are applied by :mod:`aiodurable.local.updates`,
 timers by :mod:`aiodurable.local.timers`. It does no I/O and never awaits: the backend
 calls it, then saves what it changed (:meth:`Execution.take_changes`).
@@ -310,7 +310,7 @@ class Execution:
 
     # -- questions -------------------------------------------------------------------------
     def has_pending_work(self) -> bool:
-        """Whether a ``PENDING`` output is legitimate (PROTOCOL §1.5)."""
+        """Whether a ``PENDING`` output is legitimate (docs/protocol.md §1.5)."""
         for op in self.operations.values():
             if op.type is OperationType.STEP and op.status in (
                 OperationStatus.PENDING,

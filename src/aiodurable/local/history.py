@@ -1,4 +1,4 @@
-"""Execution history events, as ``GetDurableExecutionHistory`` returns them (PROTOCOL §8).
+"""Execution history events, as ``GetDurableExecutionHistory`` returns them (docs/protocol.md §8).
 
 One :class:`Event` Struct carries every event type; exactly one ``…Details`` member is
 set, named after the event type, as in the Lambda API. Payloads travel in containers
@@ -24,6 +24,8 @@ __all__ = [
     "EventError",
     "EventPayload",
     "EventType",
+    "ExecutionPausedDetails",
+    "ExecutionResumedDetails",
     "ExecutionStartedDetails",
     "InvocationCompletedDetails",
     "NoDetails",
@@ -64,6 +66,8 @@ class EventType(enum.StrEnum):
     CALLBACK_FAILED = "CallbackFailed"
     CALLBACK_TIMED_OUT = "CallbackTimedOut"
     INVOCATION_COMPLETED = "InvocationCompleted"
+    EXECUTION_PAUSED = "ExecutionPaused"
+    EXECUTION_RESUMED = "ExecutionResumed"
 
 
 class _History(msgspec.Struct, rename="pascal", omit_defaults=True, frozen=True):
@@ -148,6 +152,17 @@ class InvocationCompletedDetails(_History, frozen=True):
     error: EventError | None = None
 
 
+class ExecutionPausedDetails(_History, frozen=True):
+    pause_request_timestamp: datetime
+    execution_timeout_paused: bool
+    reason: EventPayload | None = None
+
+
+class ExecutionResumedDetails(_History, frozen=True):
+    resume_request_timestamp: datetime
+    reason: EventPayload | None = None
+
+
 class Event(_History, frozen=True):
     """One history event (BOTO ``Event``)."""
 
@@ -182,6 +197,8 @@ class Event(_History, frozen=True):
     callback_failed_details: ErrorDetails | None = None
     callback_timed_out_details: ErrorDetails | None = None
     invocation_completed_details: InvocationCompletedDetails | None = None
+    execution_paused_details: ExecutionPausedDetails | None = None
+    execution_resumed_details: ExecutionResumedDetails | None = None
 
     @property
     def details(self) -> _History | None:

@@ -8,7 +8,8 @@ Anything that speaks the Lambda API — botocore/boto3, the AWS CLI, aiobotocore
   ``X-Amz-Durable-Execution-Name``) starts an execution; ``X-Amz-Invocation-Type: Event``
   answers at once, otherwise the call waits for the result.
 * the durable-execution APIs under ``/2025-12-01/``: checkpoint, state, get, history,
-  list by function, stop, and the callback success / failure / heartbeat calls.
+  list by function, stop, pause, resume, delete, and the callback success / failure /
+  heartbeat calls.
 
 Timestamps in responses are epoch seconds; errors carry ``x-amzn-ErrorType`` and a JSON
 body with ``Type`` and ``message``, so botocore raises ``ClientError`` with the code.
@@ -40,6 +41,7 @@ from aiodurable.local.errors import (
     ServiceError,
 )
 from aiodurable.local.http_guard import BodyBudget, HostCheck, guard_middleware
+from aiodurable.local.http_pausing import execution_fields, pausing_routes
 from aiodurable.local.records import ExecutionInfo
 from aiodurable.local.store import ExecutionQuery
 from aiodurable.local.validation import parse_count, parse_function_name
@@ -123,9 +125,10 @@ def _execution_json(info: ExecutionInfo, include_data: bool) -> dict[str, Any]:
     if include_data:
         data["InputPayload"] = info.input_payload
         data["Result"] = info.result
-        data["ExecutionDataIncluded"] = True
+    data["ExecutionDataIncluded"] = include_data
     if info.error is not None:
         data["Error"] = info.error
+    data.update(execution_fields(info, include_data))
     return to_api_json({k: v for k, v in data.items() if v is not None})  # type: ignore[no-any-return]
 
 
@@ -162,6 +165,7 @@ class _Routes:
             ("GET", ("2025-12-01", "durable-executions", "*", "history"), self.history),
             ("POST", ("2025-12-01", "durable-executions", "*", "stop"), self.stop),
             ("GET", ("2025-12-01", "durable-executions", "*"), self.get_execution),
+            *pausing_routes(backend, self._body_json),
             ("GET", ("2025-12-01", "functions", "*", "durable-executions"), self.list_executions),
             ("POST", ("2025-12-01", "durable-execution-callbacks", "*", "succeed"), self.succeed),
             ("POST", ("2025-12-01", "durable-execution-callbacks", "*", "fail"), self.fail),

@@ -3,7 +3,7 @@
 :meth:`Invoker.launch` issues a fresh token, builds the invocation event (the first page
 of operations and ``UpdatedOperationIds``) and runs the handler as a backend task;
 :meth:`Invoker.end` records the ``InvocationCompleted`` event and interprets the outcome
-(PROTOCOL §1.5): a result or an error ends the execution, ``PENDING`` waits for the next
+(docs/protocol.md §1.5): a result or an error ends the execution, ``PENDING`` waits for the next
 trigger, a raised error or an exited process is retried a bounded number of times.
 """
 
@@ -18,11 +18,13 @@ from typing import Any
 import msgspec
 
 from aiodurable.errors import InvocationExitError, error_object_from_exception
+from aiodurable.lambda_context import LAMBDA_MAX_TIMEOUT, LocalLambdaContext
 from aiodurable.limits import MAX_RESPONSE_BYTES, escaped_bytes
 from aiodurable.local.clock import Clock
 from aiodurable.local.encoding import to_event_json
 from aiodurable.local.execution import Execution
 from aiodurable.local.lifecycle import Lifecycle
+from aiodurable.local.pausing import end_pausing
 from aiodurable.local.records import ExecutionStatus
 from aiodurable.local.registry import Registry
 from aiodurable.local.service_side import ServiceSide, page
@@ -103,7 +105,9 @@ class Invoker:
         output: Any = None
         error: BaseException | None = None
         try:
-            output = await function.target.run(event, client=self._client)
+            output = await function.target.run(
+                event, self._lambda_context(ex, started), client=self._client
+            )
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except BaseException as exc:  # SystemExit too: the sandbox's process exited
@@ -112,10 +116,30 @@ class Invoker:
             self._workers.invocation_ended(ex.arn)
         self.end(ex, started, output, error)
 
+    def _lambda_context(self, ex: Execution, started: datetime) -> LocalLambdaContext:
+        """What a Lambda invocation of ``ex`` would get: its request id, the function's
+        ARN, and Lambda's longest timeout counted on the backend's clock."""
+        name = ex.record.function_name
+        return LocalLambdaContext(
+            aws_request_id=ex.record.request_id or "",
+            function_name=name,
+            invoked_function_arn=self._registry.function_arn(name),
+            deadline=started + LAMBDA_MAX_TIMEOUT,
+            now=self._clock.now,
+        )
+
     def end(
         self, ex: Execution, started: datetime, output: Any, error: BaseException | None
     ) -> None:
         """Record the invocation's end and act on its outcome."""
+        self._end(ex, started, output, error)
+        # A pause requested during the invocation takes effect once it is over.
+        if end_pausing(ex, self._clock.now()):
+            self._registry.save(ex)
+
+    def _end(
+        self, ex: Execution, started: datetime, output: Any, error: BaseException | None
+    ) -> None:
         now = self._clock.now()
         record = ex.record
         request_id = record.request_id or ""
@@ -124,6 +148,8 @@ class Invoker:
         revoked = self._service.invocation_ended(ex.arn)
         error_object = _invocation_error(error) if error is not None else None
         ex.invocation_completed(started, now, request_id, error_object)
+        if ex.running:
+            self._lifecycle.dispatch_waiting(ex)
         if not ex.running:
             self._registry.save(ex)  # completed by a checkpoint, stopped or timed out meanwhile
             return
@@ -177,7 +203,7 @@ def _invocation_error(error: BaseException) -> ErrorObject:
 
 
 def _parse_output(output: Any) -> tuple[InvocationOutput | None, str]:
-    """The handler's output envelope, or why it is invalid (PROTOCOL §1.5)."""
+    """The handler's output envelope, or why it is invalid (docs/protocol.md §1.5)."""
     if isinstance(output, (str, bytes)):
         try:
             output = json.loads(output)

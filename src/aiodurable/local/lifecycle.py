@@ -74,9 +74,12 @@ class Lifecycle:
         registry = self._registry
         function = registry.functions.get(function_name)
         if function is None or not function.durable:
+            # Read by Python callers and by CLI and HTTP users alike: name what exists.
+            known = sorted(name for name, f in registry.functions.items() if f.durable)
             raise ResourceNotFoundError(
-                f"Function not found: {registry.function_arn(function_name)}. Register a "
-                "durable handler for it with backend.register(name, handler)"
+                f"Function not found: {registry.function_arn(function_name)}. This local "
+                "backend has "
+                + (f"these durable functions: {', '.join(known)}" if known else "none")
             )
         name = name or uuid.uuid4().hex
         if not NAME_PATTERN.fullmatch(name):
@@ -168,6 +171,7 @@ class Lifecycle:
     # -- chained invokes -------------------------------------------------------------------
     def dispatch(self, ex: Execution, op_id: str, link: InvokeLink) -> None:
         """Start the target of the chained invoke ``op_id`` of ``ex``."""
+        link.dispatched = True
         if link.child_arn is None:
             self._call_plain(ex, op_id, link)
         else:
@@ -175,6 +179,16 @@ class Lifecycle:
             self.create(
                 link.child_arn, link.function_name, name, link.payload, parent=(ex.arn, op_id)
             )
+
+    def dispatch_waiting(self, ex: Execution) -> None:
+        """Start the targets the invocation that just ended called."""
+        waiting = [
+            (op_id, link) for op_id, link in ex.record.invokes.items() if not link.dispatched
+        ]
+        for op_id, link in waiting:
+            self.dispatch(ex, op_id, link)
+        if waiting:
+            self._registry.save(ex)
 
     def resume_invokes(self, ex: Execution) -> None:
         """After a restart: dispatch again what was in flight when the backend stopped."""

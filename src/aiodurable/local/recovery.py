@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aiodurable.local.clock import Clock
 from aiodurable.local.execution import Execution
+from aiodurable.local.pausing import end_pausing
 from aiodurable.local.registry import Registry
 from aiodurable.wire import ErrorObject
 
@@ -38,5 +39,6 @@ def recover(registry: Registry, clock: Clock) -> None:
             )
             record.invocation_started = None
             record.wants_invocation = True
+        end_pausing(ex, now)  # PAUSING when the backend stopped: its invocation is over
         record.token = None
         registry.save(ex)

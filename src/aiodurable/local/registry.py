@@ -22,7 +22,7 @@ from aiodurable.local.changes import Changes
 from aiodurable.local.errors import ResourceNotFoundError
 from aiodurable.local.execution import Execution
 from aiodurable.local.history import Event
-from aiodurable.local.records import ExecutionInfo, ExecutionRecord
+from aiodurable.local.records import ExecutionInfo, ExecutionRecord, ExecutionStatus, public_status
 from aiodurable.local.store import Store, callback_ids
 from aiodurable.wire import Operation
 
@@ -143,6 +143,16 @@ class Registry:
         """(execution ARN, operation id) of a callback id, running or not."""
         return self.callbacks.get(callback_id) or self.store.find_callback(callback_id)
 
+    def remove(self, ex: Execution) -> None:
+        """Forget ``ex`` and delete it from the store (``DeleteDurableExecution``)."""
+        arn = ex.record.arn
+        self.store.delete(arn)
+        self.executions.pop(arn, None)
+        self._recent.pop(arn, None)
+        for callback_id in [c for c, (owner, _) in self.callbacks.items() if owner == arn]:
+            del self.callbacks[callback_id]
+        self._changes.notify()
+
     def save(
         self,
         ex: Execution,
@@ -182,16 +192,23 @@ class Registry:
     def info(self, record: ExecutionRecord) -> ExecutionInfo:
         """The public snapshot of an execution (``GetDurableExecution``)."""
         r = record
+        status = public_status(r)
+        pause = r.pause if status in (ExecutionStatus.PAUSING, ExecutionStatus.PAUSED) else None
         return ExecutionInfo(
             arn=r.arn,
             name=r.name,
             function_name=r.function_name,
             function_arn=self.function_arn(r.function_name),
-            status=r.status,
+            status=status,
             start_timestamp=r.start_timestamp,
             end_timestamp=r.end_timestamp,
             input_payload=r.input_payload,
             result=r.result,
             error=r.error,
             parent_arn=r.parent_arn,
+            execution_timeout=r.execution_timeout,
+            expected_timeout_at=None if r.end_timestamp else r.timeout_at,
+            pause_requested_at=pause.requested_at if pause else None,
+            pause_reason=pause.reason if pause else None,
+            execution_timeout_paused=pause.execution_timeout_paused if pause else None,
         )

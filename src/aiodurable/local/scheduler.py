@@ -19,6 +19,7 @@ from aiodurable.local.changes import Changes
 from aiodurable.local.clock import Clock
 from aiodurable.local.execution import Execution
 from aiodurable.local.lifecycle import Lifecycle
+from aiodurable.local.pausing import may_invoke
 from aiodurable.local.registry import Registry
 from aiodurable.local.timers import fire_timers, next_timer
 from aiodurable.local.workers import Workers
@@ -106,6 +107,7 @@ class Scheduler:
                 and ex.arn not in invoking
                 and (record.invoke_not_before is None or record.invoke_not_before <= now)
                 and record.function_name in functions
+                and may_invoke(ex)
             ):
                 self._launch(ex, now)
 
@@ -131,6 +133,12 @@ class Scheduler:
 
 def stall_message(ex: Execution) -> str:
     """Why ``ex`` cannot progress, and what would make it."""
+    if ex.record.pause is not None:
+        return (
+            f"execution {ex.arn} is paused: nothing invokes it until it is resumed "
+            "(backend.resume_execution / runner.resume, or `aiodurable resume ARN` against "
+            "a served backend)"
+        )
     what = ", ".join(
         f"{op.type.value.lower()} {op.name or op.id}"
         + (

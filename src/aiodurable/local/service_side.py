@@ -21,6 +21,7 @@ from aiodurable.local.clock import Clock
 from aiodurable.local.errors import InvalidParameterError, ResourceNotFoundError, stale_token
 from aiodurable.local.execution import Execution
 from aiodurable.local.lifecycle import Lifecycle
+from aiodurable.local.pausing import withhold_checkpoint
 from aiodurable.local.records import ExecutionRecord, ExecutionStatus, InvokeLink
 from aiodurable.local.registry import Registry
 from aiodurable.local.timers import fire_timers
@@ -131,7 +132,7 @@ class ServiceSide:
             return cached[2]
         self._check_token(ex, checkpoint_token, "CheckpointDurableExecution")
         now = self._clock.now()
-        fire_timers(ex, now)  # timers due now are visible to this very call (§2.6)
+        fire_timers(ex, now)  # timers due now are visible to this very call (docs/protocol.md §2.6)
         if not ex.running:
             self._lifecycle.settle(ex)
             raise stale_token(f"execution {ex.arn} has ended", ex.arn)
@@ -179,13 +180,20 @@ class ServiceSide:
                 external=False,
             )
         token: str | None = None
+        paused = False
         if ex.running:
-            if self.replay_check and _records_progress(updates):
+            if withhold_checkpoint(ex, now):
+                # Stored, but answered with neither token nor operations: the invocation
+                # ends PENDING and the resumed execution is invoked again.
+                paused = True
+                record.token = None
+                self._revoked.add(ex.arn)
+            elif self.replay_check and _records_progress(updates):
                 record.token = None
                 self._revoked.add(ex.arn)
             else:
                 token = self.new_token(record)
-        delta = [ex.operations[i] for i in record.delta_ids if i in ex.operations]
+        delta = [] if paused else [ex.operations[i] for i in record.delta_ids if i in ex.operations]
         record.delta_ids = []
         for op_id in new_callbacks:
             details = ex.operations[op_id].callback_details
@@ -194,15 +202,19 @@ class ServiceSide:
         registry.save(ex)  # durable before it is acknowledged
         if not ex.running:
             self._lifecycle.report_end(ex)
-        for op_id, link in children:
-            self._lifecycle.dispatch(ex, op_id, link)
+        if record.invocation_started is None:  # no invocation of ours in flight
+            for op_id, link in children:
+                self._lifecycle.dispatch(ex, op_id, link)
+        # Otherwise the targets start when the invocation ends (Invoker.end): the
+        # service's asynchronous invoke is never faster than a suspension, and locally
+        # the target would share the caller's event loop and race it.
         for op_id in new_callbacks:
             self._callback_started(ex.arn, ex.operations[op_id])
         self._changes.kick()
         response = CheckpointResponse(
             checkpoint_token=token, new_execution_state=ExecutionState(operations=delta)
         )
-        if client_token:
+        if client_token and not paused:
             self._client_tokens[ex.arn] = (client_token, checkpoint_token, response)
         return response
 

@@ -30,7 +30,11 @@ from typing import Any
 import msgspec
 
 from aiodurable.local.history import Event
-from aiodurable.local.records import TERMINAL_EXECUTION_STATUSES, ExecutionRecord
+from aiodurable.local.records import (
+    TERMINAL_EXECUTION_STATUSES,
+    ExecutionRecord,
+    public_status,
+)
 from aiodurable.local.store import (
     _EPOCH,
     ExecutionQuery,
@@ -107,7 +111,7 @@ def _columns(record: ExecutionRecord) -> tuple[Any, ...]:
         _encode(record),
         record.function_name,
         record.name,
-        record.status.value,
+        public_status(record).value,  # what listings filter on: PAUSED, not RUNNING
         micros(record.start_timestamp),
         0 if record.status in TERMINAL_EXECUTION_STATUSES else 1,
     )
@@ -127,6 +131,9 @@ class SqliteStore:
         self._db = sqlite3.connect(str(path), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        # Deleted and overwritten content is zeroed, so that a deleted execution (or an
+        # operation's superseded payload) leaves nothing readable in the file.
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(_SCHEMA_V0)
         self._upgrade()
         self._next_seq = self._operation_counter()
@@ -335,6 +342,25 @@ class SqliteStore:
         """Every stored execution, whole, oldest first (for tools; reads the whole file)."""
         rows = self._db.execute("SELECT record FROM executions ORDER BY seq").fetchall()
         return [self._whole(_decode_record(body)) for (body,) in rows]
+
+    def delete(self, arn: str) -> None:
+        """Delete the execution in one transaction, then fold the WAL into the file.
+
+        With ``secure_delete`` the freed pages are zeroed; checkpointing the WAL (and
+        truncating it) drops the older page images that still held the data.
+        """
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Deleting the row of ``executions`` deletes its trace and callback ids too
+            # (the ``executions_deleted`` trigger).
+            for table in ("events", "operations", "executions"):
+                db.execute(f"DELETE FROM {table} WHERE arn = ?", (arn,))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         """Close the database connection."""

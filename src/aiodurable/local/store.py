@@ -25,7 +25,7 @@ from typing import Protocol
 import msgspec
 
 from aiodurable.local.history import Event
-from aiodurable.local.records import TERMINAL_EXECUTION_STATUSES, ExecutionRecord
+from aiodurable.local.records import TERMINAL_EXECUTION_STATUSES, ExecutionRecord, public_status
 from aiodurable.local.validation import parse_count
 from aiodurable.wire import Operation
 
@@ -121,6 +121,11 @@ class Store(Protocol):
         the backend never calls it)."""
         ...
 
+    def delete(self, arn: str) -> None:
+        """Remove the execution, its operations, events, replay trace and callback ids;
+        nothing of it remains."""
+        ...
+
     def close(self) -> None:
         """Release what the store holds open."""
         ...
@@ -183,7 +188,7 @@ class _Entry:
         self.function_name = record.function_name
         self.name = record.name
         self.started = record.start_timestamp
-        self.status = record.status.value
+        self.status = public_status(record).value
         self.record = b""
         self.operations: dict[str, bytes] = {}
         self.events: list[bytes] = []
@@ -257,7 +262,7 @@ class MemoryStore:
             entry = self._executions[record.arn] = _Entry(len(self._executions), record)
             self._names[(record.function_name, record.name)] = record.arn
         entry.unpack()
-        entry.status = record.status.value
+        entry.status = public_status(record).value
         entry.record = _encode(record)
         operations = list(operations)
         for op in operations:
@@ -332,6 +337,14 @@ class MemoryStore:
     def load(self) -> list[StoredExecution]:
         """Every execution, decoded."""
         return [e.stored() for e in self._executions.values()]
+
+    def delete(self, arn: str) -> None:
+        """Forget the execution, its name and its callback ids."""
+        entry = self._executions.pop(arn, None)
+        if entry is not None:
+            self._names.pop((entry.function_name, entry.name), None)
+            for callback_id in [c for c, (owner, _) in self._callbacks.items() if owner == arn]:
+                del self._callbacks[callback_id]
 
     def close(self) -> None:
         """Nothing to release."""

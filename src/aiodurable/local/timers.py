@@ -1,4 +1,4 @@
-"""Timer-driven transitions of one execution (PROTOCOL §2.6).
+"""Timer-driven transitions of one execution (docs/protocol.md §2.6).
 
 A wait ends, a step retry comes due, a callback times out (overall or on heartbeat), the
 execution itself times out. :func:`fire_timers` applies what is due; :func:`next_timer`

@@ -1,6 +1,6 @@
 """Updates from the function: how each accepted ``OperationUpdate`` changes an execution.
 
-:func:`apply_update` is the service side of PROTOCOL §2.6 for one validated update (not
+:func:`apply_update` is the service side of docs/protocol.md §2.6 for one validated update (not
 of type EXECUTION): it stores the operation's new state and writes the history event the
 change produces. Chained-invoke targets are resolved by the caller first.
 """

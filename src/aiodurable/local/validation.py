@@ -1,4 +1,4 @@
-"""Checks the service applies to a checkpoint request (PROTOCOL §2.2, §2.4, §2.5, §2.8).
+"""Checks the service applies to a checkpoint request (docs/protocol.md §2.2, §2.4, §2.5, §2.8).
 
 :func:`validate_updates` accepts or rejects a whole request before anything is applied;
 a rejection is the service's ``InvalidParameterValueException`` (HTTP 400), which the
@@ -320,7 +320,7 @@ def validate_updates(
     region: str,
     account: str,
 ) -> None:
-    """Reject the request unless every update is valid in order (PROTOCOL §2.4, §2.5)."""
+    """Reject the request unless every update is valid in order (docs/protocol.md §2.4, §2.5)."""
     statuses: dict[str, OperationStatus | None] = {}
     known: dict[str, Operation | OperationUpdate] = {}
     seen: dict[str, list[OperationUpdate]] = {}

@@ -3,13 +3,21 @@
 The checkpoint holds a small JSON envelope instead of the value:
 
 - ``{"data": "<value JSON>"}`` — the value, inline (``OVERFLOW`` mode, small values);
-- ``{"file": "/mnt/efs/…/<op>.json", "size": 2097152, "preview": {…}}`` — in a file;
-- ``{"s3": {"bucket": "b", "key": "…/<op>.json"}, "size": 2097152, "preview": {…}}``.
+- ``{"file": "/mnt/efs/…/<op>.json", "size": 2097152, "sha256": "…", "preview": {…}}``
+  — in a file;
+- ``{"s3": {"bucket": "b", "key": "…/<op>.json"}, "size": 2097152, "sha256": "…", …}``.
 
 ``data`` / ``file`` / ``preview`` are the keys the official Python SDK's filesystem
 serdes writes, so either SDK can read the other's filesystem envelopes. ``size`` is the
 stored value's size in bytes and ``preview`` an optional summary chosen by the user:
 both show in the execution history and ``aiodurable history`` without reading the store.
+
+A read checks the object against the ``size`` and ``sha256`` (hex SHA-256 of the stored
+bytes) recorded at write time: an object replaced or truncated after the checkpoint
+would otherwise replay as a different value, so a mismatch fails as a missing object
+does (:class:`OffloadedPayloadMissingError`). Envelopes written before the digest was
+recorded (and the official SDK's, which record neither) are still read: what they
+record is checked, nothing more.
 
 A stored object is named by the execution and the operation (:func:`object_path`), so
 a replay in any sandbox finds it and a retried attempt overwrites its own object.
@@ -73,9 +81,9 @@ class OffloadedPayloadMissingError(SerializationError):
         super().__init__(
             f"the value of operation {operation_id} was offloaded to {location}, which "
             f"cannot be read: {reason}. Replay needs every object an execution wrote until "
-            "the execution ends: check that the serdes uses the same bucket/prefix or base "
-            "path as when the value was written, and that no lifecycle rule or cleanup "
-            "deleted it."
+            "the execution ends, unchanged: check that the serdes uses the same bucket/prefix "
+            "or base path as when the value was written, and that no lifecycle rule, cleanup "
+            "or other writer deleted or replaced it."
         )
         self.location = location
         self.operation_id = operation_id
@@ -93,7 +101,26 @@ class Envelope(msgspec.Struct, frozen=True, omit_defaults=True):
     file: str | None = None
     s3: S3Pointer | None = None
     size: int | None = None
+    sha256: str | None = None
     preview: Any = None
+
+    @property
+    def location(self) -> str:
+        """Where the value is stored, as an error message names it."""
+        if self.s3 is not None:
+            return f"s3://{self.s3.bucket}/{self.s3.key}"
+        return self.file or "the checkpoint"
+
+    def verify(self, data: bytes, operation_id: str) -> None:
+        """Raise :class:`OffloadedPayloadMissingError` unless ``data`` is what was written
+        (the recorded size and digest; an older envelope without them passes)."""
+        if self.size is not None and len(data) != self.size:
+            reason = f"it holds {len(data)} bytes where {self.size} were written"
+        elif self.sha256 is not None and hashlib.sha256(data).hexdigest() != self.sha256:
+            reason = "its content differs from what was written (SHA-256 mismatch)"
+        else:
+            return
+        raise OffloadedPayloadMissingError(self.location, operation_id, reason)
 
 
 _ENVELOPE_DECODER = msgspec.json.Decoder(Envelope)
@@ -201,7 +228,10 @@ class OffloadingSerdes:
         data = text.encode()
         pointer = await self._store(object_path(context, self.path_encoding), data, context)
         envelope = msgspec.structs.replace(
-            pointer, size=len(data), preview=self._preview(value, context)
+            pointer,
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            preview=self._preview(value, context),
         )
         return _ENCODER.encode(envelope).decode(), back
 
@@ -218,6 +248,7 @@ class OffloadingSerdes:
         if envelope.data is not None:
             return deserialize(self._inner, envelope.data, context)
         data = await self._load(envelope, context)
+        envelope.verify(data, context.operation_id)
         try:
             stored = data.decode()
         except UnicodeDecodeError as exc:

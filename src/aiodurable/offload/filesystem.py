@@ -90,7 +90,9 @@ class FileSystemSerdes(OffloadingSerdes):
             raise PayloadUnavailableError(
                 f"reading {envelope.file}, the value of operation {context.operation_id}, "
                 f"failed: {exc.strerror or repr(exc)}. The invocation ends with this error and "
-                "Lambda invokes the function again; check the file system if it persists."
+                "Lambda invokes the function again; if the file system stays unreadable through "
+                "the service's retries of failed invocations, the execution fails with this "
+                "error: check the mount."
             ) from exc
 
     def __repr__(self) -> str:

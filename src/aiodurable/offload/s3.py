@@ -39,7 +39,8 @@ def _unavailable(location: str, context: SerdesContext, reason: str) -> PayloadU
     return PayloadUnavailableError(
         f"reading {location}, the value of operation {context.operation_id}, failed: "
         f"{reason}. The invocation ends with this error and Lambda invokes the function "
-        "again; check the bucket's availability if it persists."
+        "again; if the bucket stays unreadable through the service's retries of failed "
+        "invocations, the execution fails with this error: check the bucket's availability."
     )
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiodurable._weakcache import weak_memo
 from aiodurable.operations.base import OperationIdentity
+from aiodurable.operations.timeouts import call_with_timeout
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import ProcessExit
 from aiodurable.wire import Operation, OperationAction, OperationStatus, StepOptions
@@ -125,25 +126,38 @@ async def run_attempt(
     identity: OperationIdentity,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
-    kwargs: dict[str, Any],
     attempt: int,
+    attempt_timeout: float | None = None,
 ) -> Any:
     """Run attempt number ``attempt`` of user code: async on the loop, sync in a worker
-    thread, with the plugins' user-function hooks around it (where the code runs)."""
+    thread, with the plugins' user-function hooks around it (where the code runs).
+
+    With ``attempt_timeout`` (seconds) the attempt fails with ``StepTimeoutError`` past it; see
+    :mod:`aiodurable.operations.timeouts` for what happens to the body.
+    """
     hooks = execution.hooks
     try:
+        if attempt_timeout is not None:
+            return await call_with_timeout(
+                fn,
+                args,
+                is_async=_is_async(fn),
+                seconds=attempt_timeout,
+                hooks=_user_function(execution, identity, attempt),
+                what=f"step {identity.name or identity.id!r} attempt {attempt}",
+            )
         if not _is_async(fn):
             if hooks.enabled:
-                return await _call_sync(
-                    _with_hooks, (execution, identity, attempt, fn, args, kwargs), {}
-                )
-            return await _call_sync(fn, args, kwargs)
+                return await _call_sync(_with_hooks, (execution, identity, attempt, fn, args))
+            return await _call_sync(fn, args)
         if not hooks.enabled:
-            return await fn(*args, **kwargs)
+            return await fn(*args)
         with _user_function(execution, identity, attempt):
-            return await fn(*args, **kwargs)
+            return await fn(*args)
     except SystemExit as exc:
-        raise ProcessExit(exc.code) from exc
+        exit_ = ProcessExit(exc.code)
+        execution.fail(exit_)  # whatever the workflow does with it, the invocation ends
+        raise exit_ from exc
 
 
 def _user_function(
@@ -165,17 +179,16 @@ def _with_hooks(
     attempt: int,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
-    kwargs: dict[str, Any],
 ) -> Any:
     """A sync attempt with its hooks, in the worker thread the attempt runs in."""
     with _user_function(execution, identity, attempt):
-        return fn(*args, **kwargs)
+        return fn(*args)
 
 
-async def _call_sync(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+async def _call_sync(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     import anyio.to_thread  # only sync step functions need it (cold start)
 
-    result = await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+    result = await anyio.to_thread.run_sync(functools.partial(fn, *args))
     if inspect.isawaitable(result):
         result = await result
     return result
@@ -186,7 +199,7 @@ async def retry_later(
 ) -> Operation | None:
     """Checkpoint RETRY with ``fields`` (an error or a state payload) and park until the
     attempt is due; returns the operation as the service then reports it."""
-    delay = max(1, int(delay_seconds))  # the service rejects 0 (PROTOCOL §2.2)
+    delay = max(1, int(delay_seconds))  # the service rejects 0 (docs/protocol.md §2.2)
     await execution.checkpointer.checkpoint(
         identity.update(
             OperationAction.RETRY,

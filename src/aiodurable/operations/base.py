@@ -16,7 +16,7 @@ __all__ = ["OperationIdentity", "read_stored"]
 
 
 class OperationIdentity(msgspec.Struct, frozen=True):
-    """Id, type, sub-type, name and parent: repeated on every update (PROTOCOL §2.2)."""
+    """Id, type, sub-type, name and parent: repeated on every update (docs/protocol.md §2.2)."""
 
     id: str
     type: OperationType
@@ -34,6 +34,11 @@ class OperationIdentity(msgspec.Struct, frozen=True):
             sub_type=self.sub_type,
             **fields,
         )
+
+    def __str__(self) -> str:
+        kind = (self.sub_type or self.type.value).lower()
+        named = f" {self.name!r}" if self.name else ""
+        return f"{kind}{named} (operation {self.id})"
 
     def read(self, execution: Execution) -> Operation | None:
         """The stored checkpoint of this operation, identity-checked."""

@@ -1,4 +1,5 @@
-"""``ctx.map`` and ``ctx.parallel``: bounded fan-out with completion policies (§6.8).
+"""``ctx.map`` and ``ctx.parallel``: bounded fan-out with completion policies
+(docs/protocol.md §6.8).
 
 Each branch is an asyncio task in one task group per operation: no threads, and no
 branch outlives the operation. ``max_concurrency`` bounds branches *in flight*: a branch
@@ -264,7 +265,7 @@ class _Coordinator:
         self._context = contextvars.copy_context()
         async with asyncio.TaskGroup() as group:
             self._group = group
-            execution.add_settler(self._settle)
+            execution.scheduler.add_settler(self._settle)
             try:
                 if self.recorded is not None or not self._decide():
                     self._admit()
@@ -272,7 +273,7 @@ class _Coordinator:
                     self._wake = asyncio.get_running_loop().create_future()
                     await execution.park(wake=self._wake)
             finally:
-                execution.remove_settler(self._settle)
+                execution.scheduler.remove_settler(self._settle)
                 self._group = None
                 for task in self.in_flight.values():
                     task.cancel()
@@ -284,6 +285,8 @@ class _Coordinator:
             failure_count=self.failures,
             in_flight_count=len(self.in_flight),
             completed=tuple(self._completed),
+            in_flight=tuple(self.in_flight),
+            branches=self.branches,
         )
 
     def _decide(self) -> bool:
@@ -354,20 +357,16 @@ class _Coordinator:
         return [i for i in range(recorded.total_count) if i not in started]
 
     def _start(self, group: asyncio.TaskGroup, index: int) -> None:
-        self.execution.task_started()
         task = group.create_task(
             self._branch(index), name=f"aiodurable-branch-{index}", context=self._context.copy()
         )
         self.in_flight[index] = task
 
     async def _branch(self, index: int) -> None:
-        try:
-            self._finished[index] = await self._run_branch(index)
-            if self.eager:
-                self.in_flight.pop(index, None)
-                self._admit()
-        finally:
-            self.execution.task_finished()
+        self._finished[index] = await self._run_branch(index)
+        if self.eager:
+            self.in_flight.pop(index, None)
+            self._admit()
 
     async def _run_branch(self, index: int) -> BatchItem[Any]:
         execution = self.execution
@@ -387,7 +386,8 @@ class _Coordinator:
             )
             try:
                 value = await run_unrecorded(execution, identity, run_completing(spec.run, child))
-                _, result = await to_checkpoint(self.item_serdes, value, serdes_context)
+                with execution.scheduler.working(identity):
+                    _, result = await to_checkpoint(self.item_serdes, value, serdes_context)
             except FATAL_ERRORS:
                 raise
             except Exception as exc:
@@ -426,7 +426,7 @@ class _BranchFailed(Exception):
 
 
 def _inner_error(exc: BaseException) -> ErrorObject:
-    """A branch's error records the inner type, not the SDK wrapper (PROTOCOL §6.8)."""
+    """A branch's error records the inner type, not the SDK wrapper (docs/protocol.md §6.8)."""
     error = error_object_from_exception(exc)
     if isinstance(exc, DurableOperationError) and exc.error_type:
         return ErrorObject(

@@ -1,33 +1,68 @@
-"""The result and policy types of ``ctx.map`` and ``ctx.parallel`` (PROTOCOL §6.8)."""
+"""The result and policy types of ``ctx.map`` and ``ctx.parallel`` (docs/protocol.md §6.8)."""
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeAlias, TypeVar
 
 import msgspec
 
 from aiodurable.errors import BatchCompletionError, ChildContextError, ValidationError
+from aiodurable.serdes import convert
 from aiodurable.wire import ErrorObject
 
 __all__ = [
     "CUSTOM_COMPLETION_FAILED",
     "CUSTOM_COMPLETION_SUCCEEDED",
     "BatchItem",
+    "BatchItemStatus",
     "BatchProgress",
     "BatchResult",
     "CompletionConfig",
     "CompletionDecision",
+    "CompletionItemStatus",
+    "CompletionOutcome",
+    "CompletionReason",
+    "CompletionStatus",
     "ItemStatus",
     "NamedBranch",
     "Nesting",
+    "complete_batch",
+    "continue_batch",
 ]
 
 T = TypeVar("T")
 
-ItemStatus = Literal["SUCCEEDED", "FAILED", "STARTED"]
+
+class BatchItemStatus(enum.StrEnum):
+    """The status of one branch in a :class:`BatchResult` (the official SDK's enum).
+
+    A string enum: ``item.status == "SUCCEEDED"`` and ``item.status is
+    BatchItemStatus.SUCCEEDED`` both hold, and it is written to JSON as the string.
+    """
+
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    #: Still running when the batch completed (abandoned by an early completion).
+    STARTED = "STARTED"
+
+
+#: The former name of :class:`BatchItemStatus`.
+ItemStatus = BatchItemStatus
+
+
+class CompletionReason(enum.StrEnum):
+    """Why a map or parallel completed (a string enum, like :class:`BatchItemStatus`)."""
+
+    ALL_COMPLETED = "ALL_COMPLETED"
+    MIN_SUCCESSFUL_REACHED = "MIN_SUCCESSFUL_REACHED"
+    FAILURE_TOLERANCE_EXCEEDED = "FAILURE_TOLERANCE_EXCEEDED"
+    #: A ``should_complete`` predicate completed the batch as succeeded.
+    CUSTOM_COMPLETION_SUCCEEDED = "CUSTOM_COMPLETION_SUCCEEDED"
+    #: A ``should_complete`` predicate completed the batch as failed.
+    CUSTOM_COMPLETION_FAILED = "CUSTOM_COMPLETION_FAILED"
 
 
 class Nesting(enum.Enum):
@@ -39,14 +74,48 @@ class Nesting(enum.Enum):
     FLAT = "FLAT"
 
 
-#: Completion reasons of a custom ``should_complete`` predicate (PROTOCOL §6.8).
-CUSTOM_COMPLETION_SUCCEEDED = "CUSTOM_COMPLETION_SUCCEEDED"
-CUSTOM_COMPLETION_FAILED = "CUSTOM_COMPLETION_FAILED"
+if TYPE_CHECKING:
+    # Builders may pass the plain strings (``BatchItem(index=0, status="FAILED")``);
+    # ``__post_init__`` stores the enum member. At run time the fields are the enums
+    # alone, so msgspec decodes checkpoints straight into them.
+    _Status: TypeAlias = BatchItemStatus | Literal["SUCCEEDED", "FAILED", "STARTED"]
+    _Reason: TypeAlias = CompletionReason | str
+else:
+    _Status = BatchItemStatus
+    _Reason = CompletionReason
+
+#: Completion reasons of a custom ``should_complete`` predicate (docs/protocol.md §6.8).
+CUSTOM_COMPLETION_SUCCEEDED = CompletionReason.CUSTOM_COMPLETION_SUCCEEDED
+CUSTOM_COMPLETION_FAILED = CompletionReason.CUSTOM_COMPLETION_FAILED
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionItemStatus:
+    """One branch as a completion predicate sees it (the official SDK's type)."""
+
+    #: The branch's (or map item's) position.
+    index: int
+    #: The branch's name (``parallel-branch-<i>``, ``map-item-<i>`` or the one given).
+    name: str | None = None
+    #: ``SUCCEEDED`` / ``FAILED`` once counted, ``STARTED`` while running, ``None``
+    #: before it started (``max_concurrency`` holds it back).
+    status: BatchItemStatus | None = None
 
 
 @dataclass(frozen=True)
 class BatchProgress:
-    """What a custom completion predicate sees: the branches completed so far."""
+    """What a custom completion predicate sees: the counts, the branches completed so
+    far, and each branch's status by index (the official SDK's ``CompletionStatus``).
+
+    >>> def a_or_b_and_c(p: BatchProgress) -> CompletionDecision:
+    ...     ok = [item.status is BatchItemStatus.SUCCEEDED for item in p.items]
+    ...     return complete_batch() if ok[0] or (ok[1] and ok[2]) else continue_batch()
+    """
 
     #: Number of items (branches) of the map or parallel.
     total_count: int
@@ -56,6 +125,39 @@ class BatchProgress:
     in_flight_count: int
     #: The completed branches so far, in the order they were counted.
     completed: tuple[BatchItem[Any], ...]
+    #: The indexes of the branches started and not completed yet.
+    in_flight: Collection[int] = ()
+    #: The branches, by index (for their names).
+    branches: Sequence[_Named] = ()
+
+    @property
+    def completed_count(self) -> int:
+        """How many branches completed (succeeded or failed)."""
+        return self.success_count + self.failure_count
+
+    @property
+    def started_count(self) -> int:
+        """How many branches are running (``in_flight_count``)."""
+        return self.in_flight_count
+
+    @property
+    def items(self) -> tuple[CompletionItemStatus, ...]:
+        """Every branch by index: ``items[i]`` is always the branch (or map item) at
+        position ``i``, whatever order they finish in, with its status so far."""
+        statuses: list[BatchItemStatus | None] = [None] * self.total_count
+        for index in self.in_flight:
+            statuses[index] = BatchItemStatus.STARTED
+        for item in self.completed:
+            statuses[item.index] = BatchItemStatus(item.status)
+        names = self.branches
+        return tuple(
+            CompletionItemStatus(i, names[i].name if i < len(names) else None, status)
+            for i, status in enumerate(statuses)
+        )
+
+
+#: The official SDK's name of what a ``should_complete`` predicate receives.
+CompletionStatus = BatchProgress
 
 
 @dataclass(frozen=True)
@@ -65,6 +167,17 @@ class CompletionDecision:
     complete: bool
     #: With ``complete``: the batch's status is FAILED (reason ``CUSTOM_COMPLETION_FAILED``).
     failed: bool = False
+    #: The official SDK's spelling of ``failed``: ``CompletionOutcome.FAILED`` sets it.
+    outcome: CompletionOutcome | None = None
+
+    def __post_init__(self) -> None:
+        if self.outcome is not None and not self.complete:
+            raise ValidationError(
+                "CompletionDecision: an outcome goes with complete=True only; "
+                "return continue_batch() to keep going"
+            )
+        if self.outcome is CompletionOutcome.FAILED:
+            object.__setattr__(self, "failed", True)
 
     @classmethod
     def continue_batch(cls) -> CompletionDecision:
@@ -72,9 +185,29 @@ class CompletionDecision:
         return cls(complete=False)
 
     @classmethod
-    def complete_batch(cls, *, failed: bool = False) -> CompletionDecision:
-        """Complete now: ``CUSTOM_COMPLETION_SUCCEEDED``, or ``..._FAILED`` with ``failed``."""
-        return cls(complete=True, failed=failed)
+    def complete_batch(
+        cls, outcome: CompletionOutcome | None = None, *, failed: bool = False
+    ) -> CompletionDecision:
+        """Complete now: ``CUSTOM_COMPLETION_SUCCEEDED``, or ``..._FAILED`` with
+        ``failed=True`` (or the official SDK's ``CompletionOutcome.FAILED``)."""
+        return cls(complete=True, failed=failed, outcome=outcome)
+
+
+class CompletionOutcome(enum.StrEnum):
+    """The official SDK's argument of ``complete_batch``: how the batch completes."""
+
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+def complete_batch(outcome: CompletionOutcome = CompletionOutcome.SUCCEEDED) -> CompletionDecision:
+    """The official SDK's spelling of :meth:`CompletionDecision.complete_batch`."""
+    return CompletionDecision.complete_batch(outcome)
+
+
+def continue_batch() -> CompletionDecision:
+    """The official SDK's spelling of :meth:`CompletionDecision.continue_batch`."""
+    return CompletionDecision.continue_batch()
 
 
 @dataclass(frozen=True)
@@ -152,15 +285,15 @@ class CompletionConfig:
             return True
         return self.min_successful is not None and successes >= self.min_successful
 
-    def reason(self, successes: int, failures: int, total: int) -> str:
+    def reason(self, successes: int, failures: int, total: int) -> CompletionReason:
         """The completion reason recorded for these counts."""
         if self.exceeded(failures, total):
-            return "FAILURE_TOLERANCE_EXCEEDED"
+            return CompletionReason.FAILURE_TOLERANCE_EXCEEDED
         if successes + failures >= total:
-            return "ALL_COMPLETED"
+            return CompletionReason.ALL_COMPLETED
         if self.min_successful is not None and successes >= self.min_successful:
-            return "MIN_SUCCESSFUL_REACHED"
-        return "ALL_COMPLETED"
+            return CompletionReason.MIN_SUCCESSFUL_REACHED
+        return CompletionReason.ALL_COMPLETED
 
     def can_complete_early(self, total: int) -> bool:
         """Whether the policy may end a batch of ``total`` items before all completed."""
@@ -173,7 +306,7 @@ class CompletionConfig:
 
     def outcome(
         self, successes: int, failures: int, total: int, progress: Callable[[], BatchProgress]
-    ) -> str | None:
+    ) -> CompletionReason | None:
         """The completion reason if the batch is done with these counts, else ``None``;
         ``progress()`` is built only for a ``should_complete`` predicate."""
         s, f, n = successes, failures, total
@@ -181,7 +314,7 @@ class CompletionConfig:
             decision = self.should_complete(progress())
             if decision.complete:
                 return CUSTOM_COMPLETION_FAILED if decision.failed else CUSTOM_COMPLETION_SUCCEEDED
-            return "ALL_COMPLETED" if s + f >= n else None
+            return CompletionReason.ALL_COMPLETED if s + f >= n else None
         if self.exceeded(f, n) or self.complete(s, f, n):
             return self.reason(s, f, n)
         return None
@@ -191,26 +324,36 @@ class BatchItem(msgspec.Struct, Generic[T], rename="camel", omit_defaults=True):
     """One started branch: its index, status, and result or error."""
 
     index: int
-    status: ItemStatus
+    status: _Status
     result: T | None = None
     error: ErrorObject | None = None
+
+    def __post_init__(self) -> None:
+        # Built from a plain string too (``BatchItem(index=0, status="FAILED")``): store
+        # the enum member, so identity checks work whatever built the item.
+        if self.status.__class__ is not BatchItemStatus:
+            self.status = BatchItemStatus(self.status)
 
 
 class BatchResult(msgspec.Struct, Generic[T], rename="camel"):
     """The outcome of a map or parallel: the started branches in index order."""
 
     all: list[BatchItem[T]]
-    completion_reason: str
+    completion_reason: _Reason
+
+    def __post_init__(self) -> None:
+        if self.completion_reason.__class__ is not CompletionReason:
+            self.completion_reason = CompletionReason(self.completion_reason)
 
     @property
-    def status(self) -> Literal["SUCCEEDED", "FAILED"]:
+    def status(self) -> BatchItemStatus:
         """``FAILED`` if any branch failed or a custom predicate completed the batch as
         failed; ``SUCCEEDED`` if one completed it as succeeded, or no branch failed."""
-        if self.completion_reason == CUSTOM_COMPLETION_FAILED:
-            return "FAILED"
-        if self.completion_reason == CUSTOM_COMPLETION_SUCCEEDED:
-            return "SUCCEEDED"
-        return "FAILED" if self.has_failure else "SUCCEEDED"
+        if self.completion_reason is CUSTOM_COMPLETION_FAILED:
+            return BatchItemStatus.FAILED
+        if self.completion_reason is CUSTOM_COMPLETION_SUCCEEDED:
+            return BatchItemStatus.SUCCEEDED
+        return BatchItemStatus.FAILED if self.has_failure else BatchItemStatus.SUCCEEDED
 
     def succeeded(self) -> list[BatchItem[T]]:
         """The items of the branches that succeeded."""
@@ -273,11 +416,18 @@ class BatchResult(msgspec.Struct, Generic[T], rename="camel"):
         ``result_type``). Without a ``completionReason`` the reason is inferred from the
         items' counts under ``completion_config``."""
         try:
-            items = msgspec.convert(data["all"], list[BatchItem[result_type]], strict=False)
+            items = convert(data["all"], list[BatchItem[result_type]], strict=False)
         except (KeyError, TypeError, msgspec.ValidationError) as exc:
             raise ValidationError(f"not a BatchResult dict ({exc!r}): {data!r:.200}") from exc
-        reason = data.get("completionReason")
-        if reason is None:
+        recorded = data.get("completionReason")
+        if recorded is not None:
+            try:
+                reason = CompletionReason(recorded)
+            except ValueError as exc:
+                raise ValidationError(
+                    f"not a BatchResult dict: unknown completionReason {recorded!r}"
+                ) from exc
+        else:
             successes = sum(item.status == "SUCCEEDED" for item in items)
             failures = sum(item.status == "FAILED" for item in items)
             policy = completion_config or CompletionConfig()

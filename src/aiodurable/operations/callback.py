@@ -1,10 +1,10 @@
-"""``ctx.create_callback`` and ``ctx.wait_for_callback`` (PROTOCOL §6.4, §6.5)."""
+"""``ctx.create_callback`` and ``ctx.wait_for_callback`` (docs/protocol.md §6.4, §6.5)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
+from aiodurable.duration import Seconds, to_seconds
 from aiodurable.errors import (
     CallbackFailedError,
     CallbackHeartbeatTimeoutError,
@@ -27,11 +27,11 @@ MAX_CALLBACK_TIMEOUT = 99_999_999
 HEARTBEAT_ERROR_TYPE = "Callback.Heartbeat"
 
 
-def callback_timeout_seconds(value: float | timedelta | None, what: str) -> int:
+def callback_timeout_seconds(value: Seconds | None, what: str) -> int:
     """Whole seconds of a callback timeout; ``None`` or 0 means no timeout."""
     if value is None:
         return 0
-    seconds = int(value.total_seconds() if isinstance(value, timedelta) else value)
+    seconds = int(to_seconds(value, f"callback {what}"))
     if seconds < 0 or seconds > MAX_CALLBACK_TIMEOUT:
         raise ValidationError(
             f"callback {what} must be between 1 and {MAX_CALLBACK_TIMEOUT} seconds "

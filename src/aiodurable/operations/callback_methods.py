@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from collections.abc import Awaitable
 from typing import Any, TypeVar, overload
 
+from aiodurable.duration import Seconds
 from aiodurable.operations.callback import (
     Callback,
     callback_result_serdes,
@@ -15,10 +15,15 @@ from aiodurable.operations.callback import (
 )
 from aiodurable.operations.names import check_name, check_sub_type, default_name
 from aiodurable.operations.scope import OperationScope
-from aiodurable.operations.wait_for_callback import callback_waiter, run_wait_for_callback
+from aiodurable.operations.wait_for_callback import (
+    Submitter,
+    callback_waiter,
+    run_wait_for_callback,
+)
 from aiodurable.retry import RetryPolicy
 from aiodurable.serdes import AnySerdes, AsyncSerdes, Serdes
 from aiodurable.wire import OperationType
+from aiodurable.wire.callback_names import WAIT_FOR_CALLBACK
 
 __all__ = ["CallbackMethods"]
 
@@ -38,8 +43,8 @@ class CallbackMethods(OperationScope):
         self,
         *,
         name: str | None = ...,
-        timeout: float | timedelta | None = ...,
-        heartbeat_timeout: float | timedelta | None = ...,
+        timeout: Seconds | None = ...,
+        heartbeat_timeout: Seconds | None = ...,
         result_type: None = ...,
         serdes: None = ...,
         sub_type: str | None = ...,
@@ -50,8 +55,8 @@ class CallbackMethods(OperationScope):
         self,
         *,
         name: str | None = ...,
-        timeout: float | timedelta | None = ...,
-        heartbeat_timeout: float | timedelta | None = ...,
+        timeout: Seconds | None = ...,
+        heartbeat_timeout: Seconds | None = ...,
         result_type: type[T],
         serdes: Serdes[T] | AsyncSerdes[Any] | None = ...,
         sub_type: str | None = ...,
@@ -62,8 +67,8 @@ class CallbackMethods(OperationScope):
         self,
         *,
         name: str | None = ...,
-        timeout: float | timedelta | None = ...,
-        heartbeat_timeout: float | timedelta | None = ...,
+        timeout: Seconds | None = ...,
+        heartbeat_timeout: Seconds | None = ...,
         result_type: None = ...,
         serdes: Serdes[T] | AsyncSerdes[T],
         sub_type: str | None = ...,
@@ -73,8 +78,8 @@ class CallbackMethods(OperationScope):
         self,
         *,
         name: str | None = None,
-        timeout: float | timedelta | None = None,
-        heartbeat_timeout: float | timedelta | None = None,
+        timeout: Seconds | None = None,
+        heartbeat_timeout: Seconds | None = None,
         result_type: Any = None,
         serdes: AnySerdes | None = None,
         sub_type: str | None = None,
@@ -104,11 +109,11 @@ class CallbackMethods(OperationScope):
     @overload
     def wait_for_callback(
         self,
-        submitter: Callable[[str], Any],
+        submitter: Submitter,
         *,
         name: str | None = ...,
-        timeout: float | timedelta | None = ...,
-        heartbeat_timeout: float | timedelta | None = ...,
+        timeout: Seconds | None = ...,
+        heartbeat_timeout: Seconds | None = ...,
         retry: RetryPolicy | None = ...,
         result_type: None = ...,
         serdes: None = ...,
@@ -117,11 +122,11 @@ class CallbackMethods(OperationScope):
     @overload
     def wait_for_callback(
         self,
-        submitter: Callable[[str], Any],
+        submitter: Submitter,
         *,
         name: str | None = ...,
-        timeout: float | timedelta | None = ...,
-        heartbeat_timeout: float | timedelta | None = ...,
+        timeout: Seconds | None = ...,
+        heartbeat_timeout: Seconds | None = ...,
         retry: RetryPolicy | None = ...,
         result_type: type[T],
         serdes: Serdes[T] | AsyncSerdes[Any] | None = ...,
@@ -130,11 +135,11 @@ class CallbackMethods(OperationScope):
     @overload
     def wait_for_callback(
         self,
-        submitter: Callable[[str], Any],
+        submitter: Submitter,
         *,
         name: str | None = ...,
-        timeout: float | timedelta | None = ...,
-        heartbeat_timeout: float | timedelta | None = ...,
+        timeout: Seconds | None = ...,
+        heartbeat_timeout: Seconds | None = ...,
         retry: RetryPolicy | None = ...,
         result_type: None = ...,
         serdes: Serdes[T] | AsyncSerdes[T],
@@ -142,23 +147,28 @@ class CallbackMethods(OperationScope):
 
     def wait_for_callback(
         self,
-        submitter: Callable[[str], Any],
+        submitter: Submitter,
         *,
         name: str | None = None,
-        timeout: float | timedelta | None = None,
-        heartbeat_timeout: float | timedelta | None = None,
+        timeout: Seconds | None = None,
+        heartbeat_timeout: Seconds | None = None,
         retry: RetryPolicy | None = None,
         result_type: Any = None,
         serdes: AnySerdes | None = None,
     ) -> Awaitable[Any]:
         """Create a callback, hand its id to ``submitter`` (run as a step), and wait for
         the result. Raises the callback's own error, or ``CallbackSubmitterError`` when
-        the submitter failed after its retries."""
+        the submitter failed after its retries.
+
+        A submitter declared with two required parameters, the official SDK's
+        ``submitter(callback_id, ctx)``, also gets a
+        :class:`~aiodurable.operations.wait_for_callback.WaitForCallbackContext`
+        (``ctx.logger``, ``ctx.attempt``)."""
         name = check_name(name) if name is not None else default_name(submitter)
         body = callback_waiter(
             submitter, name, timeout, heartbeat_timeout, retry, result_type, serdes
         )
-        identity = self._identity(OperationType.CONTEXT, "WaitForCallback", name)
+        identity = self._identity(OperationType.CONTEXT, WAIT_FOR_CALLBACK, name)
         op_id = identity.id
         return self._tracked(
             identity,

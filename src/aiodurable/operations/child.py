@@ -1,4 +1,4 @@
-"""``ctx.run_in_child_context``: a group of operations checkpointed as one (PROTOCOL §6.7),
+"""``ctx.run_in_child_context``: a group of operations checkpointed as one (docs/protocol.md §6.7),
 or, virtual, a group that is only a naming scope and leaves no record of its own."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Replay checks beyond type, name and parent (PROTOCOL §4.3).
+"""Replay checks beyond type, name and parent (docs/protocol.md §4.6).
 
 - **Call order** (needs a replay trace, :mod:`aiodurable.runtime.replay_trace`): the
   operation at an id must be reached by the same task, after the same previous operation
@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,11 +40,13 @@ _ORDER_ADVICE = (
 )
 
 
-def step_call(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Callable[[], str]:
-    """The digest of a step call, computed only if a trace asks for it."""
-    return lambda: call_digest(fn, args, kwargs)
+def step_call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Callable[[], str]:
+    """The digest of a step call, computed only if a trace asks for it (a
+    ``functools.partial`` is digested as the call it makes, keywords included)."""
+    if isinstance(fn, functools.partial):
+        inner: functools.partial[Any] = fn
+        return lambda: call_digest(inner.func, (*inner.args, *args), inner.keywords)
+    return lambda: call_digest(fn, args, {})
 
 
 def _what(type_: OperationType, name: str | None) -> str:

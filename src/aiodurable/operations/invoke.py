@@ -1,4 +1,4 @@
-"""``ctx.invoke``: call another Lambda function and wait for its result (PROTOCOL §6.6)."""
+"""``ctx.invoke``: call another Lambda function and wait for its result (docs/protocol.md §6.6)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The CONTEXT lifecycle shared by child contexts, map/parallel and their branches.
 
-One state machine (PROTOCOL §6.7, §6.8)::
+One state machine (docs/protocol.md §6.7, §6.8)::
 
     read ── SUCCEEDED (result stored) ──────────────▶ stored result
         ├── FAILED ─────────────────────────────────▶ failure(stored error)
@@ -87,10 +87,14 @@ async def run_context(
     op = identity.read(execution)
     details = op.context_details if op is not None else None
     replay_children = bool(details and details.replay_children)
+    # A context's body is workflow code; its own reads and checkpoints are work that
+    # the invocation must not suspend in the middle of.
+    working = execution.scheduler.working
     if op is not None and op.status is OperationStatus.SUCCEEDED and not replay_children:
-        value: T = await read_stored(
-            execution, serdes, details.result if details else None, context
-        )
+        with working(identity):
+            value: T = await read_stored(
+                execution, serdes, details.result if details else None, context
+            )
         return value
     if op is not None and op.status is OperationStatus.FAILED:
         raise failure(details.error if details else None)
@@ -104,7 +108,8 @@ async def run_context(
         if hooks.enabled:
             work = run_user_function(execution, identity, work, is_replay_children=op is not None)
         result = await work
-        text, replayed = await to_checkpoint(serdes, result, context)
+        with working(identity):
+            text, replayed = await to_checkpoint(serdes, result, context)
         back: T = result if text is None and keep_unserialized else replayed
     except FATAL_ERRORS:
         raise
@@ -113,7 +118,8 @@ async def run_context(
             raise
         error = error_of(exc)
         if not replay_children or on_rebuild_failure is RebuildFailure.RECORD:
-            await checkpointer.checkpoint(identity.update(OperationAction.FAIL, error=error))
+            with working(identity):
+                await checkpointer.checkpoint(identity.update(OperationAction.FAIL, error=error))
         elif hooks.enabled:
             ended_unrecorded(execution, identity, OperationStatus.FAILED, error)
         raise failure(error) from exc
@@ -126,9 +132,10 @@ async def run_context(
         options = ContextOptions(replay_children=True)
     else:
         stored, options = text, ContextOptions(replay_children=False)
-    await checkpointer.checkpoint(
-        identity.update(OperationAction.SUCCEED, payload=stored, context_options=options)
-    )
+    with working(identity):
+        await checkpointer.checkpoint(
+            identity.update(OperationAction.SUCCEED, payload=stored, context_options=options)
+        )
     return back
 
 

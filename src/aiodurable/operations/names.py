@@ -1,7 +1,8 @@
-"""Validation of operation names and sub-types (PROTOCOL §2.2)."""
+"""Validation of operation names and sub-types (docs/protocol.md §2.2)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -43,8 +44,9 @@ def check_sub_type(sub_type: str | None, default: str) -> str:
 
 
 def default_name(fn: Callable[..., Any]) -> str | None:
-    """The name of an operation run by ``fn`` when none is given: its ``__name__``."""
-    name = getattr(fn, "__name__", None)
+    """The name of an operation run by ``fn`` when none is given: its ``__name__`` (that
+    of the wrapped function for a ``functools.partial``, the way to pass keywords)."""
+    name = getattr(fn.func if isinstance(fn, functools.partial) else fn, "__name__", None)
     if name.__class__ is str and (name in _valid_names or name.isidentifier()):
         return name
     return None

@@ -1,4 +1,4 @@
-"""Id allocation and replay tracking of one context (PROTOCOL §3, §4.2).
+"""Id allocation and replay tracking of one context (docs/protocol.md §3, §4.2).
 
 Every operation is assigned its id when it is *called*, so
 ``await asyncio.gather(ctx.step(a), ctx.step(b))`` numbers ``a`` before ``b`` on every
@@ -8,7 +8,7 @@ replay whatever order the tasks run in.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from aiodurable.errors import OperationInStepError
@@ -80,12 +80,15 @@ class OperationScope:
         step = running_step()
         if step is not None:
             called = name or sub_type or type_.value
-            raise OperationInStepError(
+            error = OperationInStepError(
                 f"durable operation {called!r} was called inside the body of step "
                 f"{step.name or step.operation_id!r} (operation {step.operation_id}); a step "
                 "cannot contain durable operations. Call it from the workflow, or group the "
                 "operations with ctx.run_in_child_context(...) instead of ctx.step(...)."
             )
+            # Fatal at once: a body that catches the error cannot make the step succeed.
+            self._execution.fail(error)
+            raise error
         op_id = self._next_id()
         execution = self._execution
         execution.reached(op_id, self.parent_id)
@@ -101,7 +104,7 @@ class OperationScope:
 
     def _ensure_all_visited(self) -> None:
         """Called when the context's code has completed: every operation recorded in it
-        must have been reached again (PROTOCOL §4.3 leaves this out; we do not).
+        must have been reached again (docs/protocol.md §4.6; the official SDK does not check).
 
         Checked by parent id, so a context's operations include those of the virtual
         contexts inside it (which share its parent id); a context whose parent id is not
@@ -114,16 +117,22 @@ class OperationScope:
         if not missing:
             return
         task = asyncio.current_task()
-        if execution.terminated.is_set() or (task is not None and task.cancelling()):
+        if not execution.outcome.running or (task is not None and task.cancelling()):
             return  # suspending or cancelled (a batch completed early): not completed
         execution.nondeterminism(unvisited_error(execution, self.parent_id, missing))
 
-    def _tracked(self, identity: OperationIdentity, work: Awaitable[T]) -> Awaitable[T]:
-        """Track replay status around an operation (PROTOCOL §4.2).
+    def _tracked(
+        self, identity: OperationIdentity, work: Coroutine[Any, Any, T]
+    ) -> Coroutine[Any, Any, T]:
+        """Track an operation for the scheduler (from its call: an operation never awaited
+        is reported when the workflow returns) and its replay status (docs/protocol.md §4.2).
 
-        New work needs no tracking (the status only moves from REPLAY to NEW), so outside
-        replay the operation's own coroutine is returned as it is.
+        Every kind but a context works while it runs (a context's body is workflow code).
+        New work needs no replay tracking: the status only moves from REPLAY to NEW.
         """
+        work = self._execution.scheduler.called(
+            identity, work, working=identity.type is not OperationType.CONTEXT
+        )
         if not self._replaying:
             return work
         operations = self._execution.operations

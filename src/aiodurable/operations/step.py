@@ -1,7 +1,9 @@
-"""``ctx.step``: run a function once per attempt, checkpoint its result (PROTOCOL §6.1)."""
+"""``ctx.step``: run a function once per attempt, checkpoint its result (docs/protocol.md §6.1)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import typing
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from aiodurable.errors import (
     StepError,
     StepInterruptedError,
     error_object_from_exception,
+    step_error_from,
 )
 from aiodurable.operations.attempt import (
     attempts_made,
@@ -38,7 +41,7 @@ from aiodurable.serdes import (
     decode_json,
     to_checkpoint,
 )
-from aiodurable.wire import Operation, OperationAction, OperationStatus
+from aiodurable.wire import ErrorObject, Operation, OperationAction, OperationStatus
 
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
@@ -70,10 +73,10 @@ async def run_step(
     identity: OperationIdentity,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
-    kwargs: dict[str, Any],
     *,
     retry: RetryPolicy | None,
     semantics: StepSemantics,
+    attempt_timeout: float | None,
     serdes: AnySerdes,
     logger_factory: Callable[..., FilteringBoundLogger],
 ) -> Any:
@@ -91,7 +94,12 @@ async def run_step(
             return await read_stored(execution, serdes, text, identity.serdes_context(execution))
         if status is OperationStatus.FAILED:
             assert op is not None
-            raise StepError.from_error_object(op.step_details.error if op.step_details else None)
+            recorded = op.step_details.error if op.step_details else None
+            if recorded is not None and recorded.error_type == CANCELLED_ERROR_TYPE:
+                # The workflow cancelled this step's task while its body ran (a failed
+                # TaskGroup sibling): the replay cancels it at the same point.
+                raise asyncio.CancelledError(recorded.error_message)
+            raise step_error_from(recorded)
         if status is OperationStatus.PENDING:
             assert op is not None
             op = await wait_for_retry(execution, identity, op)
@@ -99,8 +107,9 @@ async def run_step(
         if status is OperationStatus.STARTED and at_most_once:
             assert op is not None
             error = StepInterruptedError(
-                f"step {identity.name or identity.id} attempt {attempts_made(op)} was interrupted "
-                "before its outcome was recorded; at-most-once semantics forbid running it again"
+                f"step {identity.name or identity.id} attempt {attempts_made(op) + 1} was "
+                "interrupted before its outcome was recorded; at-most-once semantics forbid "
+                "running it again"
             )
             op = await _handle_failure(execution, identity, op, error, retry)
             continue
@@ -111,19 +120,18 @@ async def run_step(
                 await checkpointer.checkpoint(start)
                 op = identity.read(execution)
                 if op is None or op.status is not OperationStatus.STARTED:
-                    execution.fail(
-                        DurableError(
-                            f"the service did not report step {identity.id} as STARTED after "
-                            "its START checkpoint"
-                        )
+                    unstarted = DurableError(
+                        f"the service did not report step {identity.id} as STARTED after "
+                        "its START checkpoint"
                     )
-                    raise execution.fatal  # type: ignore[misc]
+                    execution.fail(unstarted)
+                    raise unstarted
             else:
                 checkpointer.enqueue(start)
         attempt = attempts_made(op) + 1
         token = enter_attempt(identity, attempt, logger_factory)
         try:
-            value = await run_attempt(execution, identity, fn, args, kwargs, attempt)
+            value = await run_attempt(execution, identity, fn, args, attempt, attempt_timeout)
             text, result = await _checkpoint_text(execution, identity, serdes, value)
         except (NonDeterministicError, OperationInStepError, TokenRevoked):
             raise
@@ -136,10 +144,30 @@ async def run_step(
         except Exception as exc:
             op = await _handle_failure(execution, identity, op, exc, retry)
             continue
+        except asyncio.CancelledError:
+            if execution.outcome.running:
+                # The workflow itself cancelled the task (not a suspension, which waits
+                # for bodies to finish): record it, so no replay runs the body again.
+                _record_cancelled(execution, identity, attempt)
+            raise
         finally:
             exit_attempt(token)
         await checkpointer.checkpoint(identity.update(OperationAction.SUCCEED, payload=text))
         return result
+
+
+#: The error type a step records when the workflow cancelled it mid-attempt.
+CANCELLED_ERROR_TYPE = "asyncio.CancelledError"
+
+
+def _record_cancelled(execution: Execution, identity: OperationIdentity, attempt: int) -> None:
+    error = ErrorObject(
+        error_type=CANCELLED_ERROR_TYPE,
+        error_message=f"step {identity.name or identity.id} attempt {attempt} was cancelled "
+        "by the workflow before it finished",
+    )
+    with contextlib.suppress(DurableError):  # the invocation already ended
+        execution.checkpointer.enqueue(identity.update(OperationAction.FAIL, error=error))
 
 
 class _Unrecordable(Exception):
@@ -183,4 +211,4 @@ async def _handle_failure(
     if decision.should_retry:
         return await retry_later(execution, identity, decision.delay_seconds, error=error_object)
     await checkpointer.checkpoint(identity.update(OperationAction.FAIL, error=error_object))
-    raise StepError.from_error_object(error_object) from error
+    raise step_error_from(error_object) from error

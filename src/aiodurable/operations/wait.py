@@ -1,10 +1,10 @@
-"""``ctx.wait``: a durable timer owned by the service (PROTOCOL §6.2)."""
+"""``ctx.wait``: a durable timer owned by the service (docs/protocol.md §6.2)."""
 
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 
+from aiodurable.duration import Seconds, to_seconds
 from aiodurable.errors import ValidationError
 from aiodurable.operations.base import OperationIdentity
 from aiodurable.runtime.execution import Execution
@@ -15,9 +15,9 @@ __all__ = ["run_wait", "wait_seconds"]
 MAX_WAIT_SECONDS = 31_622_400
 
 
-def wait_seconds(duration: float | timedelta) -> int:
+def wait_seconds(duration: Seconds) -> int:
     """Whole seconds of a wait; below one second is an error (nothing is checkpointed)."""
-    seconds = duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
+    seconds = to_seconds(duration, "a durable wait")
     whole = int(seconds)
     if whole < 1:
         raise ValidationError(
@@ -38,11 +38,14 @@ async def run_wait(execution: Execution, identity: OperationIdentity, seconds: i
             identity.update(OperationAction.START, wait_options=WaitOptions(wait_seconds=seconds))
         )
         op = identity.read(execution)
+    not_before = 0.0
     while op is None or op.status is not OperationStatus.SUCCEEDED:
         due = time.time() + seconds
         if op is not None and op.wait_details and op.wait_details.scheduled_end_timestamp:
             due = op.wait_details.scheduled_end_timestamp.timestamp()
-        await execution.park(due, watch=identity.id)
+        await execution.park(max(due, not_before), watch=identity.id)
         await execution.checkpointer.refresh()
         op = identity.read(execution)
-        seconds = 1  # the service owns the timer; look again shortly if it has not fired
+        # The service owns the timer (its clock may differ from ours): if it has not
+        # fired, look again a second later, never in a tight loop.
+        not_before = time.time() + 1

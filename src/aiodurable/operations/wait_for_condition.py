@@ -1,15 +1,16 @@
-"""``ctx.wait_for_condition``: poll a check until a condition holds (PROTOCOL §6.3)."""
+"""``ctx.wait_for_condition``: poll a check until a condition holds (docs/protocol.md §6.3)."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
+from aiodurable.duration import Seconds, to_seconds
 from aiodurable.errors import WaitForConditionError, error_object_from_exception
 from aiodurable.operations.attempt import (
     attempts_made,
@@ -41,6 +42,16 @@ class WaitDecision:
     should_continue: bool
     delay_seconds: int = 0
 
+    @classmethod
+    def continue_waiting(cls, delay: Seconds) -> WaitDecision:
+        """Check again after ``delay`` (seconds, a ``timedelta`` or a ``Duration``)."""
+        return cls(True, max(1, math.ceil(to_seconds(delay, "a wait delay"))))
+
+    @classmethod
+    def stop_polling(cls) -> WaitDecision:
+        """Stop: the condition's current state is the result."""
+        return cls(False)
+
 
 @dataclass(frozen=True)
 class WaitStrategy(Generic[S]):
@@ -52,8 +63,8 @@ class WaitStrategy(Generic[S]):
 
     should_continue: Callable[[S], bool]
     max_attempts: int = 60
-    initial_delay: float | timedelta = 5
-    max_delay: float | timedelta = 300
+    initial_delay: Seconds = 5
+    max_delay: Seconds = 300
     backoff_rate: float = 1.5
     jitter: Jitter = Jitter.FULL
     _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
@@ -80,6 +91,7 @@ async def run_wait_for_condition(
     strategy: Callable[[Any, int], WaitDecision],
     serdes: AnySerdes,
     logger_factory: Callable[..., FilteringBoundLogger],
+    attempt_timeout: float | None = None,
 ) -> Any:
     context = identity.serdes_context(execution)
     checkpointer = execution.checkpointer
@@ -106,7 +118,9 @@ async def run_wait_for_condition(
         attempt = attempts_made(op) + 1
         token = enter_attempt(identity, attempt, logger_factory)
         try:
-            new_state = await run_attempt(execution, identity, check, (state,), {}, attempt)
+            new_state = await run_attempt(
+                execution, identity, check, (state,), attempt, attempt_timeout
+            )
             text, state = await to_checkpoint(
                 serdes, new_state, msgspec.structs.replace(context, attempt=attempt)
             )

@@ -1,13 +1,12 @@
 """``with_retry``: retry a block of durable operations, with a durable wait between
-attempts (PROTOCOL §6.9)."""
+attempts (docs/protocol.md §6.9)."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
+from aiodurable.duration import Seconds
 from aiodurable.retry import RetryPolicy, RetryStrategy
 from aiodurable.runtime.signals import FATAL_ERRORS
 from aiodurable.serdes import Serdes
@@ -29,7 +28,7 @@ class _Context(Protocol):
         serdes: Serdes[T] | None = ...,
     ) -> Awaitable[T]: ...
 
-    def wait(self, duration: float | timedelta, *, name: str | None = ...) -> Awaitable[None]: ...
+    def wait(self, duration: Seconds, *, name: str | None = ...) -> Awaitable[None]: ...
 
 
 C = TypeVar("C", bound=_Context)
@@ -60,8 +59,13 @@ async def with_retry(
     >>> receipt = await with_retry(ctx, book_and_confirm, name="booking")  # doctest: +SKIP
     """
     policy = retry or _DEFAULT_RETRY
-    body = functools.partial(_attempts, fn, policy, name)  # no __name__: no default name
-    return await ctx.run_in_child_context(body, name=name, result_type=result_type, serdes=serdes)
+    # A lambda, whose name is no identifier: the child is unnamed unless name= is given.
+    return await ctx.run_in_child_context(
+        lambda child: _attempts(fn, policy, name, child),
+        name=name,
+        result_type=result_type,
+        serdes=serdes,
+    )
 
 
 async def _attempts(

@@ -27,6 +27,7 @@ from aiodurable.plugins import (
     OperationEndInfo,
     OperationStartInfo,
     UserFunctionEndInfo,
+    UserFunctionOutcome,
     UserFunctionStartInfo,
 )
 from aiodurable.wire import OperationType
@@ -83,9 +84,21 @@ class View:
             inv.user_code[(info.operation_id, info.attempt)] = (span, token)
 
     def user_function_ended(self, inv: Invocation, info: UserFunctionEndInfo) -> None:
-        """End the attempt span with the outcome; restore the context user code ran in."""
+        """End the attempt span with the outcome; restore the context user code ran in.
+
+        An ``INCOMPLETE`` run (suspended, abandoned) restores the context but leaves its
+        span open and unmarked: the invocation's end closes it."""
+        key = (info.operation_id, info.attempt)
+        if info.outcome is UserFunctionOutcome.INCOMPLETE:
+            with inv.lock:
+                span, token = inv.user_code.get(key, (None, None))
+                if key in inv.user_code:
+                    inv.user_code[key] = (span, None)
+            if token is not None:
+                detach(token)
+            return
         with inv.lock:
-            span, token = inv.user_code.pop((info.operation_id, info.attempt), (None, None))
+            span, token = inv.user_code.pop(key, (None, None))
         if token is not None:
             detach(token)
         if span is None:

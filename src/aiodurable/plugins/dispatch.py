@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import cast
 
 import msgspec
 
@@ -31,7 +32,7 @@ from aiodurable.plugins.infos import (
     UserFunctionStartInfo,
     info_of,
 )
-from aiodurable.plugins.plugin import HOOKS, Plugin
+from aiodurable.plugins.plugin import HOOKS, Plugin, PluginEntry, PluginFactory
 from aiodurable.wire import (
     TERMINAL_STATUSES,
     ErrorObject,
@@ -42,18 +43,23 @@ from aiodurable.wire import (
     OperationUpdate,
 )
 
-__all__ = ["NO_PLUGINS", "InvocationHooks", "PluginSet"]
+__all__ = ["NO_PLUGINS", "InvocationHooks", "PluginSet", "is_plugin_factory"]
 
 _logger = logging.getLogger("aiodurable.plugins")
 
 
 class PluginSet:
-    """The plugins of one handler; calls a hook on each, isolating their failures."""
+    """The plugins of one handler; calls a hook on each, isolating their failures.
 
-    __slots__ = ("_plugins", "_wants")
+    It holds plugin instances, shared by every invocation, and plugin factories, asked
+    for a fresh instance at the start of each invocation (:meth:`for_invocation`).
+    """
 
-    def __init__(self, plugins: Sequence[Plugin]) -> None:
-        self._plugins = tuple(plugins)
+    __slots__ = ("_factories", "_plugins", "_wants")
+
+    def __init__(self, plugins: Sequence[PluginEntry]) -> None:
+        self._factories = tuple(cast(PluginFactory, p) for p in plugins if is_plugin_factory(p))
+        self._plugins = tuple(cast(Plugin, p) for p in plugins if not is_plugin_factory(p))
         # A hook is dispatched only to the plugins that override it (infos cost something).
         self._wants = {
             hook: tuple((p, getattr(p, hook)) for p in self._plugins if _overrides(p, hook))
@@ -61,7 +67,38 @@ class PluginSet:
         }
 
     def __bool__(self) -> bool:
-        return bool(self._plugins)
+        return bool(self._plugins or self._factories)
+
+    def for_invocation(self, start: InvocationStartInfo) -> PluginSet:
+        """The plugins serving the invocation ``start`` describes: the instances, then one
+        new instance from each factory (a factory that raises or returns ``None`` is
+        logged and left out of this invocation)."""
+        if not self._factories:
+            return self
+        created: list[Plugin] = []
+        for factory in self._factories:
+            name = type(factory).__qualname__
+            try:
+                plugin = factory.create_plugin(start)
+            except Exception:
+                _logger.warning(
+                    "plugin factory %s failed for execution %s; the invocation runs without it",
+                    name,
+                    start.execution_arn,
+                    exc_info=True,
+                    extra={"executionArn": start.execution_arn},
+                )
+                continue
+            if plugin is None:
+                _logger.warning(
+                    "plugin factory %s returned None for execution %s; no plugin this time",
+                    name,
+                    start.execution_arn,
+                    extra={"executionArn": start.execution_arn},
+                )
+                continue
+            created.append(plugin)
+        return PluginSet([*self._plugins, *created])
 
     def wants(self, hook: str) -> bool:
         """Whether any plugin overrides ``hook``."""
@@ -94,6 +131,11 @@ class PluginSet:
         """The hooks of one invocation, which starts with ``operations`` recorded
         (``operations`` is the invocation's live map: later merges show through)."""
         return InvocationHooks(self, arn, operations, updated_ids, request_id)
+
+
+def is_plugin_factory(entry: object) -> bool:
+    """Whether a ``plugins=`` entry is a factory (it has a ``create_plugin`` method)."""
+    return callable(getattr(entry, "create_plugin", None))
 
 
 def _overrides(plugin: Plugin, hook: str) -> bool:
@@ -188,6 +230,7 @@ class InvocationHooks:
             operations=_InfoView(arn, snapshot),
             updated_operations=_InfoView(arn, snapshot, self._updated),
         )
+        self._plugins = plugins.for_invocation(self._start)
 
     # -- invocation ------------------------------------------------------------------------
     def started(self) -> None:
@@ -356,10 +399,12 @@ class InvocationHooks:
         attempt: int | None = None,
         is_replay_children: bool = False,
     ) -> AbstractContextManager[None]:
-        """Wrap one run of user code: the start hook, then the end hook with its outcome.
+        """Wrap one run of user code: the start hook, then exactly one end hook.
 
-        An exception is reported as ``FAILED`` and propagates; a cancellation (the
-        invocation suspends) reports no end.
+        A return is ``SUCCEEDED``; an exception is ``FAILED`` and propagates; any other
+        exit (a cancellation: the invocation suspends or an early completion abandons
+        the branch; ``SystemExit``, ``KeyboardInterrupt``, a closed coroutine) is
+        ``INCOMPLETE`` and propagates too.
         """
         if not self.enabled:
             return _NO_HOOKS
@@ -380,7 +425,12 @@ class InvocationHooks:
             ),
         )
 
-    def _end_user_function(self, start: UserFunctionStartInfo, error: ErrorObject | None) -> None:
+    def _end_user_function(
+        self,
+        start: UserFunctionStartInfo,
+        outcome: UserFunctionOutcome,
+        error: ErrorObject | None = None,
+    ) -> None:
         self._plugins.call(
             "on_user_function_end",
             UserFunctionEndInfo(
@@ -395,7 +445,7 @@ class InvocationHooks:
                 status=start.status,
                 attempt=start.attempt,
                 is_replay_children=start.is_replay_children,
-                outcome=UserFunctionOutcome.FAILED if error else UserFunctionOutcome.SUCCEEDED,
+                outcome=outcome,
                 error=error,
                 execution_arn=start.execution_arn,
             ),
@@ -421,10 +471,15 @@ class _UserFunctionRun:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        hooks = self._hooks
         if exc is None:
-            self._hooks._end_user_function(self._start, None)
-        elif isinstance(exc, Exception):  # not a cancellation: the run failed
-            self._hooks._end_user_function(self._start, error_object_from_exception(exc))
+            hooks._end_user_function(self._start, UserFunctionOutcome.SUCCEEDED)
+        elif isinstance(exc, Exception):
+            hooks._end_user_function(
+                self._start, UserFunctionOutcome.FAILED, error_object_from_exception(exc)
+            )
+        else:  # left without an outcome of its own (cancelled, exiting)
+            hooks._end_user_function(self._start, UserFunctionOutcome.INCOMPLETE)
         # returns None: the exception, if any, propagates
 
 

@@ -97,6 +97,11 @@ class UserFunctionOutcome(enum.StrEnum):
 
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    #: It left without a result or an error of its own: the invocation suspended (its
+    #: task was cancelled), an early completion abandoned its branch, or the process is
+    #: exiting. The operation may run again in a later invocation, with its own start
+    #: and end.
+    INCOMPLETE = "INCOMPLETE"
 
 
 class UserFunctionStartInfo(OperationInfo, frozen=True, kw_only=True):
@@ -108,7 +113,8 @@ class UserFunctionStartInfo(OperationInfo, frozen=True, kw_only=True):
 
 
 class UserFunctionEndInfo(OperationInfo, frozen=True, kw_only=True):
-    """Passed to ``on_user_function_end``; ``end_time`` is now, ``error`` set on failure."""
+    """Passed to ``on_user_function_end``; ``end_time`` is now, ``error`` set on failure
+    (``None`` for an ``INCOMPLETE`` run)."""
 
     is_replay_children: bool = False
     outcome: UserFunctionOutcome

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol, TypeAlias
+
 from aiodurable.plugins.infos import (
     InvocationEndInfo,
     InvocationStartInfo,
@@ -12,7 +14,14 @@ from aiodurable.plugins.infos import (
     UserFunctionStartInfo,
 )
 
-__all__ = ["HOOKS", "DurableInstrumentationPlugin", "Plugin"]
+__all__ = [
+    "HOOKS",
+    "DurableInstrumentationPlugin",
+    "DurableInstrumentationPluginFactory",
+    "Plugin",
+    "PluginEntry",
+    "PluginFactory",
+]
 
 
 class Plugin:
@@ -50,7 +59,37 @@ class Plugin:
         wait-for-condition check, a child context, parallel branch or map item function."""
 
     def on_user_function_end(self, info: UserFunctionEndInfo) -> None:
-        """Right after that user code returned or raised (not when it suspended)."""
+        """Exactly once after each ``on_user_function_start``, in the same task or
+        thread: ``SUCCEEDED`` when the code returned, ``FAILED`` when it raised,
+        ``INCOMPLETE`` when it left without an outcome (suspension, an abandoned
+        branch, process exit)."""
+
+
+class PluginFactory(Protocol):
+    """Builds the plugin instance that serves one invocation (the official SDK's
+    ``DurableInstrumentationPluginFactory``).
+
+    Pass the factory in ``plugins=``: ``create_plugin`` is called once per invocation,
+    before any hook, with the invocation's start info. The instance keeps that
+    invocation's state in plain attributes; what must outlive an invocation (an
+    exporter, a client) belongs to the factory. A ``create_plugin`` that raises or
+    returns ``None`` is logged, and the invocation runs without that plugin.
+
+    >>> class TimingFactory:
+    ...     def create_plugin(self, info: InvocationStartInfo, /) -> Plugin:
+    ...         return Timing()
+    """
+
+    def create_plugin(self, info: InvocationStartInfo, /) -> Plugin | None:
+        """The plugin instance for the invocation ``info`` describes."""
+        ...
+
+
+#: The official SDK's name of :class:`PluginFactory`.
+DurableInstrumentationPluginFactory = PluginFactory
+
+#: What ``plugins=`` takes: a plugin instance (shared by every invocation) or a factory.
+PluginEntry: TypeAlias = "Plugin | PluginFactory"
 
 
 #: The official SDK's name of the base class, for code ported from it.

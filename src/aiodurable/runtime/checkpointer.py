@@ -1,4 +1,4 @@
-"""The checkpointer: one flusher task sends queued updates in batches (PROTOCOL §5).
+"""The checkpointer: one flusher task sends queued updates in batches (docs/protocol.md §5).
 
 Operations enqueue :class:`OperationUpdate` objects. Updates whose caller waits for them
 (``blocking``) are sent at once, together with everything queued before them; updates
@@ -7,6 +7,10 @@ nobody waits for (an at-least-once step START, a context START) wait up to
 single round trip. Batches are bounded by bytes and by count, the checkpoint token is
 chained from each response to the next request, and the operations a response carries
 are merged into the execution before any waiter of that batch resumes.
+
+How the invocation ends is not kept here: a revoked token or a failed checkpoint is
+reported into the invocation's :class:`InvocationOutcome`, and the checkpointer reads it
+back to refuse what comes after.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from contextlib import suppress
 import msgspec
 
 from aiodurable.errors import CheckpointError, ExecutionStoppedError
+from aiodurable.runtime.outcome import InvocationOutcome, InvocationState
 from aiodurable.runtime.signals import TokenRevoked
 from aiodurable.service.base import DurableServiceClient
 from aiodurable.wire import Operation, OperationType, OperationUpdate
@@ -87,7 +92,7 @@ class Checkpointer:
         execution_arn: str,
         checkpoint_token: str,
         on_operations: Callable[[Sequence[Operation]], None],
-        on_failure: Callable[[BaseException], None],
+        outcome: InvocationOutcome,
         *,
         max_batch_bytes: int = MAX_BATCH_BYTES,
         max_batch_updates: int = MAX_BATCH_UPDATES,
@@ -100,7 +105,7 @@ class Checkpointer:
         self._arn = execution_arn
         self._token = checkpoint_token
         self._on_operations = on_operations
-        self._on_failure = on_failure
+        self._outcome = outcome
         self._max_bytes = max_batch_bytes
         self._max_updates = max_batch_updates
         self._idle_delay = idle_flush_delay
@@ -109,10 +114,12 @@ class Checkpointer:
         self._urgent = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._busy = False
+        #: No update is accepted any more: closed, or the execution completed through a
+        #: checkpoint (``_sealed`` says which, for the message).
         self._closing = False
+        self._sealed = False
+        #: This checkpointer's own failure, raised again to whoever submits after it.
         self.failure: BaseException | None = None
-        self.revoked = False
-        self.completed = False
         self.stats = CheckpointerStats()
 
     @property
@@ -137,7 +144,7 @@ class Checkpointer:
 
     async def flush(self) -> None:
         """Return once every update queued so far has been sent."""
-        if self.failure is not None or self.revoked or self.completed:
+        if self._stopped:
             return
         if self._queue.empty() and not self._overflow and not self._busy:
             return
@@ -153,12 +160,20 @@ class Checkpointer:
         self._urgent.set()
         await future
 
+    @property
+    def _stopped(self) -> bool:
+        return (
+            self.failure is not None
+            or self._sealed
+            or self._outcome.state is InvocationState.REVOKED
+        )
+
     def _check_open(self) -> None:
         if self.failure is not None:
             raise self.failure
-        if self.revoked:
+        if self._outcome.state is InvocationState.REVOKED:
             raise TokenRevoked
-        if self.completed or self._closing:
+        if self._sealed or self._closing:
             raise ExecutionStoppedError(
                 "the execution already completed; no further checkpoint is accepted"
             )
@@ -187,7 +202,7 @@ class Checkpointer:
                 await self._send(batch)
             finally:
                 self._busy = False
-            if self.failure is not None or self.revoked or self.completed:
+            if self._stopped:
                 self._fail_pending(self.failure or TokenRevoked())
                 return
 
@@ -261,20 +276,19 @@ class Checkpointer:
                 self._fail(batch, exc)
                 return
         elif any(update.type is OperationType.EXECUTION for update in updates):
-            self.completed = True
+            self._sealed = True
         else:
-            self.revoked = True
+            self._outcome.revoke()
         if operations:
             self._on_operations(operations)
-        if self.revoked:
-            self._on_failure(TokenRevoked())
+        if self._outcome.state is InvocationState.REVOKED:
             self._resolve(batch, TokenRevoked())
         else:
             self._resolve(batch, None)
 
     def _fail(self, batch: list[_Item], error: BaseException) -> None:
         self.failure = error
-        self._on_failure(error)
+        self._outcome.fail(error)
         self._resolve(batch, error)
 
     @staticmethod

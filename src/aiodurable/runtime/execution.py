@@ -1,23 +1,20 @@
-"""State of one invocation: the operations, replay identity checks and suspension.
+"""What one invocation knows about its execution: the operations by id, and the checks
+that replay reaches them as they were recorded.
 
-Suspension (PROTOCOL §5.10) is tracked by counting the workflow's *running* tasks. A task
-that cannot progress in this invocation (a wait that has not elapsed, a callback without
-result, a pending retry …) parks; a parked task may be woken in-process at a resume time.
-When no task is running the termination event is set, the invocation stops the workflow
-and returns PENDING.
+Scheduling (when to suspend) is the :class:`~aiodurable.runtime.scheduler.InvocationScheduler`'s;
+how the invocation ends is the :class:`~aiodurable.runtime.outcome.InvocationOutcome`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable, Iterable
-from datetime import datetime
+from collections.abc import Iterable
 
 from aiodurable.errors import NonDeterministicError
 from aiodurable.plugins.dispatch import NO_PLUGINS, InvocationHooks
 from aiodurable.runtime.checkpointer import Checkpointer
+from aiodurable.runtime.outcome import InvocationOutcome
 from aiodurable.runtime.replay_trace import ReplayTrace
+from aiodurable.runtime.scheduler import InvocationScheduler
 from aiodurable.wire import Operation, OperationType
 
 __all__ = ["Execution"]
@@ -32,6 +29,7 @@ class Execution:
         operations: dict[str, Operation],
         hooks: InvocationHooks | None = None,
         trace: ReplayTrace | None = None,
+        scheduler: InvocationScheduler | None = None,
     ) -> None:
         self.arn = execution_arn
         self.operations = operations
@@ -58,16 +56,14 @@ class Execution:
                     key = (parent, op.name or None)
                     names[key] = names.get(key, 0) + 1
         self.replaying = bool(children)
-        self.terminated = asyncio.Event()
-        #: An error that fails the execution whatever user code does with it.
-        self.fatal: BaseException | None = None
-        self._running = 1  # the root workflow task
+        if scheduler is None:
+            scheduler = InvocationScheduler(InvocationOutcome())
+        self.scheduler = scheduler
+        self.outcome = scheduler.outcome
+        # The scheduler's operations, at hand for every operation module.
+        self.park = scheduler.park
+        self.wake = scheduler.wake
         self._checkpointer: Checkpointer | None = None
-        #: Parked tasks to wake when the service reports a change of an operation.
-        self._watchers: dict[str, list[asyncio.Future[None]]] = {}
-        #: Called, innermost first, when every task is parked, before the invocation
-        #: suspends: map/parallel coordinators count the branches that completed meanwhile.
-        self._settlers: list[Callable[[], None]] = []
 
     # -- wiring ------------------------------------------------------------------------
     @property
@@ -81,23 +77,18 @@ class Execution:
     def merge(self, operations: Iterable[Operation]) -> None:
         """Apply a delta of operations from the service (replace by id)."""
         ops = self.operations
-        watchers = self._watchers
         hooks = self.hooks
         delta = operations if isinstance(operations, (list, tuple)) else list(operations)
         previous = {op.id: ops[op.id] for op in delta if op.id in ops} if hooks.enabled else {}
         for op in delta:
             ops[op.id] = op
-            if watchers and op.id in watchers:
-                for future in watchers.pop(op.id):
-                    self.wake(future)
+        self.scheduler.notify(op.id for op in delta)
         if hooks.enabled:
             hooks.merged(delta, previous)
 
     def fail(self, error: BaseException) -> None:
         """Record an execution-level failure and end the invocation."""
-        if self.fatal is None:
-            self.fatal = error
-        self.terminated.set()
+        self.outcome.fail(error)
 
     # -- identity ----------------------------------------------------------------------
     def checkpoint_for(
@@ -149,76 +140,6 @@ class Execution:
         error = NonDeterministicError(message)
         self.fail(error)
         raise error
-
-    # -- suspension --------------------------------------------------------------------
-    def task_started(self) -> None:
-        self._running += 1
-
-    def task_finished(self) -> None:
-        self._running -= 1
-        self._check_idle()
-
-    async def park(
-        self,
-        resume_at: datetime | float | None = None,
-        wake: asyncio.Future[None] | None = None,
-        watch: str | None = None,
-    ) -> None:
-        """Suspend this task until ``resume_at`` (epoch seconds or datetime), until
-        ``wake`` is resolved through :meth:`wake`, or until a checkpoint response reports
-        a change of operation ``watch``.
-
-        With none of them the task stays parked until the invocation ends.
-        """
-        loop = asyncio.get_running_loop()
-        future = wake if wake is not None else loop.create_future()
-        if watch is not None:
-            self._watchers.setdefault(watch, []).append(future)
-        timer: asyncio.TimerHandle | None = None
-        if resume_at is not None:
-            when = resume_at.timestamp() if isinstance(resume_at, datetime) else resume_at
-            delay = max(0.0, when - time.time())
-            timer = loop.call_later(delay, self.wake, future)
-        self._running -= 1
-        self._check_idle()
-        try:
-            await future
-        except asyncio.CancelledError:
-            if not future.done() or future.cancelled():
-                self._running += 1  # the task unwinds as a running task
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
-
-    def wake(self, future: asyncio.Future[None]) -> None:
-        """Resume a parked task; counted as running from this moment."""
-        if not future.done():
-            self._running += 1
-            future.set_result(None)
-
-    def add_settler(self, settle: Callable[[], None]) -> None:
-        """Call ``settle()`` whenever every task is parked, until removed.
-
-        A settler may start or wake tasks; the invocation suspends only when none did.
-        Deciding at these moments — never as events arrive — makes decisions independent
-        of task timing: the tasks that can run have all run.
-        """
-        self._settlers.append(settle)
-
-    def remove_settler(self, settle: Callable[[], None]) -> None:
-        if settle in self._settlers:
-            self._settlers.remove(settle)
-
-    def _check_idle(self) -> None:
-        if self._running > 0 or self.terminated.is_set():
-            return  # still busy, or already ending: nothing may start now
-        for settle in reversed(self._settlers):
-            settle()
-            if self._running > 0:
-                return
-        if self._running <= 0:
-            self.terminated.set()
 
 
 def _describe(op: Operation) -> str:

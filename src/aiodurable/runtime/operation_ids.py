@@ -1,4 +1,4 @@
-"""Deterministic operation ids, identical to the official SDK's (PROTOCOL §3)."""
+"""Deterministic operation ids, identical to the official SDK's (docs/protocol.md §3)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """What each operation was called *with*, kept beside the checkpoints where a service can.
 
 Replay matches operations to checkpoints by position and checks type, name and parent
-(PROTOCOL §4.3). Two misuses pass that check and pair stored results with the wrong
+(docs/protocol.md §4.3). Two misuses pass that check and pair stored results with the wrong
 calls: concurrent tasks reaching same-named operations in a timing-dependent order, and
 map items whose order or values changed between invocations. The wire protocol has no
 field to record more, so the trace lives outside it: a service client that offers

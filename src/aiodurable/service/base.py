@@ -17,10 +17,10 @@ __all__ = ["DurableServiceClient"]
 
 @runtime_checkable
 class DurableServiceClient(Protocol):
-    """``CheckpointDurableExecution`` and ``GetDurableExecutionState`` (PROTOCOL §5.1).
+    """``CheckpointDurableExecution`` and ``GetDurableExecutionState`` (docs/protocol.md §5.1).
 
     Implementations raise :class:`aiodurable.errors.CheckpointError` for every failure,
-    with ``retryable`` set per PROTOCOL §5.9.
+    with ``retryable`` set per docs/protocol.md §5.9.
     """
 
     async def checkpoint(

@@ -1,4 +1,4 @@
-"""How a failed call to the durable execution API is classified (PROTOCOL §5.9).
+"""How a failed call to the durable execution API is classified (docs/protocol.md §5.9).
 
 Two questions are answered for every failure:
 
@@ -73,7 +73,7 @@ class Failure:
 
 
 def classify(exc: BaseException) -> Failure:
-    """Classify an exception raised by an aiobotocore call (PROTOCOL §5.9)."""
+    """Classify an exception raised by an aiobotocore call (docs/protocol.md §5.9)."""
     if isinstance(exc, ClientError):
         return _classify_response(exc.response)
     if isinstance(exc, HTTPClientError | BotoConnectionError):
@@ -85,8 +85,8 @@ def classify(exc: BaseException) -> Failure:
         # botocore rejected the request before sending it; the same request fails the same
         # way on every invocation, exactly like a 400 from the service would.
         return Failure(retryable=False, transient=False, detail=f"invalid request: {exc}")
-    # No HTTP status (missing credentials, an unexpected library error): retryable per §5.9,
-    # but nothing suggests that resending right away would help.
+    # No HTTP status (missing credentials, an unexpected library error): retryable per
+    # docs/protocol.md §5.9, but nothing suggests that resending right away would help.
     return Failure(retryable=True, transient=False, detail=f"{type(exc).__name__}: {exc}")
 
 

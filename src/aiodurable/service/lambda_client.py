@@ -1,8 +1,10 @@
 """The durable execution service on AWS Lambda, through aiobotocore.
 
-aioboto3's newest release pins a botocore that predates the durable execution APIs, so
-this client talks to aiobotocore ≥ 3 directly; any Lambda client made by aiobotocore or
-aioboto3 can be passed in instead (see DESIGN.md, "The AWS client").
+aioboto3's newest release pins a botocore that predates the durable execution APIs
+(botocore 1.40 has no ``CheckpointDurableExecution``), while aiobotocore ≥ 3 ships one
+that has them; so this client talks to aiobotocore directly, and any Lambda client made
+by aiobotocore or aioboto3 can be passed in instead (README, "Why aiobotocore and not
+aioboto3"). Revisit when aioboto3 moves its pin.
 
 Only this module (and :mod:`aiodurable.service.errors`) imports the AWS stack, and
 :mod:`aiodurable.service` loads it on first use, so ``import aiodurable`` stays light.
@@ -87,7 +89,7 @@ class LambdaServiceClient:
             service = LambdaServiceClient(lambda_client)
 
     Every failure raises :class:`aiodurable.errors.CheckpointError`, classified per
-    PROTOCOL §5.9. Throttling, 5xx and network errors are retried per ``backoff``;
+    docs/protocol.md §5.9. Throttling, 5xx and network errors are retried per ``backoff``;
     each checkpoint carries one ``ClientToken`` across its retries, so a retry of a
     call that the service already applied returns that call's response.
     """
@@ -179,7 +181,7 @@ class LambdaServiceClient:
         *,
         client_token: str | None = None,
     ) -> CheckpointResponse:
-        """Send ``updates`` with ``CheckpointDurableExecution`` (PROTOCOL §5.1).
+        """Send ``updates`` with ``CheckpointDurableExecution`` (docs/protocol.md §5.1).
 
         ``client_token`` is the idempotency token (1–64 printable ASCII characters); by
         default a fresh one is made for this call and reused by its retries.
@@ -202,7 +204,7 @@ class LambdaServiceClient:
         marker: str,
         max_items: int = 1000,
     ) -> ExecutionState:
-        """Read one page of operations with ``GetDurableExecutionState`` (PROTOCOL §5.1)."""
+        """Read one page of operations with ``GetDurableExecutionState`` (docs/protocol.md §5.1)."""
         params = {
             "DurableExecutionArn": execution_arn,
             "CheckpointToken": checkpoint_token,
@@ -215,7 +217,8 @@ class LambdaServiceClient:
         self, operation: str, execution_arn: str, params: dict[str, Any], result: type[_T]
     ) -> _T:
         if not params["CheckpointToken"]:
-            # The service would reject it; the next invocation brings a fresh token (§5.2).
+            # The service would reject it; the next invocation brings a fresh token
+            # (docs/protocol.md §5.2).
             failure = Failure(
                 retryable=True,
                 transient=False,

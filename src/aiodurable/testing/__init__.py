@@ -1,4 +1,5 @@
-"""Testing durable workflows: a runner on the local backend and a pytest plugin.
+"""Testing durable workflows: a runner on the local backend, one for deployed functions
+(:class:`RemoteRunner`, through the Lambda API), and a pytest plugin.
 
 from aiodurable.testing import LocalRunner
 
@@ -9,12 +10,14 @@ async def test_order() -> None:
 """
 
 from aiodurable.local import ExecutionStalledError
+from aiodurable.testing.remote import RemoteRun, RemoteRunner
 from aiodurable.testing.runner import (
     CallbackRequest,
     LocalRunner,
     OperationView,
     Run,
     RunResult,
+    UnmatchedResponderError,
 )
 
 __all__ = [
@@ -22,6 +25,9 @@ __all__ = [
     "ExecutionStalledError",
     "LocalRunner",
     "OperationView",
+    "RemoteRun",
+    "RemoteRunner",
     "Run",
     "RunResult",
+    "UnmatchedResponderError",
 ]

@@ -22,8 +22,6 @@ from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
 
-import msgspec
-
 from aiodurable.errors import error_object_from_exception
 from aiodurable.handler import DurableHandler
 from aiodurable.local import (
@@ -38,7 +36,7 @@ from aiodurable.local import (
     Store,
     VirtualClock,
 )
-from aiodurable.serdes import encode_json
+from aiodurable.serdes import decode_json, encode_json
 from aiodurable.testing.views import (
     CallbackRequest,
     Inspection,
@@ -47,6 +45,7 @@ from aiodurable.testing.views import (
     RunResult,
 )
 from aiodurable.wire import ErrorObject, Operation, OperationStatus, OperationType
+from aiodurable.wire.callback_names import matches_name, user_name
 
 __all__ = [
     "CallbackRequest",
@@ -54,11 +53,31 @@ __all__ = [
     "OperationView",
     "Run",
     "RunResult",
+    "UnmatchedResponderError",
 ]
 
 R = TypeVar("R")
 
 _FUNCTION_NAME = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+class UnmatchedResponderError(AssertionError):
+    """A ``runner.on_callback`` responder answered no callback while the runner ran.
+
+    An unanswered callback waits out its timeout, and a workflow that handles the
+    timeout then succeeds down the wrong branch: the test must fail instead.
+    """
+
+
+def _callback_names(operations: list[Operation]) -> list[str]:
+    """The user's names of the callbacks in ``operations``, for error messages."""
+    return sorted(
+        {
+            user_name(op.type, op.name) or f"<unnamed {op.id[:12]}>"
+            for op in operations
+            if op.type is OperationType.CALLBACK
+        }
+    )
 
 
 class Run(Inspection, Generic[R]):
@@ -117,7 +136,7 @@ class Run(Inspection, Generic[R]):
                 if (
                     op.type is OperationType.CALLBACK
                     and op.status is OperationStatus.STARTED
-                    and (name is None or op.name == name)
+                    and (name is None or matches_name(op, name))
                 ):
                     return op
             return None
@@ -130,9 +149,13 @@ class Run(Inspection, Generic[R]):
         op = callback()
         if op is not None:
             return OperationView(op)
+        started = _callback_names(backend.operations(self.arn))
+        seen = f"callbacks it started: {started}" if started else "it started no callback"
         if backend.describe(self.arn).done:
-            raise RuntimeError(f"execution {self.arn} ended before {wanted} started")
-        raise ExecutionStalledError(f"{wanted} never started: {backend.stall_reason(self.arn)}")
+            raise RuntimeError(f"execution {self.arn} ended before {wanted} started; {seen}")
+        raise ExecutionStalledError(
+            f"{wanted} never started ({seen}): {backend.stall_reason(self.arn)}"
+        )
 
     async def suspended(self) -> None:
         """Wait until no invocation of this execution is running (or it has ended)."""
@@ -141,12 +164,18 @@ class Run(Inspection, Generic[R]):
 
     def _callback_id(self, callback: str) -> str:
         """A callback id, or the id of the callback named ``callback``."""
-        for op in self._operations():
+        operations = self._operations()
+        for op in operations:
             details = op.callback_details
-            if details is not None and callback in (op.name, details.callback_id):
+            if details is not None and (
+                callback == details.callback_id or matches_name(op, callback)
+            ):
                 assert details.callback_id is not None
                 return details.callback_id
-        raise KeyError(f"execution {self.arn} has no callback named or with id {callback!r}")
+        raise KeyError(
+            f"execution {self.arn} has no callback named or with id {callback!r}; "
+            f"its callbacks: {_callback_names(operations)}"
+        )
 
     def complete_callback(
         self, callback: str, value: Any = None, *, raw: str | bytes | None = None
@@ -177,6 +206,36 @@ class Run(Inspection, Generic[R]):
         """Stop the execution (``StopDurableExecution``)."""
         error = ErrorObject(error_message=message) if message else None
         self._runner.backend.stop_execution(self.arn, error)
+
+    def pause(self, reason: str | None = None, *, execution_timeout_paused: bool = True) -> None:
+        """Pause the execution (``PauseDurableExecution``): ``PAUSING`` while an invocation
+        runs (until its next checkpoint, see :meth:`paused`), else ``PAUSED`` at once.
+
+        While paused nothing invokes the workflow, but waits, retries and callbacks keep
+        completing; :meth:`resume` invokes it again if anything is owed.
+        """
+        self._runner.backend.pause_execution(
+            self.arn, reason=reason, execution_timeout_paused=execution_timeout_paused
+        )
+
+    async def paused(self) -> None:
+        """Wait until the execution is ``PAUSED`` (its running invocation reached a
+        checkpoint or ended) or has ended."""
+        backend = self._runner.backend
+        await backend.wait_until(
+            lambda: (
+                self.info.done
+                or (self.info.status == "PAUSED" and not backend.is_invoking(self.arn))
+            )
+        )
+
+    def resume(self, reason: str | None = None) -> None:
+        """Resume a paused execution (``ResumeDurableExecution``)."""
+        self._runner.backend.resume_execution(self.arn, reason=reason)
+
+    def delete(self) -> None:
+        """Delete the finished execution and everything stored about it."""
+        self._runner.backend.delete_execution(self.arn)
 
 
 def _return_type(handler: Any) -> Any:
@@ -239,6 +298,8 @@ class LocalRunner(Generic[R]):
         )
         self._result_type = _return_type(handler)
         self._responders: list[tuple[str | re.Pattern[str] | None, Responder]] = []
+        self._answered: set[int] = set()  # indexes of responders that matched a callback
+        self._started_callbacks: set[str] = set()
         self.backend.on_callback_started(self._callback_started)
         self._stack: AsyncExitStack | None = None
 
@@ -248,10 +309,28 @@ class LocalRunner(Generic[R]):
             self._stack = stack.pop_all()
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def __aexit__(self, exc_type: object, *exc_info: object) -> None:
         stack, self._stack = self._stack, None
         if stack is not None:
             await stack.aclose()
+        if exc_type is None:
+            self._check_responders()
+
+    def _check_responders(self) -> None:
+        """Fail when a responder never matched: its callback ran into its timeout."""
+        unused = [
+            pattern.pattern if isinstance(pattern, re.Pattern) else pattern
+            for index, (pattern, _) in enumerate(self._responders)
+            if index not in self._answered
+        ]
+        if not unused:
+            return
+        started = sorted(self._started_callbacks)
+        raise UnmatchedResponderError(
+            f"runner.on_callback responder(s) for {unused} answered no callback; "
+            + (f"callbacks started: {started}" if started else "no callback started")
+            + " (match the name given to create_callback or wait_for_callback)"
+        )
 
     @property
     def clock(self) -> Clock:
@@ -273,6 +352,11 @@ class LocalRunner(Generic[R]):
     def on_callback(self, name: str | re.Pattern[str] | None, responder: Responder | Any) -> None:
         """Answer callbacks named ``name`` (a string, a regex, or ``None`` for all).
 
+        ``name`` is the name given to ``create_callback`` or ``wait_for_callback``; a
+        regex is searched in it. A responder that has answered no callback when the
+        runner's ``async with`` block ends fails the test with
+        :class:`UnmatchedResponderError`, naming the callbacks that started.
+
         ``responder`` is a value (sent as JSON) or a function of a
         :class:`CallbackRequest`, sync or async, whose return value is sent as JSON; if it
         raises, the callback fails with that error.
@@ -287,18 +371,21 @@ class LocalRunner(Generic[R]):
         self._responders.append((name, responder))
 
     def _callback_started(self, arn: str, op: Operation) -> None:
-        for pattern, responder in self._responders:
+        name = user_name(op.type, op.name)
+        self._started_callbacks.add(name or f"<unnamed {op.id[:12]}>")
+        for index, (pattern, responder) in enumerate(self._responders):
             if pattern is None or (
-                op.name == pattern
+                matches_name(op, pattern)
                 if isinstance(pattern, str)
-                else op.name is not None and pattern.search(op.name) is not None
+                else any(n is not None and pattern.search(n) for n in (name, op.name))
             ):
+                self._answered.add(index)
                 details = op.callback_details
                 assert details is not None
                 assert details.callback_id is not None
-                request = CallbackRequest(details.callback_id, op.name, arn, op)
+                request = CallbackRequest(details.callback_id, name, arn, op)
                 self.backend.spawn(
-                    self._respond(responder, request), name=f"aiodurable-responder {op.name}"
+                    self._respond(responder, request), name=f"aiodurable-responder {name}"
                 )
                 return
 
@@ -328,7 +415,7 @@ class LocalRunner(Generic[R]):
     def _result(self, info: ExecutionInfo) -> RunResult[R]:
         value: Any = None
         if info.result:
-            value = msgspec.json.decode(info.result, type=self._result_type)
+            value = decode_json(info.result, self._result_type)
         return RunResult(
             info, value, self.backend.operations(info.arn), self.backend.history(info.arn)
         )

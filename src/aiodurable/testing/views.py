@@ -17,6 +17,7 @@ from aiodurable.local import (
     ExecutionInfo,
 )
 from aiodurable.wire import ErrorObject, Operation, OperationType
+from aiodurable.wire.callback_names import matches_name, user_name
 
 __all__ = ["CallbackRequest", "Inspection", "OperationView", "Responder", "RunResult"]
 
@@ -36,8 +37,14 @@ class OperationView:
 
     @property
     def name(self) -> str | None:
-        """The operation name, if any."""
+        """The operation name as recorded (``"manager create callback id"`` for the
+        callback of ``wait_for_callback(name="manager")``)."""
         return self.operation.name
+
+    @property
+    def user_name(self) -> str | None:
+        """The name the user gave (``"manager"`` for that callback)."""
+        return user_name(self.operation.type, self.operation.name)
 
     @property
     def type(self) -> str:
@@ -94,11 +101,16 @@ def _find(
     operations: list[Operation], name: str, type_: OperationType | None = None
 ) -> OperationView:
     for op in operations:
-        if op.name == name and (type_ is None or op.type is type_):
+        if (type_ is None or op.type is type_) and matches_name(op, name):
             return OperationView(op)
     kind = f"{type_.value} " if type_ else ""
     names = sorted(
-        {op.name for op in operations if op.name and op.type is not OperationType.EXECUTION}
+        {
+            named
+            for op in operations
+            if op.type is not OperationType.EXECUTION and (type_ is None or op.type is type_)
+            if (named := user_name(op.type, op.name))
+        }
     )
     raise KeyError(f"no {kind}operation named {name!r}; named operations: {names}")
 
@@ -192,7 +204,8 @@ class RunResult(Inspection, Generic[R]):
 
 @dataclass(frozen=True)
 class CallbackRequest:
-    """A started callback handed to a responder."""
+    """A started callback handed to a responder; ``name`` is the user's name
+    (``"manager"`` for ``wait_for_callback(..., name="manager")``)."""
 
     callback_id: str
     name: str | None

@@ -1,4 +1,4 @@
-"""Wire models of the durable execution API (PROTOCOL §1, §2, §5).
+"""Wire models of the durable execution API (docs/protocol.md §1, §2, §5).
 
 Every JSON field on the wire is PascalCase; the Structs use snake_case attributes and
 ``rename="pascal"``. Optional members default to ``None`` and are omitted when encoding,
@@ -133,7 +133,7 @@ class ChainedInvokeDetails(_Wire, frozen=True):
 
 
 class Operation(_Wire, frozen=True):
-    """One operation as the service stores and returns it (PROTOCOL §2.1)."""
+    """One operation as the service stores and returns it (docs/protocol.md §2.1)."""
 
     id: str
     type: OperationType
@@ -183,7 +183,8 @@ class Operation(_Wire, frozen=True):
 
 
 class ContextOptions(_Wire, frozen=True):
-    # No default: the service expects ReplayChildren on every CONTEXT SUCCEED (§2.7).
+    # No default: the service expects ReplayChildren on every CONTEXT SUCCEED
+    # (docs/protocol.md §2.7).
     replay_children: bool
 
 
@@ -196,7 +197,7 @@ class WaitOptions(_Wire, frozen=True):
 
 
 class CallbackOptions(_Wire, frozen=True):
-    # Both always sent; 0 means "no timeout" (§2.7).
+    # Both always sent; 0 means "no timeout" (docs/protocol.md §2.7).
     timeout_seconds: int
     heartbeat_timeout_seconds: int
 
@@ -208,7 +209,7 @@ class ChainedInvokeOptions(_Wire, frozen=True):
 
 
 class OperationUpdate(_Wire, frozen=True):
-    """One update sent in ``CheckpointDurableExecution`` (PROTOCOL §2.2)."""
+    """One update sent in ``CheckpointDurableExecution`` (docs/protocol.md §2.2)."""
 
     id: str
     type: OperationType
@@ -239,7 +240,7 @@ class CheckpointResponse(_Wire, frozen=True):
 
 
 class InvocationInput(_Wire, frozen=True):
-    """The Lambda event of a durable invocation (PROTOCOL §1.2)."""
+    """The Lambda event of a durable invocation (docs/protocol.md §1.2)."""
 
     durable_execution_arn: str
     checkpoint_token: str
@@ -248,7 +249,7 @@ class InvocationInput(_Wire, frozen=True):
 
 
 class InvocationOutput(_Wire, frozen=True):
-    """What the handler returns to Lambda (PROTOCOL §1.5)."""
+    """What the handler returns to Lambda (docs/protocol.md §1.5)."""
 
     status: InvocationStatus
     result: str | None = None

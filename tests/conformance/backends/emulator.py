@@ -18,7 +18,7 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -27,7 +27,7 @@ from aiobotocore.session import get_session  # type: ignore[import-untyped]
 from aiohttp import web
 from aws_durable_execution_conformance_tests.callback import CallbackAction  # type: ignore[import-untyped]
 
-from aiodurable import DurableHandler, InvocationExitError
+from aiodurable import InvocationExitError
 from aiodurable.service.lambda_client import LambdaServiceClient
 
 LAUNCHER = Path(__file__).with_name("emulator_launcher.py")
@@ -85,7 +85,7 @@ def tolerate_absent_details(
     return relaxed
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -108,7 +108,7 @@ def _function_error(error_type: str, message: str) -> web.Response:
 class LambdaEndpoint:
     """Lambda's ``Invoke`` route, running durable handlers in this process."""
 
-    def __init__(self, functions: dict[str, DurableHandler[Any, Any]]) -> None:
+    def __init__(self, functions: Mapping[str, Any]) -> None:
         self.functions = functions
         self.service: LambdaServiceClient | None = None
 
@@ -156,12 +156,14 @@ class EmulatorBackend:
     @contextlib.asynccontextmanager
     async def running(
         cls,
-        functions: dict[str, DurableHandler[Any, Any]],
+        functions: Mapping[str, Any],
         targets: list[str],
         *,
         log_path: Path | None = None,
+        port: int | None = None,
     ) -> AsyncIterator[EmulatorBackend]:
-        """Serve ``functions``, start the emulator, and stop both on exit."""
+        """Serve ``functions``, start the emulator (on ``port``, default a free one), and
+        stop both on exit. A function is anything with ``run(event, client=…)``."""
         for key, value in CREDENTIALS.items():
             os.environ.setdefault(key, value)
         endpoint = LambdaEndpoint(functions)
@@ -172,7 +174,7 @@ class EmulatorBackend:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         lambda_port = runner.addresses[0][1]
-        port = _free_port()
+        port = port or free_port()
         url = f"http://127.0.0.1:{port}"
         configs = {
             name: {"DurableConfig": {"ExecutionTimeout": 300, "RetentionPeriodInDays": 1}}

@@ -18,6 +18,7 @@ from aiodurable.local.ui.layout import (
 from aiodurable.local.ui.list_page import execution_url
 from aiodurable.local.ui.timeline import Row, Timeline
 from aiodurable.wire import Operation, OperationStatus, OperationType
+from aiodurable.wire.callback_names import display_name
 
 __all__ = ["execution_fragment", "execution_page_body"]
 
@@ -112,7 +113,7 @@ def _details(row: Row, timeline: Timeline, running: bool, now: datetime) -> str:
     pending = _pending_callback(op)
     return (
         f'<section class="op-detail" data-op="{esc(op.id)}" hidden>'
-        f"<h3>{esc(op.name or op.id[:16])} <small>{esc(_kind_label(op))}</small></h3>"
+        f"<h3>{esc(display_name(op, width=16))} <small>{esc(_kind_label(op))}</small></h3>"
         f'<table class="facts">{table}</table>'
         + (_callback_forms(pending) if pending and running else "")
         + (f"<h4>Result</h4>{payload_block(result)}" if result is not None else "")
@@ -200,7 +201,7 @@ def _timeline(timeline: Timeline, selected_running: bool, now: datetime) -> tupl
             f"{collapsed}{callback}>"
             f'<div class="label depth-{min(row.depth, 8)}">{toggle}'
             f'<span class="kind {esc(op.type.value.lower())}">{esc(_kind_label(op))}</span>'
-            f'<span class="name">{esc(op.name or op.id[:12])}</span>{inside}'
+            f'<span class="name">{esc(display_name(op))}</span>{inside}'
             f'<span class="dot {esc(op.status.value.lower().replace("_", "-"))}" '
             f'title="{esc(op.status.value)}"></span></div>'
             f'<div class="track">{segs}</div></div>'
@@ -243,21 +244,14 @@ def execution_fragment(
     if pending and running:
         names = "".join(
             f'<li><button type="button" class="op-ref answer" data-op="{esc(r.operation.id)}">'
-            f"Answer {esc(r.operation.name or r.operation.id[:12])}</button></li>"
+            f"Answer {esc(display_name(r.operation))}</button></li>"
             for r in pending
         )
         waiting = (
             '<div class="callout" id="waiting-for-you"><strong>Waiting for you:</strong>'
             f"<ul>{names}</ul></div>"
         )
-    stop = (
-        '<form class="action inline" data-action="stop" data-confirm="Stop this execution?">'
-        f'<input type="hidden" name="arn" value="{esc(info.arn)}">'
-        '<button type="submit" class="danger" id="stop-button">Stop execution</button>'
-        '<span class="form-error" role="alert"></span></form>'
-        if running
-        else ""
-    )
+    stop = _actions(info)
     parent = (
         f'<tr><th>Started by</th><td><a href="{esc(execution_url(info.parent_arn))}">'
         "the parent execution</a></td></tr>"
@@ -281,13 +275,55 @@ def execution_fragment(
         f"<tr><th>Started</th><td>{timestamp(info.start_timestamp)}</td></tr>"
         f"<tr><th>Ended</th><td>{timestamp(info.end_timestamp)}</td></tr>"
         f"<tr><th>Duration</th><td>{esc(duration)}{'' if info.done else ' so far'}</td></tr>"
-        f"{parent}</table>{waiting}{outcome}"
+        f"{_paused_row(info)}{parent}</table>{waiting}{outcome}"
         f'<section class="panel"><h2>Timeline</h2>{_legend()}'
         f'<div class="chart-and-details">{chart}'
         '<aside class="details" id="details"><p class="muted hint">Click an operation to see '
         f"its details.</p>{details}</aside></div></section>"
         f'<section class="panel"><h2>Input</h2>{payload_block(info.input_payload)}</section>'
         "</div>"
+    )
+
+
+#: The buttons beside the title, by what the execution's status allows: (action, label,
+#: question asked first, CSS class).
+_ACTIONS = {
+    "pause": ("Pause", "", ""),
+    "resume": ("Resume", "", ""),
+    "stop": ("Stop execution", "Stop this execution?", "danger"),
+    "delete": ("Delete", "Delete this execution and everything stored about it?", "danger"),
+}
+
+
+def _actions(info: ExecutionInfo) -> str:
+    status = info.status.value
+    if info.done:
+        allowed = ["delete"]
+    elif status in ("PAUSING", "PAUSED"):
+        allowed = ["resume", "stop"]
+    else:
+        allowed = ["pause", "stop"]
+    forms = []
+    for action in allowed:
+        label, question, css = _ACTIONS[action]
+        confirm = f' data-confirm="{esc(question)}"' if question else ""
+        forms.append(
+            f'<form class="action inline" data-action="{action}"{confirm}>'
+            f'<input type="hidden" name="arn" value="{esc(info.arn)}">'
+            f'<button type="submit" class="{css}" id="{action}-button">{esc(label)}</button>'
+            '<span class="form-error" role="alert"></span></form>'
+        )
+    return f'<div class="actions">{"".join(forms)}</div>'
+
+
+def _paused_row(info: ExecutionInfo) -> str:
+    if info.pause_requested_at is None:
+        return ""
+    clock = "" if info.execution_timeout_paused else "; its timeout keeps running"
+    reason = f" ({esc(info.pause_reason)})" if info.pause_reason else ""
+    return (
+        f"<tr><th>Paused</th><td>since {timestamp(info.pause_requested_at)}{reason}"
+        f"{esc(clock)}</td></tr>"
     )
 
 

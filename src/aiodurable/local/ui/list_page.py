@@ -10,6 +10,7 @@ from aiodurable.local.records import ExecutionInfo, ExecutionStatus
 from aiodurable.local.store import ExecutionQuery
 from aiodurable.local.ui.layout import esc, format_duration, status_badge, timestamp
 from aiodurable.wire import OperationStatus, OperationType
+from aiodurable.wire.callback_names import display_name
 
 __all__ = ["LISTED", "execution_url", "executions_fragment", "executions_page_body"]
 
@@ -32,7 +33,7 @@ def _note(backend: LocalBackend, info: ExecutionInfo) -> str:
     for op in backend.operations(info.arn):
         if op.status is not OperationStatus.STARTED and op.status is not OperationStatus.PENDING:
             continue
-        label = esc(op.name or op.id[:12])
+        label = esc(display_name(op))
         if op.type is OperationType.CALLBACK:
             waiting.append(f'<span class="waiting-you">callback {label}</span>')
         elif op.type is OperationType.WAIT:

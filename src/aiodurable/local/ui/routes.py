@@ -47,7 +47,9 @@ class _Callback(msgspec.Struct, forbid_unknown_fields=True):
     error_message: str | None = None
 
 
-class _Stop(msgspec.Struct, forbid_unknown_fields=True):
+class _OnExecution(msgspec.Struct, forbid_unknown_fields=True):
+    """Stop, pause, resume or delete one execution."""
+
     arn: str
     message: str | None = None
 
@@ -89,12 +91,18 @@ class UiRoutes:
         post = [
             ("/ui/api/start", self.start),
             ("/ui/api/stop", self.stop),
+            ("/ui/api/pause", self.pause),
+            ("/ui/api/resume", self.resume),
+            ("/ui/api/delete", self.delete),
             ("/ui/api/callback/succeed", self.callback_succeed),
             ("/ui/api/callback/fail", self.callback_fail),
             ("/ui/api/callback/heartbeat", self.callback_heartbeat),
         ]
         for path, handler in post:
             app.router.add_post(path, wrap(handler, changes_state=True))
+        # Any other path under /ui is the UI's 404, with the UI's headers, not the
+        # service API's.
+        app.router.add_route("*", r"/ui/{tail:.*}", wrap(self.not_found, changes_state=False))
 
     # -- pages -----------------------------------------------------------------------------
     def _clock_note(self) -> str:
@@ -162,6 +170,9 @@ class UiRoutes:
         except ServiceError as exc:
             return web.json_response({"message": exc.message}, status=exc.status_code)
 
+    async def not_found(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPNotFound(reason=f"{request.path} is not a page of the aiodurable UI")
+
     async def static(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         body = self._static.get(name)
@@ -199,11 +210,30 @@ class UiRoutes:
         return await self._act(request, _Start, start)
 
     async def stop(self, request: web.Request) -> web.StreamResponse:
-        def stop(body: _Stop) -> None:
+        def stop(body: _OnExecution) -> None:
             error = ErrorObject(error_message=body.message or "Stopped from the aiodurable UI")
             self.backend.stop_execution(body.arn, error)
 
-        return await self._act(request, _Stop, stop)
+        return await self._act(request, _OnExecution, stop)
+
+    async def pause(self, request: web.Request) -> web.StreamResponse:
+        def pause(body: _OnExecution) -> None:
+            self.backend.pause_execution(body.arn, reason=body.message or "Paused from the UI")
+
+        return await self._act(request, _OnExecution, pause)
+
+    async def resume(self, request: web.Request) -> web.StreamResponse:
+        def resume(body: _OnExecution) -> None:
+            self.backend.resume_execution(body.arn, reason=body.message or "Resumed from the UI")
+
+        return await self._act(request, _OnExecution, resume)
+
+    async def delete(self, request: web.Request) -> web.StreamResponse:
+        def delete(body: _OnExecution) -> dict[str, str]:
+            self.backend.delete_execution(body.arn)
+            return {"location": "/ui/"}  # the page of a deleted execution is gone
+
+        return await self._act(request, _OnExecution, delete)
 
     async def callback_succeed(self, request: web.Request) -> web.StreamResponse:
         def succeed(body: _Callback) -> None:

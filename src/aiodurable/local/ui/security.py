@@ -94,7 +94,12 @@ class UiGuard:
             reason = self.check(request, changes_state=changes_state)
             if reason is not None:
                 return _refused(reason)
-            response = await handler(request)
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:  # a 404 raised deep down: answered here
+                response = web.json_response(
+                    {"message": exc.reason}, status=exc.status, headers=_HEADERS
+                )
             response.headers.update(_HEADERS)
             return response
 

@@ -1,0 +1,77 @@
+"""How one invocation ends: a single state that every piece reports into.
+
+The scheduler reports a suspension, the checkpointer a revoked token or a failure, the
+invocation a completed workflow; the output envelope is read from this state alone.
+
+    RUNNING ─► SUSPENDED ─┐
+       │                  ├─► FATAL ─► REVOKED
+       └─► COMPLETED ─────┘
+
+A later report wins only where the arrow allows it: a checkpoint that fails while the
+suspension is being flushed makes the invocation fail, and a revoked token ends any
+invocation PENDING, whatever was decided before (the service has moved on without it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+
+__all__ = ["InvocationOutcome", "InvocationState"]
+
+
+class InvocationState(enum.Enum):
+    RUNNING = "RUNNING"
+    #: Nothing more can progress in this invocation: it returns PENDING.
+    SUSPENDED = "SUSPENDED"
+    #: The workflow returned or raised: the output carries its result or error.
+    COMPLETED = "COMPLETED"
+    #: An error that ends the invocation whatever user code does with it.
+    FATAL = "FATAL"
+    #: The service withheld the checkpoint token: the invocation ends PENDING.
+    REVOKED = "REVOKED"
+
+
+_RANK = {
+    InvocationState.RUNNING: 0,
+    InvocationState.SUSPENDED: 1,
+    InvocationState.COMPLETED: 1,
+    InvocationState.FATAL: 2,
+    InvocationState.REVOKED: 3,
+}
+
+
+class InvocationOutcome:
+    """The state of one invocation, and an event set as soon as it stops running."""
+
+    __slots__ = ("ended", "error", "state")
+
+    def __init__(self) -> None:
+        self.state = InvocationState.RUNNING
+        #: The error of a FATAL outcome.
+        self.error: BaseException | None = None
+        self.ended = asyncio.Event()
+
+    @property
+    def running(self) -> bool:
+        return self.state is InvocationState.RUNNING
+
+    def _move(self, state: InvocationState) -> bool:
+        if _RANK[state] <= _RANK[self.state]:
+            return False
+        self.state = state
+        self.ended.set()
+        return True
+
+    def suspend(self) -> None:
+        self._move(InvocationState.SUSPENDED)
+
+    def complete(self) -> None:
+        self._move(InvocationState.COMPLETED)
+
+    def fail(self, error: BaseException) -> None:
+        if self._move(InvocationState.FATAL):
+            self.error = error
+
+    def revoke(self) -> None:
+        self._move(InvocationState.REVOKED)

@@ -1,0 +1,359 @@
+"""The invocation scheduler: decides when nothing more can progress (docs/protocol.md §5.10).
+
+A workflow is plain asyncio: it may run durable operations in ``asyncio.gather``, a
+``TaskGroup``, ``create_task``, ``asyncio.wait`` or an anyio task group. The scheduler
+sees every task of the invocation — the root task and every task created from it,
+adopted through a task factory that follows a context variable — and knows, for each,
+whether it is inside a durable operation. The invocation suspends only when
+
+* no task is inside an operation that is working (a step body, a wait_for_condition
+  check, a callback submitter, a checkpoint or a payload read or write in flight): an
+  operation that *parks* (a wait, a pending retry, a callback without result, an invoke)
+  stops counting until it is woken;
+* no task of the invocation is ready to run: a task that has just finished a step
+  reaches its next operation (or blocks) before the decision;
+* no callback of the invocation is still on its way to one of them (a finished child
+  waking its ``gather``): on asyncio's own loops the ready queue is read for callbacks
+  that run in the invocation's context; on other loops the state must hold for several
+  loop iterations in a row.
+
+A task blocked outside any operation (``await`` on another task, a gather, a task group,
+an event) is waiting for other workflow tasks, so it does not hold the invocation open:
+awaiting I/O or timers directly in workflow code, outside steps, is cut short by a
+suspension and runs again on the next replay.
+
+When every task is blocked, the *settlers* (map/parallel coordinators) are asked, innermost
+first, to count what completed: deciding at these moments, never as events arrive, makes
+batch outcomes independent of task timing. A settler that starts or wakes a task defers
+the decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from typing import Any, TypeVar
+
+from aiodurable.errors import UnfinishedOperationError
+from aiodurable.runtime.outcome import InvocationOutcome
+
+__all__ = ["InvocationScheduler", "current_scheduler", "unfinished_error"]
+
+T = TypeVar("T")
+
+_SCHEDULER: contextvars.ContextVar[InvocationScheduler | None] = contextvars.ContextVar(
+    "aiodurable_scheduler", default=None
+)
+
+#: On a loop whose ready queue cannot be read, how many loop iterations in a row the
+#: invocation must stay blocked, with nothing of it changing, before it suspends. A
+#: finished task wakes what waits for it in one iteration per future in between (a gather
+#: inside a gather: two).
+_SETTLE_ITERATIONS = 8
+
+
+def current_scheduler() -> InvocationScheduler | None:
+    """The scheduler of the invocation whose task is running, if any."""
+    return _SCHEDULER.get()
+
+
+def _install_task_factory(loop: asyncio.AbstractEventLoop) -> None:
+    """Make tasks created inside an invocation known to its scheduler.
+
+    The factory wraps whatever factory the loop had and only looks at a context
+    variable, so tasks created outside invocations are untouched.
+    """
+    previous = loop.get_task_factory()
+    if getattr(previous, "_aiodurable_adopts", False):
+        return
+
+    def adopting_factory(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
+    ) -> asyncio.Future[Any]:
+        if previous is not None:
+            task = previous(loop, coro, **kwargs)
+        else:
+            task = asyncio.Task(coro, loop=loop, **kwargs)
+        context: contextvars.Context | None = kwargs.get("context")
+        scheduler = context.get(_SCHEDULER) if context is not None else _SCHEDULER.get()
+        if scheduler is not None and isinstance(task, asyncio.Task):
+            scheduler._adopt(task)
+        return task
+
+    adopting_factory._aiodurable_adopts = True  # type: ignore[attr-defined]
+    loop.set_task_factory(adopting_factory)  # type: ignore[arg-type]
+
+
+class InvocationScheduler:
+    """Every task of one invocation, what each is doing, and when to suspend."""
+
+    def __init__(self, outcome: InvocationOutcome) -> None:
+        self.outcome = outcome
+        self._loop = asyncio.get_running_loop()
+        _install_task_factory(self._loop)
+        #: Live tasks of the invocation (insertion-ordered set).
+        self._tasks: dict[asyncio.Task[Any], None] = {}
+        #: The operations each task is inside, innermost last, and how many of them work.
+        self._operations: dict[asyncio.Task[Any] | None, list[object]] = {}
+        self._working: dict[asyncio.Task[Any] | None, int] = {}
+        #: Working operations of tasks that are not parked.
+        self._busy = 0
+        #: Operations called whose coroutine has not started yet. Held until the
+        #: invocation ends, so that one dropped without ever being awaited is reported.
+        self._unstarted: dict[int, tuple[object, Coroutine[Any, Any, Any]]] = {}
+        self._watchers: dict[str, list[asyncio.Future[None]]] = {}
+        self._settlers: list[Callable[[], None]] = []
+        self._check_scheduled = False
+        self._root: asyncio.Task[Any] | None = None
+        #: Bumped whenever a task is adopted, parks or is woken.
+        self._epoch = 0
+        self._settled_epoch = -1
+        self._stable = 0
+        self.context = contextvars.copy_context()
+        self.context.run(_SCHEDULER.set, self)
+
+    # -- tasks -------------------------------------------------------------------------
+    def _adopt(self, task: asyncio.Task[Any]) -> None:
+        self._tasks[task] = None
+        self._epoch += 1
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.pop(task, None)
+        self._epoch += 1
+        self._schedule_check()
+
+    async def run(self, coro: Coroutine[Any, Any, T], name: str) -> tuple[asyncio.Task[T], bool]:
+        """Run the workflow's root coroutine until it ends or the invocation stops.
+
+        Returns its task and whether the invocation stopped while it was running. Every
+        task of the invocation has ended when this returns: those still running are
+        cancelled (a suspension, a fatal error, or tasks the workflow left behind).
+        """
+        # The workflow runs in the context of the caller as it is now (plugins set their
+        # span there when the invocation starts), with this scheduler named in it.
+        self.context = contextvars.copy_context()
+        self.context.run(_SCHEDULER.set, self)
+        root = self._root = self._loop.create_task(coro, name=name, context=self.context.copy())
+        if root not in self._tasks:  # a loop that bypasses task factories
+            self._adopt(root)
+        ended = asyncio.ensure_future(self.outcome.ended.wait())
+        try:
+            await asyncio.wait((root, ended), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            interrupted = not root.done()
+            await self.shutdown()
+            with suppress(asyncio.CancelledError):
+                await ended
+        if not root.cancelled():
+            root.exception()  # retrieved: the outcome decides whether it counts
+        return root, interrupted
+
+    async def shutdown(self) -> None:
+        """Cancel every task of the invocation still running and wait for them; close
+        the coroutines of operations never awaited (nothing will run them now)."""
+        for _, coro in self._unstarted.values():
+            coro.close()
+        for _ in range(100):  # cancelled tasks may start others while unwinding
+            live = [task for task in self._tasks if not task.done()]
+            if not live:
+                return
+            for task in live:
+                task.cancel()
+            await asyncio.wait(live)
+            for task in live:  # what they raised while unwinding ends with them
+                if not task.cancelled():
+                    task.exception()
+
+    def unfinished_operations(self) -> list[object]:
+        """Operations called but not finished: never awaited, or in a task still running
+        (the outermost one of each such task)."""
+        found: list[object] = [
+            operation
+            for operation, coro in self._unstarted.values()
+            # A task cancelled before it began closes its coroutine: that is not lost.
+            if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED
+        ]
+        current = asyncio.current_task()
+        for task, operations in self._operations.items():
+            if task is not current and task is not None and not task.done():
+                found.append(operations[0])
+        return found
+
+    # -- operations --------------------------------------------------------------------
+    def called(
+        self, operation: object, work: Coroutine[Any, Any, T], *, working: bool
+    ) -> Coroutine[Any, Any, T]:
+        """Track ``operation`` from its call until ``work`` ends.
+
+        A *working* operation (every kind but a context) counts as working while it runs
+        and is not parked; a context only records that its task is inside it.
+        """
+        wrapped = self._operation(operation, work, working)
+        self._unstarted[id(work)] = (operation, wrapped)
+        return wrapped
+
+    async def _operation(self, operation: object, work: Awaitable[T], working: bool) -> T:
+        self._unstarted.pop(id(work), None)
+        task = asyncio.current_task()
+        self._enter(task, operation, working)
+        try:
+            return await work
+        finally:
+            self._exit(task, working)
+
+    @contextmanager
+    def working(self, operation: object) -> Iterator[None]:
+        """Count the current task as working for the duration of the block (a context's
+        own checkpoints and payload transfers, around code that is not an operation)."""
+        task = asyncio.current_task()
+        self._enter(task, operation, True)
+        try:
+            yield
+        finally:
+            self._exit(task, True)
+
+    def _enter(self, task: asyncio.Task[Any] | None, operation: object, working: bool) -> None:
+        operations = self._operations.get(task)
+        if operations is None:
+            self._operations[task] = [operation]
+        else:
+            operations.append(operation)
+        if working:
+            self._working[task] = self._working.get(task, 0) + 1
+            self._busy += 1
+
+    def _exit(self, task: asyncio.Task[Any] | None, working: bool) -> None:
+        operations = self._operations[task]
+        operations.pop()
+        if not operations:
+            del self._operations[task]
+        if working:
+            count = self._working[task] - 1
+            if count:
+                self._working[task] = count
+            else:
+                del self._working[task]
+            self._busy -= 1
+            if not self._busy:
+                self._schedule_check()
+
+    # -- parking -----------------------------------------------------------------------
+    async def park(
+        self,
+        resume_at: datetime | float | None = None,
+        wake: asyncio.Future[None] | None = None,
+        watch: str | None = None,
+    ) -> None:
+        """Suspend this task until ``resume_at`` (epoch seconds or datetime), until
+        ``wake`` is resolved through :meth:`wake`, or until :meth:`notify` reports a
+        change of operation ``watch``. With none of them it stays parked until the
+        invocation ends. While parked, its operations do not count as working."""
+        loop = self._loop
+        future = wake if wake is not None else loop.create_future()
+        if watch is not None:
+            self._watchers.setdefault(watch, []).append(future)
+        timer: asyncio.TimerHandle | None = None
+        if resume_at is not None:
+            when = resume_at.timestamp() if isinstance(resume_at, datetime) else resume_at
+            timer = loop.call_later(max(0.0, when - time.time()), self.wake, future)
+        held = self._working.get(asyncio.current_task(), 0)
+        self._busy -= held
+        self._epoch += 1
+        self._schedule_check()
+        try:
+            await future
+        finally:
+            self._busy += held
+            if timer is not None:
+                timer.cancel()
+
+    def wake(self, future: asyncio.Future[None]) -> None:
+        """Resume a parked task."""
+        if not future.done():
+            future.set_result(None)
+            self._epoch += 1
+
+    def notify(self, op_ids: Iterable[str]) -> None:
+        """Wake the tasks parked on changes of these operations."""
+        watchers = self._watchers
+        if not watchers:
+            return
+        for op_id in op_ids:
+            futures = watchers.pop(op_id, None)
+            if futures:
+                for future in futures:
+                    self.wake(future)
+
+    def add_settler(self, settle: Callable[[], None]) -> None:
+        """Call ``settle()`` whenever every task is blocked, until removed."""
+        self._settlers.append(settle)
+
+    def remove_settler(self, settle: Callable[[], None]) -> None:
+        if settle in self._settlers:
+            self._settlers.remove(settle)
+
+    # -- the decision ------------------------------------------------------------------
+    def _schedule_check(self) -> None:
+        if not self._check_scheduled and self.outcome.running:
+            self._check_scheduled = True
+            self._loop.call_soon(self._check, context=self.context)
+
+    def _callbacks_queued(self) -> bool | None:
+        """Whether the loop's ready queue holds a callback that runs in this invocation's
+        context (``None`` on a loop whose queue cannot be read)."""
+        ready = getattr(self._loop, "_ready", None)
+        if ready is None:
+            return None
+        for handle in ready:
+            context = getattr(handle, "_context", None)
+            if context is not None and context.get(_SCHEDULER) is self and not handle.cancelled():
+                return True
+        return False
+
+    def _check(self) -> None:
+        self._check_scheduled = False
+        if self._busy or not self.outcome.running:
+            return  # the operation that stops working schedules the next check
+        if self._root is None or self._root.done():
+            return  # the workflow ended: the invocation completes, it does not suspend
+        for task in self._tasks:
+            waiter = getattr(task, "_fut_waiter", None)
+            if task.done() or waiter is None or waiter.done():
+                self._schedule_check()  # runnable (or a finished task's callbacks pending)
+                return
+        if self._epoch != self._settled_epoch:
+            self._settled_epoch = self._epoch
+            self._stable = 0
+        queued = self._callbacks_queued()
+        if queued or (queued is None and self._stable < _SETTLE_ITERATIONS):
+            # A callback of this invocation is on its way (a finished child about to
+            # wake its gather): look again once it ran. On a loop whose queue cannot be
+            # read, the state must hold for a few rounds instead.
+            self._stable += 1
+            self._schedule_check()
+            return
+        epoch = self._epoch
+        for settle in reversed(self._settlers):
+            settle()
+            if self._epoch != epoch:
+                self._schedule_check()
+                return
+        self.outcome.suspend()
+
+
+def unfinished_error(operations: list[object]) -> UnfinishedOperationError:
+    labels = [str(operation) for operation in operations]
+    shown = ", ".join(labels[:5]) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
+    return UnfinishedOperationError(
+        f"the workflow returned while durable operations it called had not finished: "
+        f"{shown}. An operation that is never awaited, or whose task is left running, "
+        "would be lost; await each one (or the task, asyncio.gather or TaskGroup that "
+        "runs it) before returning."
+    )

@@ -1,0 +1,1 @@
+"""Functions the process tests run in their own processes (awslambdaric, the Invoke shim)."""
