@@ -16,7 +16,7 @@ import pytest
 from aiodurable import DurableContext, durable_execution
 from aiodurable.local import LocalBackend, MemoryStore, SqliteStore, Store, VirtualClock
 from aiodurable.local.history import Event, EventType
-from aiodurable.local.records import ExecutionRecord, ExecutionStatus
+from aiodurable.local.records import ExecutionRecord, ExecutionStatus, PauseState
 from aiodurable.local.registry import RECENT_FINISHED
 from aiodurable.local.store import ExecutionQuery
 from aiodurable.wire import CallbackDetails, Operation, OperationStatus, OperationType
@@ -347,3 +347,33 @@ async def test_the_replay_trace_is_committed_with_the_checkpoints(tmp_path: Path
         other.commit()
         assert other.execute("SELECT COUNT(*) FROM replay_trace").fetchone() == (0,)
         other.close()
+
+
+def test_a_paused_execution_is_listed_as_paused_and_a_deleted_one_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    for store in (MemoryStore(), SqliteStore(tmp_path / "local.db")):
+        paused = msgspec.structs.replace(
+            record("p", status="RUNNING"), pause=PauseState(requested_at=START, paused_at=START)
+        )
+        callback = Operation(
+            id="c1",
+            type=OperationType.CALLBACK,
+            status=OperationStatus.STARTED,
+            start_timestamp=START,
+            callback_details=CallbackDetails(callback_id="cb-p"),
+        )
+        store.save(paused, [callback], [started_event(0)], {"c1": "|x"})
+        assert listed(store, ExecutionQuery(statuses=frozenset({"PAUSED"})), 5) == [["p"]]
+        assert listed(store, ExecutionQuery(statuses=frozenset({"RUNNING"})), 5) == [[]]
+        assert [s.record.name for s in store.load_running()] == ["p"]  # it still runs
+
+        store.delete(paused.arn)
+        assert store.load_execution(paused.arn) is None
+        assert store.find_callback("cb-p") is None
+        assert store.find_name("f", "p") is None
+        assert listed(store, ExecutionQuery(), 5) == [[]]
+        store.close()
+    leftover = sqlite3.connect(tmp_path / "local.db")
+    assert leftover.execute("SELECT COUNT(*) FROM replay_trace").fetchone() == (0,)
+    leftover.close()
