@@ -63,17 +63,23 @@ class ExecutionView:
 
 
 class _Executions(Mapping[str, ExecutionView]):
+    """Every execution of the backend: running ones as it holds them, ended ones as read
+    back from its store."""
+
     def __init__(self, backend: LocalBackend) -> None:
-        self._all = backend._registry.executions
+        self._backend = backend
 
     def __getitem__(self, arn: str) -> ExecutionView:
-        return ExecutionView(self._all[arn])
+        ex = self._backend._registry.find(arn)
+        if ex is None:
+            raise KeyError(arn)
+        return ExecutionView(ex)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._all)
+        return iter([info.arn for info in self._backend.executions()])
 
     def __len__(self) -> int:
-        return len(self._all)
+        return len(self._backend.executions())
 
 
 class ServiceHarness:

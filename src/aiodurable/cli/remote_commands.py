@@ -18,6 +18,7 @@ from aiodurable.cli.targets import CliError
 from aiodurable.local import SqliteStore
 from aiodurable.local.encoding import to_api_json
 from aiodurable.local.records import public_status
+from aiodurable.local.store import ExecutionQuery
 from aiodurable.wire.callback_names import event_user_name
 
 __all__ = [
@@ -86,11 +87,15 @@ def _existing_store(path: str) -> SqliteStore:
 
 def executions_command(args: argparse.Namespace) -> int:
     if args.store:
-        rows = [
-            (s.record.arn, public_status(s.record).value, s.record.start_timestamp)
-            for s in _existing_store(args.store).load()
-            if args.function is None or s.record.function_name == args.function
-        ]
+        store = _existing_store(args.store)
+        query = ExecutionQuery(function_name=args.function)
+        rows, marker = [], None
+        while True:  # page by page: the file may hold far more than fits in memory
+            records, marker = store.list_executions(query, marker=marker, limit=1000)
+            rows += [(r.arn, public_status(r).value, r.start_timestamp) for r in records]
+            if marker is None:
+                break
+        store.close()
     else:
         client = lambda_client(args.endpoint_url)
         functions = (
@@ -114,10 +119,12 @@ def executions_command(args: argparse.Namespace) -> int:
 
 def history_command(args: argparse.Namespace) -> int:
     if args.store:
-        found = [s for s in _existing_store(args.store).load() if s.record.arn == args.arn]
-        if not found:
+        store = _existing_store(args.store)
+        found = store.load_execution(args.arn)
+        store.close()
+        if found is None:
             raise CliError(f"no execution {args.arn} in {args.store}")
-        events: list[dict[str, Any]] = to_api_json(found[0].events)
+        events: list[dict[str, Any]] = to_api_json(found.events)
     else:
         client = lambda_client(args.endpoint_url)
         events, marker = [], None

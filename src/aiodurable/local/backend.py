@@ -36,6 +36,7 @@ from aiodurable.local.errors import (
     ExecutionStalledError,
     InvalidParameterError,
     ResourceConflictError,
+    ResourceNotFoundError,
 )
 from aiodurable.local.history import Event
 from aiodurable.local.invoker import Invoker
@@ -46,7 +47,7 @@ from aiodurable.local.recovery import recover
 from aiodurable.local.registry import DurableTarget, Registry
 from aiodurable.local.scheduler import Scheduler, stall_message
 from aiodurable.local.service_side import ServiceSide
-from aiodurable.local.store import MemoryStore, Store
+from aiodurable.local.store import ExecutionQuery, MemoryStore, Store
 from aiodurable.local.validation import MAX_DELAY_SECONDS, check_execution_input
 from aiodurable.local.workers import Workers
 from aiodurable.wire import (
@@ -221,7 +222,7 @@ class LocalBackend:
         ex = self._lifecycle.start(
             function_name, input_payload, name=name, execution_timeout=execution_timeout
         )
-        return self._registry.info(ex)
+        return self._registry.info(ex.record)
 
     def stop_execution(self, arn: str, error: ErrorObject | None = None) -> datetime:
         """Stop a running execution (``StopDurableExecution``); returns the stop time."""
@@ -331,20 +332,48 @@ class LocalBackend:
 
     # -- queries ---------------------------------------------------------------------------
     def describe(self, arn: str) -> ExecutionInfo:
-        """``GetDurableExecution``."""
-        return self._registry.info(self._registry.get(arn))
+        """``GetDurableExecution`` (a finished execution's record is read from the store)."""
+        record = self._registry.record(arn)
+        if record is None:
+            raise ResourceNotFoundError(f"Durable execution {arn} not found")
+        return self._registry.info(record)
+
+    def list_executions(
+        self, query: ExecutionQuery | None = None, *, marker: str | None = None, limit: int = 100
+    ) -> tuple[list[ExecutionInfo], str | None]:
+        """One page of executions matching ``query``, read from the store; and the marker
+        of the next page (``None`` on the last). ``ListDurableExecutionsByFunction``."""
+        if limit < 1:
+            raise InvalidParameterError(f"MaxItems must be at least 1, got {limit}")
+        try:
+            records, next_marker = self.store.list_executions(
+                query or ExecutionQuery(), marker=marker, limit=limit
+            )
+        except ValueError as exc:
+            raise InvalidParameterError(str(exc)) from exc
+        return [self._registry.info(r) for r in records], next_marker
 
     def executions(
         self, function_name: str | None = None, statuses: Iterable[str] | None = None
     ) -> list[ExecutionInfo]:
-        """Executions in start order, optionally of one function / with given statuses."""
-        wanted = set(statuses) if statuses else None
-        return [
-            self._registry.info(ex)
-            for ex in self._registry.executions.values()
-            if (function_name is None or ex.record.function_name == function_name)
-            and (wanted is None or public_status(ex.record).value in wanted)
-        ]
+        """Every execution in start order, optionally of one function / with given statuses.
+
+        This reads the whole listing from the store; use :meth:`list_executions` for pages.
+        """
+        query = ExecutionQuery(
+            function_name=function_name, statuses=frozenset(statuses) if statuses else None
+        )
+        infos: list[ExecutionInfo] = []
+        marker: str | None = None
+        while True:
+            page, marker = self.list_executions(query, marker=marker, limit=1000)
+            infos += page
+            if marker is None:
+                return infos
+
+    def stored_function_names(self) -> list[str]:
+        """The functions that have executions in the store (registered or not)."""
+        return self.store.function_names()
 
     def operations(self, arn: str) -> list[Operation]:
         """Every operation of the execution, in creation order."""
@@ -384,17 +413,22 @@ class LocalBackend:
             await self.wait_until(lambda: not ex.running or self.stalled)
         if ex.running:
             raise ExecutionStalledError(stall_message(ex))
-        return self._registry.info(ex)
+        return self._registry.info(ex.record)
 
     # -- replay trace (beside the checkpoints: the wire protocol has no field for it) --------
-    def replay_trace(self, execution_arn: str) -> dict[str, str]:
+    def replay_trace(self, execution_arn: str) -> Mapping[str, str]:
         """What each operation of the execution was called with (see
-        :mod:`aiodurable.runtime.replay_trace`); kept in memory only."""
-        return self._registry.get(execution_arn).replay_trace
+        :mod:`aiodurable.runtime.replay_trace`). Saved with the execution in its store:
+        new signatures are committed with the checkpoint that records their operations."""
+        return self._registry.get(execution_arn).trace
 
     def record_replay_trace(self, execution_arn: str, entries: Mapping[str, str]) -> None:
-        """Keep the signatures of operations an invocation created."""
-        self._registry.get(execution_arn).replay_trace.update(entries)
+        """Save the signatures of operations an invocation created."""
+        ex = self._registry.get(execution_arn)
+        if entries is not ex.trace.pending:
+            ex.trace.pending.update(entries)
+        if ex.trace.pending:
+            self._registry.save(ex)
 
     @contextmanager
     def skipping_until(self, reached: Callable[[], bool]) -> Iterator[None]:

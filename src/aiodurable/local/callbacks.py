@@ -80,7 +80,7 @@ class CallbackApi:
 
     def execution_of(self, callback_id: str) -> str | None:
         """The ARN of the execution a callback id belongs to."""
-        entry = self._registry.callbacks.get(callback_id)
+        entry = self._registry.callback(callback_id)
         return entry[0] if entry else None
 
     def _saved(self, ex: Execution) -> None:
@@ -88,10 +88,10 @@ class CallbackApi:
         self._changes.kick()
 
     def _open(self, callback_id: str) -> tuple[Execution, str]:
-        entry = self._registry.callbacks.get(callback_id)
-        if entry is None:
+        entry = self._registry.callback(callback_id)
+        ex = self._registry.find(entry[0]) if entry is not None else None
+        if entry is None or ex is None:
             raise ResourceNotFoundError(f"Callback {callback_id} not found")
-        ex = self._registry.executions[entry[0]]
         # A timer that is due counts before the call (the service is not late).
         fire_timers(ex, self._clock.now())
         self._lifecycle.settle(ex)

@@ -43,7 +43,7 @@ from aiodurable.wire import (
     OperationType,
 )
 
-__all__ = ["Execution", "event_error", "event_payload", "is_timed"]
+__all__ = ["Execution", "ExecutionTrace", "event_error", "event_payload", "is_timed"]
 
 _replace = msgspec.structs.replace
 
@@ -73,6 +73,30 @@ def is_timed(op: Operation) -> bool:
     )
 
 
+class ExecutionTrace(dict[str, str]):
+    """The replay signatures saved for an execution, by operation id, and ``pending``: the
+    ones its running invocation made since the last save.
+
+    An invocation writes its new signatures straight into ``pending`` (see
+    :class:`aiodurable.runtime.replay_trace.PendingTrace`), before it checkpoints the
+    operations they describe; every save of the execution commits them in the same
+    transaction. So a checkpoint is never durable without the signatures of the operations
+    it records, even if the process is killed right after it.
+    """
+
+    __slots__ = ("pending",)
+
+    def __init__(self, saved: dict[str, str] | None = None) -> None:
+        super().__init__(saved or {})
+        self.pending: dict[str, str] = {}
+
+    def saved(self) -> None:
+        """The pending signatures were committed: they are part of the saved trace now."""
+        if self.pending:
+            self.update(self.pending)
+            self.pending.clear()  # in place: the running invocation holds this dict
+
+
 class Execution:
     """Record, operations and history of one execution, and its service-side endings."""
 
@@ -81,6 +105,7 @@ class Execution:
         record: ExecutionRecord,
         operations: list[Operation] | None = None,
         events: list[Event] | None = None,
+        trace: dict[str, str] | None = None,
     ) -> None:
         self.record = record
         self.operations: dict[str, Operation] = {op.id: op for op in operations or ()}
@@ -90,8 +115,8 @@ class Execution:
         self.events: list[Event] = list(events or ())
         self._changed_ops: dict[str, Operation] = {}
         self._new_events: list[Event] = []
-        #: Replay signatures by operation id (memory only; see LocalBackend.replay_trace).
-        self.replay_trace: dict[str, str] = {}
+        #: Replay signatures by operation id, saved with the execution.
+        self.trace = ExecutionTrace(trace)
 
     # -- bookkeeping ---------------------------------------------------------------------
     @property

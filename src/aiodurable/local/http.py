@@ -43,6 +43,7 @@ from aiodurable.local.errors import (
 from aiodurable.local.http_guard import BodyBudget, HostCheck, guard_middleware
 from aiodurable.local.http_pausing import execution_fields, pausing_routes
 from aiodurable.local.records import ExecutionInfo
+from aiodurable.local.store import ExecutionQuery
 from aiodurable.local.validation import parse_count, parse_function_name
 from aiodurable.wire import ErrorObject, OperationUpdate
 
@@ -84,6 +85,10 @@ def _flag(request: web.Request, name: str, default: bool) -> bool:
     if value is None:
         return default
     return value.lower() == "true"
+
+
+#: The most executions one ``ListDurableExecutionsByFunction`` page returns.
+_MAX_LISTED = 1000
 
 
 def _int(request: web.Request, name: str, default: int) -> int:
@@ -303,22 +308,23 @@ class _Routes:
         return _json(to_api_json({"StopTimestamp": when}))
 
     async def list_executions(self, request: web.Request, args: list[str]) -> web.StreamResponse:
-        function_name = self._function(args[0])
-        statuses = request.query.getall("Statuses", []) or None
-        infos = self.backend.executions(function_name, statuses)
-        name = request.query.get("DurableExecutionName")
+        statuses = request.query.getall("Statuses", [])
         after = request.query.get("StartedAfter")
         before = request.query.get("StartedBefore")
-        infos = [
-            i
-            for i in infos
-            if (name is None or i.name == name)
-            and (after is None or i.start_timestamp > _timestamp(after))
-            and (before is None or i.start_timestamp < _timestamp(before))
-        ]
-        if _flag(request, "ReverseOrder", False):
-            infos.reverse()
-        page, marker = _paged(infos, request, 100)
+        query = ExecutionQuery(
+            function_name=self._function(args[0]),
+            statuses=frozenset(statuses) if statuses else None,
+            name=request.query.get("DurableExecutionName"),
+            started_after=_timestamp(after) if after is not None else None,
+            started_before=_timestamp(before) if before is not None else None,
+            reverse=_flag(request, "ReverseOrder", False),
+        )
+        # A page is one indexed query of the store, whatever the store holds.
+        page, marker = self.backend.list_executions(
+            query,
+            marker=request.query.get("Marker") or None,
+            limit=min(_int(request, "MaxItems", 100) or 100, _MAX_LISTED),
+        )
         items = [
             {
                 "DurableExecutionArn": i.arn,

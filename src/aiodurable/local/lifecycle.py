@@ -86,9 +86,8 @@ class Lifecycle:
             raise InvalidParameterError(
                 f"execution name {name!r} must be 1-64 characters of [a-zA-Z0-9_-]"
             )
-        existing = registry.by_name.get((function_name, name))
-        if existing is not None:
-            ex = registry.executions[existing]
+        ex = registry.find_name(function_name, name)
+        if ex is not None:
             if ex.record.input_payload != input_payload:
                 raise ExecutionAlreadyStartedError(
                     f"an execution named {name!r} of {function_name} already exists with a "
@@ -194,7 +193,7 @@ class Lifecycle:
     def resume_invokes(self, ex: Execution) -> None:
         """After a restart: dispatch again what was in flight when the backend stopped."""
         for op_id, link in list(ex.record.invokes.items()):
-            if link.child_arn is None or link.child_arn not in self._registry.executions:
+            if link.child_arn is None or self._registry.record(link.child_arn) is None:
                 self.dispatch(ex, op_id, link)
 
     def _call_plain(self, ex: Execution, op_id: str, link: InvokeLink) -> None:
@@ -213,7 +212,9 @@ class Lifecycle:
                 result = encode_json(value)
             except Exception as exc:
                 error = error_object_from_exception(exc)
-            target = self._registry.executions[ex.arn]
+            target = self._registry.executions.get(ex.arn)
+            if target is None:
+                return  # the execution ended meanwhile; nothing waits for the result
             status = OperationStatus.SUCCEEDED if error is None else OperationStatus.FAILED
             now = self._clock.now()
             if target.complete_invoke(op_id, status, now, result=result, error=error):

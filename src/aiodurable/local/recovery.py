@@ -1,4 +1,4 @@
-"""Recovery on start: load the store and resume where the last acknowledged change left off.
+"""Recovery on start: load what runs and resume where the last acknowledged change left off.
 
 An invocation that was running when the backend stopped was interrupted: it is recorded
 as ended with ``Runtime.ExitError`` and the execution is invoked again. Tokens of the
@@ -22,15 +22,15 @@ _INTERRUPTED = ErrorObject(
 
 
 def recover(registry: Registry, clock: Clock) -> None:
-    """Load every stored execution into ``registry``, repairing interrupted invocations."""
-    stored_executions = registry.store.load()
+    """Load the stored executions that have not ended into ``registry``, repairing
+    interrupted invocations. Finished ones stay in the store until asked for."""
     if clock.virtual:
-        for stored in stored_executions:
-            if stored.events:
-                clock.advance_to(stored.events[-1].event_timestamp)
+        latest = registry.store.latest_event_time()
+        if latest is not None:
+            clock.advance_to(latest)
     now = clock.now()
-    for stored in stored_executions:
-        ex = Execution(stored.record, stored.operations, stored.events)
+    for stored in registry.store.load_running():
+        ex = Execution(stored.record, stored.operations, stored.events, stored.trace)
         registry.add(ex)
         record = ex.record
         if ex.running and record.invocation_started is not None:

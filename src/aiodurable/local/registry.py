@@ -1,8 +1,12 @@
 """What the local backend knows: registered functions, executions and their indexes.
 
-The registry holds every execution in memory, finds it by ARN, by (function, name) and
-by callback id, and writes each change through to the store before anything
-acknowledges it (:meth:`Registry.save`).
+The registry holds the *running* executions in memory (the backend drives them), finds
+an execution by ARN, by (function, name) and by callback id — in memory first, then in
+the store — and writes each change through to the store before anything acknowledges it
+(:meth:`Registry.save`). Once an execution has ended and its change is saved, it leaves
+the registry: the store is the truth, and a finished execution is read back from it when
+asked. A few recently finished ones stay at hand (:data:`RECENT_FINISHED`), because a
+caller that waited for an execution usually reads its result and history right after.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import inspect
 import re
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -17,11 +22,15 @@ from aiodurable.local.changes import Changes
 from aiodurable.local.errors import ResourceNotFoundError
 from aiodurable.local.execution import Execution
 from aiodurable.local.history import Event
-from aiodurable.local.records import ExecutionInfo, ExecutionStatus, public_status
-from aiodurable.local.store import Store
+from aiodurable.local.records import ExecutionInfo, ExecutionRecord, ExecutionStatus, public_status
+from aiodurable.local.store import Store, callback_ids
 from aiodurable.wire import Operation
 
-__all__ = ["NAME_PATTERN", "DurableTarget", "RegisteredFunction", "Registry"]
+__all__ = ["NAME_PATTERN", "RECENT_FINISHED", "DurableTarget", "RegisteredFunction", "Registry"]
+
+#: Finished executions kept decoded after they were last saved or read (a bound, so that
+#: memory does not grow with the number of executions).
+RECENT_FINISHED = 16
 
 #: Function and execution names: 1-64 characters of ``[a-zA-Z0-9_-]``.
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -50,7 +59,7 @@ def _is_durable(target: Any) -> bool:
 
 
 class Registry:
-    """Functions by name; executions by ARN, by (function, name) and by callback id."""
+    """Functions by name; running executions by ARN and callback id; the rest in the store."""
 
     def __init__(self, store: Store, changes: Changes, *, region: str, account: str) -> None:
         self.store = store
@@ -58,10 +67,11 @@ class Registry:
         self.account = account
         self._changes = changes
         self.functions: dict[str, RegisteredFunction] = {}
+        #: The running executions, by ARN: the only ones held for good.
         self.executions: dict[str, Execution] = {}
-        self.by_name: dict[tuple[str, str], str] = {}
-        #: callback id → (execution ARN, operation id)
+        #: callback id → (execution ARN, operation id), for the running executions.
         self.callbacks: dict[str, tuple[str, str]] = {}
+        self._recent: OrderedDict[str, Execution] = OrderedDict()
 
     # -- functions -------------------------------------------------------------------------
     def register(self, function_name: str, target: Any) -> None:
@@ -85,32 +95,61 @@ class Registry:
 
     # -- executions ------------------------------------------------------------------------
     def add(self, ex: Execution) -> None:
-        """Know ``ex`` by ARN, by name and by the callback ids it holds."""
+        """Hold the running execution ``ex``; know it by ARN and by its callback ids."""
         record = ex.record
         self.executions[record.arn] = ex
-        self.by_name[(record.function_name, record.name)] = record.arn
+        self._recent.pop(record.arn, None)
         for op_id, timer in record.callbacks.items():
             self.callbacks[timer.callback_id] = (record.arn, op_id)
-        for op in ex.operations.values():
-            details = op.callback_details
-            if details is not None and details.callback_id:
-                self.callbacks.setdefault(details.callback_id, (record.arn, op.id))
+        for callback_id, op_id in callback_ids(ex.operations.values()):
+            self.callbacks.setdefault(callback_id, (record.arn, op_id))
+
+    def find(self, arn: str) -> Execution | None:
+        """The execution ``arn``: held if it runs, else read from the store."""
+        ex = self.executions.get(arn)
+        if ex is not None:
+            return ex
+        ex = self._recent.get(arn)
+        if ex is not None:
+            self._recent.move_to_end(arn)
+            return ex
+        stored = self.store.load_execution(arn)
+        if stored is None:
+            return None
+        ex = Execution(stored.record, stored.operations, stored.events, stored.trace)
+        if ex.running:  # a store shared with another backend: not ours to drive
+            return ex
+        self._keep_recent(ex)
+        return ex
 
     def get(self, arn: str) -> Execution:
         """The execution ``arn``, or :class:`ResourceNotFoundError`."""
-        ex = self.executions.get(arn)
+        ex = self.find(arn)
         if ex is None:
             raise ResourceNotFoundError(f"Durable execution {arn} not found")
         return ex
 
+    def record(self, arn: str) -> ExecutionRecord | None:
+        """The record of execution ``arn`` (without reading its operations and events)."""
+        ex = self.executions.get(arn) or self._recent.get(arn)
+        return ex.record if ex is not None else self.store.load_record(arn)
+
+    def find_name(self, function_name: str, name: str) -> Execution | None:
+        """The execution named ``name`` of ``function_name``."""
+        record = self.store.find_name(function_name, name)
+        return self.find(record.arn) if record is not None else None
+
+    def callback(self, callback_id: str) -> tuple[str, str] | None:
+        """(execution ARN, operation id) of a callback id, running or not."""
+        return self.callbacks.get(callback_id) or self.store.find_callback(callback_id)
+
     def remove(self, ex: Execution) -> None:
         """Forget ``ex`` and delete it from the store (``DeleteDurableExecution``)."""
-        record = ex.record
-        self.store.delete(record.arn)
-        self.executions.pop(record.arn, None)
-        if self.by_name.get((record.function_name, record.name)) == record.arn:
-            del self.by_name[(record.function_name, record.name)]
-        for callback_id in [c for c, (arn, _) in self.callbacks.items() if arn == record.arn]:
+        arn = ex.record.arn
+        self.store.delete(arn)
+        self.executions.pop(arn, None)
+        self._recent.pop(arn, None)
+        for callback_id in [c for c, (owner, _) in self.callbacks.items() if owner == arn]:
             del self.callbacks[callback_id]
         self._changes.notify()
 
@@ -120,17 +159,39 @@ class Registry:
         ops: list[Operation] | None = None,
         events: list[Event] | None = None,
     ) -> None:
-        """Write what changed in ``ex`` through to the store, then tell the waiters."""
+        """Write what changed in ``ex`` through to the store, then tell the waiters.
+
+        A finished execution then leaves the running set (it is read back when asked)."""
         if ops is None or events is None:
             more_ops, more_events = ex.take_changes()
             ops = (ops or []) + more_ops
             events = (events or []) + more_events
-        self.store.save(ex.record, ops, events)
+        pending = ex.trace.pending
+        self.store.save(ex.record, ops, events, pending)
+        ex.trace.saved()
+        if not ex.running and self.executions.pop(ex.arn, None) is not None:
+            self._forget_callbacks(ex)
+            self._keep_recent(ex)
+        elif ex.arn in self._recent:
+            self._recent[ex.arn] = ex  # the object that writes is the one to read
         self._changes.notify()
 
-    def info(self, ex: Execution) -> ExecutionInfo:
-        """The public snapshot of ``ex`` (``GetDurableExecution``)."""
-        r = ex.record
+    def _forget_callbacks(self, ex: Execution) -> None:
+        for callback_id, _ in callback_ids(ex.operations.values()):
+            self.callbacks.pop(callback_id, None)
+        for timer in ex.record.callbacks.values():
+            self.callbacks.pop(timer.callback_id, None)
+
+    def _keep_recent(self, ex: Execution) -> None:
+        recent = self._recent
+        recent[ex.arn] = ex
+        recent.move_to_end(ex.arn)
+        while len(recent) > RECENT_FINISHED:
+            recent.popitem(last=False)
+
+    def info(self, record: ExecutionRecord) -> ExecutionInfo:
+        """The public snapshot of an execution (``GetDurableExecution``)."""
+        r = record
         status = public_status(r)
         pause = r.pause if status in (ExecutionStatus.PAUSING, ExecutionStatus.PAUSED) else None
         return ExecutionInfo(

@@ -90,7 +90,7 @@ class ServiceSide:
             owner = base64.b64decode(token, validate=True).decode().split("\n", 1)[0]
         except (ValueError, UnicodeDecodeError):
             owner = None
-        if owner is not None and owner != ex.arn and owner in self._registry.executions:
+        if owner is not None and owner != ex.arn and self._registry.record(owner) is not None:
             reason = f"the token belongs to execution {owner}, not {ex.arn}"
         elif not ex.running:
             reason = f"execution {ex.arn} has ended ({record.status.value})"
@@ -104,7 +104,7 @@ class ServiceSide:
         raise stale_token(reason, ex.arn, operation=operation)
 
     def _lookup(self, arn: str, operation: str) -> Execution:
-        ex = self._registry.executions.get(arn)
+        ex = self._registry.find(arn)
         if ex is None:
             raise CheckpointError(
                 f"Durable execution {arn} not found",

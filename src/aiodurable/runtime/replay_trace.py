@@ -23,7 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
-__all__ = ["ReplayTrace", "TraceStore", "call_digest", "digest", "trace_store"]
+__all__ = ["PendingTrace", "ReplayTrace", "TraceStore", "call_digest", "digest", "trace_store"]
 
 
 @runtime_checkable
@@ -39,6 +39,18 @@ class TraceStore(Protocol):
         ...
 
 
+@runtime_checkable
+class PendingTrace(Protocol):
+    """Recorded signatures that come with the dict new ones go to as they are made.
+
+    A store that commits that dict with every checkpoint of the execution (the local
+    backend) keeps each signature durable with the operation it describes; without it the
+    new signatures are sent once, when the invocation ends.
+    """
+
+    pending: dict[str, str]
+
+
 def trace_store(client: object) -> TraceStore | None:
     """``client`` when it can keep a replay trace, else ``None``."""
     return client if isinstance(client, TraceStore) else None
@@ -51,7 +63,7 @@ class ReplayTrace:
 
     def __init__(self, recorded: Mapping[str, str]) -> None:
         self.recorded = recorded
-        self.new: dict[str, str] = {}
+        self.new: dict[str, str] = recorded.pending if isinstance(recorded, PendingTrace) else {}
 
     def save(self, store: TraceStore, execution_arn: str) -> None:
         if self.new:

@@ -1,4 +1,4 @@
-"""The executions page: every execution of the backend, filters, and a start form."""
+"""The executions page: the newest executions of the backend, filters, and a start form."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ from urllib.parse import urlencode
 
 from aiodurable.local.backend import LocalBackend
 from aiodurable.local.records import ExecutionInfo, ExecutionStatus
+from aiodurable.local.store import ExecutionQuery
 from aiodurable.local.ui.layout import esc, format_duration, status_badge, timestamp
 from aiodurable.wire import OperationStatus, OperationType
 from aiodurable.wire.callback_names import display_name
 
-__all__ = ["execution_url", "executions_fragment", "executions_page_body"]
+__all__ = ["LISTED", "execution_url", "executions_fragment", "executions_page_body"]
+
+#: Executions the page lists, newest first (filters narrow them).
+LISTED = 200
 
 
 def execution_url(arn: str) -> str:
@@ -47,8 +51,13 @@ def executions_fragment(
     backend: LocalBackend, *, status: str | None, function: str | None, now: datetime
 ) -> str:
     """The table of executions, newest first (the part the page refreshes)."""
-    infos = backend.executions(function or None, [status] if status else None)
-    infos.reverse()
+    query = ExecutionQuery(
+        function_name=function or None,
+        statuses=frozenset([status]) if status else None,
+        reverse=True,
+    )
+    # The newest page only: the store may hold far more executions than a page can show.
+    infos, more = backend.list_executions(query, limit=LISTED)
     if not infos:
         filtered = " matching the filters" if status or function else ""
         return (
@@ -72,7 +81,8 @@ def executions_fragment(
         '<table class="executions"><thead><tr><th>Status</th><th>Name</th><th>Function</th>'
         "<th>Started</th><th>Duration</th><th></th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
-        f'<p class="muted count">{len(infos)} execution{"s" if len(infos) != 1 else ""}</p>'
+        f'<p class="muted count">{"the newest " if more else ""}{len(infos)} '
+        f"execution{'s' if len(infos) != 1 else ''}</p>"
         "</div>"
     )
 
@@ -89,7 +99,7 @@ def executions_page_body(
     backend: LocalBackend, *, status: str | None, function: str | None, now: datetime
 ) -> str:
     registered = backend.function_names()
-    seen = sorted({i.function_name for i in backend.executions()} - set(registered))
+    seen = sorted(set(backend.stored_function_names()) - set(registered))
     query = urlencode({k: v for k, v in (("status", status), ("function", function)) if v})
     statuses = [s.value for s in ExecutionStatus]
     start_form = (
