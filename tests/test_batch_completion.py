@@ -320,3 +320,62 @@ async def test_a_branch_started_while_another_waits_for_its_retry_is_not_inside_
     assert _BRANCHES_STARTED_IN_A_STEP == []
     assert run.status == "SUCCEEDED", run.error
     assert run.result == ["slow done", "quick done", "next done"]
+
+
+# -- when the same inputs give the same BatchResult ------------------------------------------
+async def score(index: int) -> int:
+    await asyncio.sleep(0.001 * (index % 7))  # real work takes uneven time
+    if index % 40 == 3:
+        raise ConnectionError(f"item {index} failed")
+    return index
+
+
+def tolerant_map(retry_delay: int | None) -> Any:
+    retry = (
+        RetryStrategy(max_attempts=2, initial_delay=retry_delay, max_delay=retry_delay)
+        if retry_delay is not None
+        else RetryStrategy(max_attempts=1)
+    )
+
+    @durable_execution
+    async def workflow(event: object, ctx: DurableContext) -> list[int]:
+        async def one(child: DurableContext, item: int, index: int) -> int:
+            return await child.step(score, item, name="score", retry=retry)
+
+        result = await ctx.map(
+            list(range(200)),
+            one,
+            name="scores",
+            max_concurrency=20,
+            completion=CompletionConfig(tolerated_failure_count=2),
+        )
+        return [
+            result.total_count,
+            result.success_count,
+            result.failure_count,
+            len(result.started()),
+        ]
+
+    return workflow
+
+
+@pytest.mark.parametrize(
+    ("clock", "retry_delay"),
+    [("virtual", 1), ("real", None)],
+    ids=["virtual-clock-with-retry-delays", "real-clock-without-timers"],
+)
+async def test_an_early_completing_map_gives_the_same_result_where_no_timer_runs_out_mid_invocation(
+    clock: str, retry_delay: int | None
+) -> None:
+    # The documented guarantee: the same inputs, durable state and max_concurrency give the
+    # same BatchResult when no branch's timer can run out while the invocation still runs
+    # other branches: always under virtual time, and under the real clock for branches
+    # that neither wait nor retry with a delay.
+    seen = []
+    for _ in range(3):
+        async with LocalRunner(tolerant_map(retry_delay), clock=clock) as runner:  # type: ignore[arg-type]
+            result = await runner.run()
+        assert result.status == "SUCCEEDED", result.error
+        seen.append(result.result)
+    assert seen[0] == seen[1] == seen[2]
+    assert seen[0][2] == 3  # the third failure ends the batch
