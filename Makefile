@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
-# Two stamps, one venv: the demo needs only the package and its runtime dependencies;
-# the test and dev tools (and AWS's conformance requirements) come with `make test`.
+# Two stamps, one venv: the demo needs only the package, its runtime dependencies and the
+# CLI extra (rich, for the live view); the test and dev tools (and AWS's conformance
+# requirements) come with `make test`.
 STAMP_DEMO := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 
@@ -12,7 +13,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP_DEMO): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -e .
+	$(PIP) install -e '.[cli]'
 	touch $(STAMP_DEMO)
 
 $(STAMP): $(STAMP_DEMO)
@@ -72,23 +73,27 @@ load: $(STAMP)
 
 # Lambda deployment zip (examples/sam/template.yaml): aiodurable, its runtime dependencies
 # and the handler files, built for the Lambda runtime's platform. LAMBDA_PLATFORM= (empty)
-# builds for this machine instead, as the tests do.
+# builds for this machine instead, as the tests do. botocore keeps the Lambda model only
+# (LAMBDA_SERVICES=s3 adds S3's, for S3Serdes); bytecode is compiled for LAMBDA_PYTHON when
+# an interpreter of that version is here (src/aiodurable/lambda_package.py says why).
 LAMBDA_ZIP ?= build/lambda.zip
 LAMBDA_PYTHON ?= 3.12
 LAMBDA_PLATFORM ?= manylinux2014_x86_64
+LAMBDA_SERVICES ?=
 LAMBDA_HANDLER_FILES ?= examples/__init__.py examples/human_approval.py
 LAMBDA_BUILD = $(basename $(LAMBDA_ZIP))
 LAMBDA_TARGET_FLAGS = $(if $(LAMBDA_PLATFORM),--platform $(LAMBDA_PLATFORM) \
 	--python-version $(LAMBDA_PYTHON) --implementation cp --only-binary=:all:)
 
-lambda-zip: $(STAMP)
+lambda-zip: $(STAMP_DEMO)
 	rm -rf $(LAMBDA_BUILD) $(LAMBDA_ZIP)
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(LAMBDA_BUILD)/wheel .
 	$(BIN)/python -m pip install --quiet --no-compile --target $(LAMBDA_BUILD)/package \
 		$(LAMBDA_TARGET_FLAGS) $(LAMBDA_BUILD)/wheel/*.whl
 	for f in $(LAMBDA_HANDLER_FILES); do \
 		mkdir -p $(LAMBDA_BUILD)/package/$$(dirname $$f) && cp $$f $(LAMBDA_BUILD)/package/$$f; done
-	cd $(LAMBDA_BUILD)/package && $(abspath $(BIN))/python -m zipfile -c $(abspath $(LAMBDA_ZIP)) .
+	$(BIN)/python src/aiodurable/lambda_package.py $(LAMBDA_BUILD)/package --zip $(LAMBDA_ZIP) \
+		--python-version $(LAMBDA_PYTHON) $(foreach s,$(LAMBDA_SERVICES),--service $(s))
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -12,7 +12,7 @@ MAX_LINES = 500
 
 #: Bottom to top (docs/architecture.md). A module may import its own layer and below.
 LAYERS: list[set[str]] = [
-    {"wire", "_version", "_weakcache"},
+    {"wire", "_version", "_weakcache", "lambda_package"},
     {"errors", "limits"},
     {"serdes", "retry", "plugins"},
     {"service", "offload"},
