@@ -274,27 +274,31 @@ def measure_cold_starts(runtimes: dict[str, Runtime], repeats: int = 10) -> list
     return asyncio.run(_measure(runtimes, repeats))[0]
 
 
-#: One default TLS context (the system CA bundle), and ``import aiohttp``, in a fresh
-#: interpreter whose asyncio and ssl are already imported.
+#: One default TLS context (the system CA bundle), ``import aiohttp``, and aiohttp imported
+#: as aiodurable's default client imports it (its default contexts' CA loads deferred to
+#: first use), each in a fresh interpreter whose asyncio and ssl are already imported.
 _TLS_PROBE = """
 import asyncio, ssl, sys, time
+if sys.argv[1] == "deferred":
+    from aiodurable.service.aiohttp_import import import_aiohttp
 started = time.perf_counter()
 if sys.argv[1] == "context":
     ssl.create_default_context()
-else:
+elif sys.argv[1] == "aiohttp":
     import aiohttp
+else:
+    import_aiohttp()
 print(time.perf_counter() - started)
 """
 
 
 def tls_profile(python: str, repeats: int = 7) -> dict[str, float]:
-    """Median seconds of loading the CA bundle into one TLS context (what
-    ``ssl.create_default_context()`` does, and aiohttp twice at import) and of
-    ``import aiohttp`` with it, each in fresh processes of ``python``."""
-    import subprocess
-
+    """Median seconds, each in fresh processes of ``python``: loading the CA bundle into
+    one TLS context (what ``ssl.create_default_context()`` does, and aiohttp twice at
+    import); ``import aiohttp``; and aiohttp imported by
+    :func:`aiodurable.service.aiohttp_import.import_aiohttp`."""
     profile = {}
-    for kind in ("context", "aiohttp"):
+    for kind in ("context", "aiohttp", "deferred"):
         samples = []
         for _ in range(repeats + 1):
             done = subprocess.run(
