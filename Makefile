@@ -31,14 +31,21 @@ DEMO_ARGS ?=
 demo: $(STAMP_DEMO)
 	$(BIN)/python examples/order_workflow.py $(DEMO_ARGS)
 
-# Debian packages the tests drive (tmux: the live view is tested in a real terminal;
-# chromium and its driver: the web UI is tested in a real headless browser).
-TOOLS_MISSING = $(strip $(if $(wildcard /usr/bin/tmux),,tmux) \
-	$(if $(wildcard /usr/bin/chromium),,chromium) \
-	$(if $(wildcard /usr/bin/chromedriver),,chromium-driver))
+# System tools the tests drive: tmux (the live view, in a real terminal), Chromium and its
+# driver (the web UI, in a real headless browser); tests/system_tools.py finds them. Found
+# on PATH: nothing to do. Missing, as root with apt-get (CI, Debian): installed. Missing
+# elsewhere: one line says what to install, and the tests that need them are skipped.
+_have = $(shell for t in $(1); do command -v $$t 2>/dev/null && break; done)
+TOOLS_MISSING = $(strip $(if $(call _have,tmux),,tmux) \
+	$(if $(AIODURABLE_CHROMIUM)$(call _have,chromium chromium-browser google-chrome),,chromium) \
+	$(if $(AIODURABLE_CHROMEDRIVER)$(call _have,chromedriver),,chromium-driver))
 tools:
-	@$(if $(TOOLS_MISSING),apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TOOLS_MISSING),:)
+	@if [ -z "$(TOOLS_MISSING)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TOOLS_MISSING); \
+	else echo "make tools: not found: $(TOOLS_MISSING); their tests will be skipped" \
+		"(install: apt-get install $(TOOLS_MISSING); macOS: brew install tmux chromedriver" \
+		"&& brew install --cask chromium)"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
