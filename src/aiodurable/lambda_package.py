@@ -227,12 +227,12 @@ def build(
         f"{archive}: {_mb(archive.stat().st_size)} zipped, {_mb(total_unpacked)} unpacked"
         f" (removed as not needed on Lambda: {_mb(removed)})"
     )
-    print(f"{'':24}{'unpacked':>12}{'zipped':>12}")
+    print(f"{'':32}{'unpacked':>12}{'zipped':>12}")
     for name, unpacked, zipped in rows:
-        print(f"{name:24}{_mb(unpacked):>12}{_mb(zipped):>12}")
+        print(f"{name:32}{_mb(unpacked):>12}{_mb(zipped):>12}")
     print("botocore/data:")
     for name, unpacked, zipped in _botocore_data_breakdown(archive):
-        print(f"  {name:22}{_mb(unpacked):>12}{_mb(zipped):>12}")
+        print(f"  {name:30}{_mb(unpacked):>12}{_mb(zipped):>12}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
