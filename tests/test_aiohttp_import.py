@@ -128,4 +128,9 @@ def test_the_verifying_default_context_still_refuses_an_unknown_certificate(
     tmp_path: Path,
 ) -> None:
     lines = _run(tmp_path, trust=False)
-    assert lines == ["at import 0 0", "verified refused", "unverified hello", "after use False False"]
+    assert lines == [
+        "at import 0 0",
+        "verified refused",
+        "unverified hello",
+        "after use False False",
+    ]
