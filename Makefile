@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
-# Two stamps, one venv: the demo needs only the package and its runtime dependencies;
-# the test and dev tools (and AWS's conformance requirements) come with `make test`.
+# Two stamps, one venv: the demo needs only the package, its runtime dependencies and the
+# CLI extra (rich, for the live view); the test and dev tools (and AWS's conformance
+# requirements) come with `make test`.
 STAMP_DEMO := $(VENV)/.installed-demo
 STAMP := $(VENV)/.installed
 # A user's side of the wire: boto3 >= 1.44 (pause / resume / delete), which needs a botocore
@@ -16,7 +17,7 @@ STAMP_BOTO3 := $(BOTO3_VENV)/.installed
 
 $(STAMP_DEMO): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -e .
+	$(PIP) install -e '.[cli]'
 	touch $(STAMP_DEMO)
 
 $(STAMP): $(STAMP_DEMO)
@@ -52,14 +53,21 @@ DEMO_ARGS ?=
 demo: $(STAMP_DEMO)
 	$(BIN)/python examples/order_workflow.py $(DEMO_ARGS)
 
-# Debian packages the tests drive (tmux: the live view is tested in a real terminal;
-# chromium and its driver: the web UI is tested in a real headless browser).
-TOOLS_MISSING = $(strip $(if $(wildcard /usr/bin/tmux),,tmux) \
-	$(if $(wildcard /usr/bin/chromium),,chromium) \
-	$(if $(wildcard /usr/bin/chromedriver),,chromium-driver))
+# System tools the tests drive: tmux (the live view, in a real terminal), Chromium and its
+# driver (the web UI, in a real headless browser); tests/system_tools.py finds them. Found
+# on PATH: nothing to do. Missing, as root with apt-get (CI, Debian): installed. Missing
+# elsewhere: one line says what to install, and the tests that need them are skipped.
+_have = $(shell for t in $(1); do command -v $$t 2>/dev/null && break; done)
+TOOLS_MISSING = $(strip $(if $(call _have,tmux),,tmux) \
+	$(if $(AIODURABLE_CHROMIUM)$(call _have,chromium chromium-browser google-chrome),,chromium) \
+	$(if $(AIODURABLE_CHROMEDRIVER)$(call _have,chromedriver),,chromium-driver))
 tools:
-	@$(if $(TOOLS_MISSING),apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TOOLS_MISSING),:)
+	@if [ -z "$(TOOLS_MISSING)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TOOLS_MISSING); \
+	else echo "make tools: not found: $(TOOLS_MISSING); their tests will be skipped" \
+		"(install: apt-get install $(TOOLS_MISSING); macOS: brew install tmux chromedriver" \
+		"&& brew install --cask chromium)"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
@@ -97,23 +105,27 @@ load: $(STAMP)
 
 # Lambda deployment zip (examples/sam/template.yaml): aiodurable, its runtime dependencies
 # and the handler files, built for the Lambda runtime's platform. LAMBDA_PLATFORM= (empty)
-# builds for this machine instead, as the tests do.
+# builds for this machine instead, as the tests do. botocore keeps the Lambda model only
+# (LAMBDA_SERVICES=s3 adds S3's, for S3Serdes); bytecode is compiled for LAMBDA_PYTHON when
+# an interpreter of that version is here (src/aiodurable/lambda_package.py says why).
 LAMBDA_ZIP ?= build/lambda.zip
 LAMBDA_PYTHON ?= 3.12
 LAMBDA_PLATFORM ?= manylinux2014_x86_64
+LAMBDA_SERVICES ?=
 LAMBDA_HANDLER_FILES ?= examples/__init__.py examples/human_approval.py
 LAMBDA_BUILD = $(basename $(LAMBDA_ZIP))
 LAMBDA_TARGET_FLAGS = $(if $(LAMBDA_PLATFORM),--platform $(LAMBDA_PLATFORM) \
 	--python-version $(LAMBDA_PYTHON) --implementation cp --only-binary=:all:)
 
-lambda-zip: $(STAMP)
+lambda-zip: $(STAMP_DEMO)
 	rm -rf $(LAMBDA_BUILD) $(LAMBDA_ZIP)
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(LAMBDA_BUILD)/wheel .
 	$(BIN)/python -m pip install --quiet --no-compile --target $(LAMBDA_BUILD)/package \
 		$(LAMBDA_TARGET_FLAGS) $(LAMBDA_BUILD)/wheel/*.whl
 	for f in $(LAMBDA_HANDLER_FILES); do \
 		mkdir -p $(LAMBDA_BUILD)/package/$$(dirname $$f) && cp $$f $(LAMBDA_BUILD)/package/$$f; done
-	cd $(LAMBDA_BUILD)/package && $(abspath $(BIN))/python -m zipfile -c $(abspath $(LAMBDA_ZIP)) .
+	$(BIN)/python src/aiodurable/lambda_package.py $(LAMBDA_BUILD)/package --zip $(LAMBDA_ZIP) \
+		--python-version $(LAMBDA_PYTHON) $(foreach s,$(LAMBDA_SERVICES),--service $(s))
 
 clean:
 	rm -rf $(VENV) $(BOTO3_VENV) $(OFFICIAL_VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -27,7 +27,11 @@ HANDLER_PATHS = {
         "@durable_execution\n"
         "async def handler(event: dict, ctx: DurableContext) -> str:\n"
         "    return 'ok'\n"
-        "import aiodurable.service.lambda_client, aiobotocore.session, aiobotocore.config\n"
+        # what LambdaServiceClient.create() imports, in its order
+        "import aiodurable.service.lambda_client\n"
+        "from aiodurable.service.aiohttp_import import import_aiohttp\n"
+        "import_aiohttp()\n"
+        "import aiobotocore.session, aiobotocore.config, aiodurable.service.http_session\n"
     ),
     "official": (
         "from aws_durable_execution_sdk_python import DurableContext, durable_execution\n"

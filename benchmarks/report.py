@@ -21,9 +21,14 @@ LABELS = {
     "aiodurable-http": "aiodurable-http (aiodurable over HTTP to its local backend)",
 }
 ORDER = (*SDKS, "aiodurable-http")
+#: Written by hand, appended to every report: what changed and its before/after numbers,
+#: each measured as it says (the generated sections above are the run's own).
+CLOSING_NOTE = Path(__file__).with_name("closing_note.md")
 
 
 # -- formatting -----------------------------------------------------------------------------
+
+
 def fmt_time(seconds: float | None) -> str:
     if seconds is None:
         return "—"
@@ -468,6 +473,8 @@ def render(results: dict[str, Any], chart_name: str | None) -> str:
             lines += [f"## {key}: {spec.title}", "", *table, ""]
     lines += report_service.service_sections(results)
     lines += _profiles(results)
+    if CLOSING_NOTE.exists():
+        lines += ["", CLOSING_NOTE.read_text().strip()]
     return "\n".join(lines).rstrip() + "\n"
 
 

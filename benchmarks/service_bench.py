@@ -145,35 +145,55 @@ def measure_store_scaling(
 def measure_cold_start(
     envs: dict[str, venvs.Env], repeats: int = 10, *, log: Any = print
 ) -> list[dict[str, Any]]:
-    from benchmarks.cold_start import import_profile, measure_cold_starts, tls_profile
+    import tempfile
+    from pathlib import Path
+
+    from benchmarks.cold_start import (
+        import_profile,
+        measure_cold_starts,
+        runtimes_for,
+        tls_profile,
+    )
 
     rows = []
-    load_before = os.getloadavg()[0]
-    results = measure_cold_starts({s: e.python for s, e in envs.items()}, repeats)
-    load_after = os.getloadavg()[0]
-    for result in results:
-        rows.append(
-            {
-                "sdk": result.sdk,
-                "median": result.median,
-                "median_import": result.median_import,
-                "median_cpu": result.median_cpu,
-                "samples": result.totals,
-                "min": min(result.totals),
-                "stdev": statistics.pstdev(result.totals),
-                "load": [load_before, load_after],
-            }
-        )
-        log(
-            f"[cold start] {result.sdk}: median {result.median * 1000:.0f} ms "
-            f"(CPU {result.median_cpu * 1000:.0f} ms) of {repeats}"
-        )
-    for row in rows:
-        # Where the time goes: the costliest imports of one more cold first invocation.
-        row["import_profile"] = import_profile(envs[row["sdk"]].python, row["sdk"])
-        if row["sdk"] == "aiodurable":
-            row["tls_profile"] = tls_profile(envs["aiodurable"].python)
+    with tempfile.TemporaryDirectory(prefix="cold-package-") as workdir:
+        runtimes = runtimes_for(envs, Path(workdir))
+        load_before = os.getloadavg()[0]
+        results = measure_cold_starts(runtimes, repeats)
+        load_after = os.getloadavg()[0]
+        for result in results:
+            rows.append(
+                {
+                    "sdk": result.sdk,
+                    "median": result.median,
+                    "median_import": result.median_import,
+                    "median_cpu": result.median_cpu,
+                    "samples": result.totals,
+                    "cpu_samples": result.cpus,
+                    "min": min(result.totals),
+                    "stdev": statistics.pstdev(result.totals),
+                    "load": [load_before, load_after],
+                    "tls": True,
+                }
+            )
+            log(
+                f"[cold start] {result.sdk}: median {result.median * 1000:.0f} ms "
+                f"(CPU {result.median_cpu * 1000:.0f} ms) of {repeats}"
+            )
+        for row in rows:
+            # Where the time goes: the costliest imports of one more cold first invocation.
+            row["import_profile"] = import_profile(runtimes[row["sdk"]], row["sdk"])
+            if row["sdk"] == "aiodurable":
+                row["tls_profile"] = tls_profile(envs["aiodurable"].python)
+                row["package"] = _package_sizes(Path(workdir) / "lambda.zip")
     return rows
+
+
+def _package_sizes(archive: Any) -> dict[str, Any]:
+    """Size of the zip the cold start ran from, and its breakdown by top-level name."""
+    from aiodurable.lambda_package import breakdown
+
+    return {"zipped": archive.stat().st_size, "breakdown": breakdown(archive)}
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "aiodurable"
 
 #: Bottom to top (docs/architecture.md). A module may import its own layer and below.
 LAYERS: list[set[str]] = [
-    {"wire", "_version", "_weakcache"},
+    {"wire", "_version", "_weakcache", "lambda_package"},
     {"errors", "limits", "stack_trace"},
     {"serdes", "retry", "plugins", "duration", "lambda_context"},
     {"service", "offload"},

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
 import shlex
 import subprocess
 import sys
-import zipfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -338,50 +336,3 @@ def test_the_durable_config_values_are_valid_for_lambda(tmp_path: Path) -> None:
     # values on an AWS::Lambda::Function are checked against Lambda's own schema.
     assert lint(lambda_twin(tmp_path)) == []
     assert any("E3034" in problem for problem in lint(lambda_twin(tmp_path, ExecutionTimeout=0)))
-
-
-@pytest.mark.slow
-def test_the_lambda_zip_imports_the_handler_on_a_clean_interpreter(tmp_path: Path) -> None:
-    bin_dir = Path(sys.executable).parent
-    archive = tmp_path / "lambda.zip"
-    # Built for this machine: compiled dependencies (msgspec, aiohttp) must match the
-    # interpreter that imports them; `make lambda-zip` alone targets Lambda's platform.
-    subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "-o",
-            ".venv/.installed",
-            "lambda-zip",
-            f"BIN={bin_dir}",
-            f"LAMBDA_ZIP={archive}",
-            "LAMBDA_PLATFORM=",
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    # Lambda unpacks the zip into /var/task and puts that directory on sys.path (zipimport
-    # could not load compiled extensions anyway), so the check does the same.
-    task = tmp_path / "task"
-    with zipfile.ZipFile(archive) as package:
-        package.extractall(task)
-    probe = (
-        "import sys\n"
-        "sys.path.insert(0, sys.argv[1])\n"
-        "import examples.human_approval as app\n"
-        "import aiodurable.service.lambda_client\n"
-        "from botocore.session import get_session\n"
-        "names = get_session().get_service_model('lambda').operation_names\n"
-        "assert 'CheckpointDurableExecution' in names, names\n"
-        "print(type(app.handler).__name__, app.handler.__module__)\n"
-    )
-    # -I: no environment variables, no user site; -S: no site-packages either.
-    clean = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", probe, str(task)],
-        capture_output=True,
-        text=True,
-        env={"PATH": os.environ.get("PATH", "")},
-    )
-    assert clean.returncode == 0, clean.stderr
-    assert clean.stdout.split() == ["DurableHandler", "examples.human_approval"]

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from aiodurable.cli import main
+from tests import system_tools
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCH = "tests.cli.flows:batch"
@@ -66,8 +66,7 @@ class Terminal:
 
 @pytest.fixture
 def terminal() -> Iterator[Terminal]:
-    if shutil.which("tmux") is None:
-        pytest.fail("tmux is missing: `make tools` installs it")
+    system_tools.tmux()  # skips, saying what to install, where tmux is missing
     term = Terminal(f"aiodurable-test-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         yield term

@@ -30,11 +30,10 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from aiodurable.local.records import ExecutionStatus
+from tests import system_tools
 
 from .server import Served, serve_ui, with_history
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 #: What Chromium needs here: root, no GPU, a closed network (nothing to phone home to).
 FLAGS = (
     "--headless=new",
@@ -53,15 +52,14 @@ WAIT = 15.0  # seconds a page may take to show what the test waits for (it refre
 
 @contextmanager
 def chromium() -> Iterator[webdriver.Chrome]:
-    for path in (CHROMIUM, CHROMEDRIVER):
-        assert os.access(path, os.X_OK), f"{path} is missing: `make tools` installs it"
+    browser, driver_path = system_tools.chromium(), system_tools.chromedriver()
     profile = tempfile.mkdtemp(prefix="aiodurable-ui-chromium-")
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = browser
     for flag in (*FLAGS, f"--user-data-dir={profile}"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver = webdriver.Chrome(options=options, service=Service(driver_path))
     try:
         yield driver
     finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,10 @@ from aiodurable.cli.targets import CliError
 from aiodurable.local.http import DEFAULT_HOST, DEFAULT_PORT
 
 __all__ = ["main"]
+
+#: What ``run`` and ``serve`` need beyond the runtime (the ``cli`` extra; a Lambda
+#: package leaves it out).
+CLI_EXTRA = ("rich",)
 
 DEFAULT_ENDPOINT = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 ALLOW = "another name this server may be reached by (Host header); repeatable"
@@ -171,6 +176,7 @@ def _check_port(args: argparse.Namespace) -> None:
 def _dispatch(args: argparse.Namespace) -> int:
     _check_port(args)
     if args.command in ("run", "serve"):
+        _require_cli_extra(args.command)
         from aiodurable.cli.interrupts import Interrupts
         from aiodurable.cli.local_commands import run_command, serve_command
 
@@ -191,6 +197,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         "delete": remote_commands.delete_command,
     }[args.command]
     return command(args)
+
+
+def _require_cli_extra(command: str) -> None:
+    missing = [name for name in CLI_EXTRA if importlib.util.find_spec(name) is None]
+    if missing:
+        raise CliError(
+            f"`aiodurable {command}` needs {', '.join(missing)}, which is not installed:"
+            " pip install 'aiodurable[cli]' (or, from a checkout, pip install '.[cli]')"
+        )
 
 
 def _innermost(exc: BaseException) -> BaseException:

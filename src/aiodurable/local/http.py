@@ -23,6 +23,7 @@ and pass the same checks.
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -428,8 +429,11 @@ class LocalHttpServer:
         idle_timeout: float = 15.0,
         body_timeout: float = 30.0,
         ui: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.backend = backend
+        #: Serve HTTPS with this context (the cold-start benchmark: an endpoint as Lambda's).
+        self.ssl_context = ssl_context
         self.ui = ui
         self.host = host
         self.port = port
@@ -442,9 +446,11 @@ class LocalHttpServer:
 
     @property
     def endpoint_url(self) -> str:
-        """``http://host:port`` of the running server (the real port once started)."""
+        """``http://host:port`` of the running server (the real port once started);
+        ``https://`` with an ``ssl_context``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "http" if self.ssl_context is None else "https"
+        return f"{scheme}://{host}:{self.port}"
 
     async def __aenter__(self) -> LocalHttpServer:
         app = make_app(
@@ -461,7 +467,7 @@ class LocalHttpServer:
             app, access_log=None, keepalive_timeout=self.idle_timeout, lingering_time=1.0
         )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
+        site = web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context)
         try:
             await site.start()
         except BaseException:

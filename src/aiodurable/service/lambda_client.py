@@ -122,6 +122,9 @@ class LambdaServiceClient:
         agent. Without ``endpoint_url``, botocore's configuration decides, including
         ``AWS_ENDPOINT_URL_LAMBDA`` and ``AWS_ENDPOINT_URL``.
         """
+        from aiodurable.service.aiohttp_import import import_aiohttp
+
+        import_aiohttp()  # before aiobotocore imports it: see that module
         from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
         from aiobotocore.session import get_session  # type: ignore[import-untyped]
 
