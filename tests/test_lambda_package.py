@@ -69,7 +69,9 @@ class _ZipProcess:
         }
         self.invocations = 0
 
-    async def run(self, event: dict[str, Any], *, client: Any = None) -> Any:
+    async def run(
+        self, event: dict[str, Any], lambda_context: Any = None, *, client: Any = None
+    ) -> Any:
         process = await asyncio.create_subprocess_exec(
             self.python,
             "-I",

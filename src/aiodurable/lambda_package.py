@@ -66,7 +66,15 @@ BOTOCORE_DATA_FILES = (
 #: Directories of a package that a Lambda function never imports: aiodurable's local
 #: backend, CLI and test runner (the runtime's modules import none of them), console
 #: scripts.
-NOT_ON_LAMBDA = ("aiodurable/local", "aiodurable/cli", "aiodurable/testing", "bin")
+NOT_ON_LAMBDA = (
+    "aiodurable/local",
+    "aiodurable/cli",
+    "aiodurable/testing",
+    "aiodurable/lambda_package.py",  # this builder
+    "bin",
+)
+#: Left out unless what they plug into is in the package too.
+_NEEDS = {"aiodurable/otel": "opentelemetry"}
 #: Files no import reads: C and Cython sources, type stubs.
 _SOURCE_ONLY = (".c", ".h", ".pyx", ".pxd", ".pyi")
 
@@ -75,8 +83,16 @@ def prune_unused(package: Path) -> int:
     """Remove :data:`NOT_ON_LAMBDA` and source-only files, strip extensions' debug
     information; return the bytes saved."""
     before = _tree_size(package)
-    for name in NOT_ON_LAMBDA:
-        shutil.rmtree(package / name, ignore_errors=True)
+    unused = [
+        *NOT_ON_LAMBDA,
+        *(own for own, needs in _NEEDS.items() if not (package / needs).exists()),
+    ]
+    for name in unused:
+        target = package / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
     for path in list(package.rglob("*")):
         if path.is_file() and (
             path.suffix in _SOURCE_ONLY

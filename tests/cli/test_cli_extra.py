@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from aiodurable.cli import main
+from aiodurable.local import SqliteStore
 
 
 @pytest.mark.parametrize("command", [["run", "examples.fan_out:handler"], ["serve"]])
@@ -28,9 +29,11 @@ def test_without_rich_the_command_says_what_to_install(
 def test_commands_that_do_not_draw_need_no_extra(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    store = tmp_path / "local.db"
+    SqliteStore(store).close()  # an empty store (reading commands never create one)
     monkeypatch.setitem(sys.modules, "rich", None)
     # `executions` reads a store and prints plain lines: no rich involved.
-    assert main(["executions", "--store", str(tmp_path / "local.db")]) == 0
+    assert main(["executions", "--store", str(store)]) == 0
     captured = capsys.readouterr()
     assert captured.out.lower() == "no executions\n"
     assert "aiodurable[cli]" not in captured.err
