@@ -18,7 +18,7 @@ from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 from aiodurable._weakcache import weak_memo
-from aiodurable.operations.base import OperationIdentity
+from aiodurable.operations.base import OperationIdentity, read_operation
 from aiodurable.operations.timeouts import call_with_timeout
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import ProcessExit
@@ -163,14 +163,7 @@ async def run_attempt(
 def _user_function(
     execution: Execution, identity: OperationIdentity, attempt: int
 ) -> AbstractContextManager[None]:
-    return execution.hooks.user_function(
-        operation_id=identity.id,
-        operation_type=identity.type,
-        sub_type=identity.sub_type,
-        name=identity.name,
-        parent_id=identity.parent_id,
-        attempt=attempt,
-    )
+    return execution.hooks.user_function(identity, attempt=attempt)
 
 
 def _with_hooks(
@@ -207,7 +200,7 @@ async def retry_later(
             **fields,
         )
     )
-    stored = identity.read(execution)
+    stored = read_operation(execution, identity)
     if stored is None or stored.status is not OperationStatus.PENDING:
         return stored
     return await wait_for_retry(execution, identity, stored, time.time() + delay)
@@ -227,7 +220,7 @@ async def wait_for_retry(
             due = stamp.timestamp() if stamp is not None else time.time()
         await execution.park(due, watch=identity.id)
         await execution.checkpointer.refresh()
-        current = identity.read(execution)
+        current = read_operation(execution, identity)
         if current is None or current.status is not OperationStatus.PENDING:
             return current
         op, due = current, time.time() + 1.0

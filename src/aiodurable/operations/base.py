@@ -5,49 +5,24 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from aiodurable.errors import PayloadUnavailableError
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import AnySerdes, SerdesContext, from_checkpoint
-from aiodurable.wire import Operation, OperationAction, OperationType, OperationUpdate
+from aiodurable.wire import Operation
+from aiodurable.wire.identity import OperationIdentity
 
-__all__ = ["OperationIdentity", "read_stored"]
+__all__ = ["OperationIdentity", "read_operation", "read_stored", "serdes_context_of"]
 
 
-class OperationIdentity(msgspec.Struct, frozen=True):
-    """Id, type, sub-type, name and parent: repeated on every update (docs/protocol.md §2.2)."""
+def read_operation(execution: Execution, identity: OperationIdentity) -> Operation | None:
+    """The stored checkpoint of this operation, identity-checked."""
+    return execution.checkpoint_for(
+        identity.id, identity.type, identity.sub_type, identity.name, identity.parent_id
+    )
 
-    id: str
-    type: OperationType
-    sub_type: str | None
-    name: str | None
-    parent_id: str | None
 
-    def update(self, action: OperationAction, **fields: Any) -> OperationUpdate:
-        return OperationUpdate(
-            id=self.id,
-            type=self.type,
-            action=action,
-            parent_id=self.parent_id,
-            name=self.name,
-            sub_type=self.sub_type,
-            **fields,
-        )
-
-    def __str__(self) -> str:
-        kind = (self.sub_type or self.type.value).lower()
-        named = f" {self.name!r}" if self.name else ""
-        return f"{kind}{named} (operation {self.id})"
-
-    def read(self, execution: Execution) -> Operation | None:
-        """The stored checkpoint of this operation, identity-checked."""
-        return execution.checkpoint_for(
-            self.id, self.type, self.sub_type, self.name, self.parent_id
-        )
-
-    def serdes_context(self, execution: Execution) -> SerdesContext:
-        return SerdesContext(operation_id=self.id, durable_execution_arn=execution.arn)
+def serdes_context_of(execution: Execution, identity: OperationIdentity) -> SerdesContext:
+    return SerdesContext(operation_id=identity.id, durable_execution_arn=execution.arn)
 
 
 async def read_stored(

@@ -14,7 +14,12 @@ from aiodurable.errors import (
     SerializationError,
     ValidationError,
 )
-from aiodurable.operations.base import OperationIdentity, read_stored
+from aiodurable.operations.base import (
+    OperationIdentity,
+    read_operation,
+    read_stored,
+    serdes_context_of,
+)
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import AnySerdes, bind_serdes
 from aiodurable.wire import CallbackOptions, OperationAction, OperationStatus
@@ -81,7 +86,7 @@ class Callback(Generic[T]):
                     return None  # type: ignore[return-value]  # an empty answer: no value
                 try:
                     value: T = await read_stored(
-                        execution, self._serdes, text, self._identity.serdes_context(execution)
+                        execution, self._serdes, text, serdes_context_of(execution, self._identity)
                     )
                 except SerializationError as exc:
                     raise self._bad_answer(text, exc) from exc
@@ -123,7 +128,7 @@ async def start_callback(
     heartbeat_timeout_seconds: int,
     serdes: AnySerdes,
 ) -> Callback[T]:
-    op = identity.read(execution)
+    op = read_operation(execution, identity)
     if op is None:
         await execution.checkpointer.checkpoint(
             identity.update(
@@ -134,7 +139,7 @@ async def start_callback(
                 ),
             )
         )
-        op = identity.read(execution)
+        op = read_operation(execution, identity)
     callback_id = op.callback_details.callback_id if op and op.callback_details else None
     if not callback_id:
         error = DurableError(

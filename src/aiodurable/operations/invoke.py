@@ -6,7 +6,12 @@ from typing import Any
 
 from aiodurable.errors import InvokeError
 from aiodurable.limits import MAX_INVOKE_PAYLOAD_BYTES
-from aiodurable.operations.base import OperationIdentity, read_stored
+from aiodurable.operations.base import (
+    OperationIdentity,
+    read_operation,
+    read_stored,
+    serdes_context_of,
+)
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import AnySerdes, check_payload_size, to_checkpoint
 from aiodurable.wire import ChainedInvokeOptions, OperationAction, OperationStatus, OperationType
@@ -26,8 +31,8 @@ async def run_invoke(
     payload_serdes: AnySerdes,
     result_serdes: AnySerdes,
 ) -> Any:
-    context = identity.serdes_context(execution)
-    op = identity.read(execution)
+    context = serdes_context_of(execution, identity)
+    op = read_operation(execution, identity)
     if op is None:
         text, _ = await to_checkpoint(payload_serdes, payload, context)
         check_payload_size(
@@ -44,7 +49,7 @@ async def run_invoke(
                 ),
             )
         )
-        op = identity.read(execution)
+        op = read_operation(execution, identity)
     while True:
         status = op.status if op is not None else None
         details = op.chained_invoke_details if op is not None else None
@@ -55,4 +60,4 @@ async def run_invoke(
         if status in _FAILED:
             raise InvokeError.from_error_object(details.error if details else None)
         await execution.park(watch=identity.id)
-        op = identity.read(execution)
+        op = read_operation(execution, identity)

@@ -22,7 +22,12 @@ from typing import TypeVar
 
 from aiodurable.errors import error_object_from_exception
 from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES, payload_bytes
-from aiodurable.operations.base import OperationIdentity, read_stored
+from aiodurable.operations.base import (
+    OperationIdentity,
+    read_operation,
+    read_stored,
+    serdes_context_of,
+)
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import FATAL_ERRORS
 from aiodurable.serdes import AnySerdes, to_checkpoint
@@ -83,8 +88,8 @@ async def run_context(
     serdes stores no text for comes back as ``None``, or as itself with
     ``keep_unserialized``.
     """
-    context = identity.serdes_context(execution)
-    op = identity.read(execution)
+    context = serdes_context_of(execution, identity)
+    op = read_operation(execution, identity)
     details = op.context_details if op is not None else None
     replay_children = bool(details and details.replay_children)
     # A context's body is workflow code; its own reads and checkpoints are work that
@@ -148,15 +153,7 @@ def ended_unrecorded(
     is_replayed: bool | None = None,
 ) -> None:
     """Tell the plugins that a context ended without a checkpoint of its own."""
-    execution.hooks.context_ended(
-        operation_id=identity.id,
-        sub_type=identity.sub_type,
-        name=identity.name,
-        parent_id=identity.parent_id,
-        status=status,
-        error=error,
-        is_replayed=is_replayed,
-    )
+    execution.hooks.context_ended(identity, status, error, is_replayed=is_replayed)
 
 
 async def run_user_function(
@@ -170,14 +167,7 @@ async def run_user_function(
     hooks = execution.hooks
     if not hooks.enabled:
         return await work
-    with hooks.user_function(
-        operation_id=identity.id,
-        operation_type=identity.type,
-        sub_type=identity.sub_type,
-        name=identity.name,
-        parent_id=identity.parent_id,
-        is_replay_children=is_replay_children,
-    ):
+    with hooks.user_function(identity, is_replay_children=is_replay_children):
         return await work
 
 

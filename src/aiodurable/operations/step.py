@@ -29,7 +29,12 @@ from aiodurable.operations.attempt import (
     run_attempt,
     wait_for_retry,
 )
-from aiodurable.operations.base import OperationIdentity, read_stored
+from aiodurable.operations.base import (
+    OperationIdentity,
+    read_operation,
+    read_stored,
+    serdes_context_of,
+)
 from aiodurable.retry import RetryPolicy, RetryStrategy, StepSemantics
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import TokenRevoked
@@ -82,7 +87,7 @@ async def run_step(
 ) -> Any:
     at_most_once = semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY
     checkpointer = execution.checkpointer
-    op = identity.read(execution)
+    op = read_operation(execution, identity)
     while True:
         status = op.status if op is not None else None
         if status is OperationStatus.SUCCEEDED:
@@ -91,7 +96,9 @@ async def run_step(
             text = details.result if details else None
             if serdes.__class__ is JsonSerdes and text is not None:
                 return decode_json(text, serdes.type_)
-            return await read_stored(execution, serdes, text, identity.serdes_context(execution))
+            return await read_stored(
+                execution, serdes, text, serdes_context_of(execution, identity)
+            )
         if status is OperationStatus.FAILED:
             assert op is not None
             recorded = op.step_details.error if op.step_details else None
@@ -118,7 +125,7 @@ async def run_step(
             start = identity.update(OperationAction.START)
             if at_most_once:
                 await checkpointer.checkpoint(start)
-                op = identity.read(execution)
+                op = read_operation(execution, identity)
                 if op is None or op.status is not OperationStatus.STARTED:
                     unstarted = DurableError(
                         f"the service did not report step {identity.id} as STARTED after "
@@ -182,7 +189,7 @@ async def _checkpoint_text(
     execution: Execution, identity: OperationIdentity, serdes: AnySerdes, value: Any
 ) -> tuple[str | None, Any]:
     """The result's checkpoint text and its replayed value, within the service's limit."""
-    context = identity.serdes_context(execution)
+    context = serdes_context_of(execution, identity)
     what = f"the result of step {identity.name or identity.id}"
     try:
         text, result = await to_checkpoint(serdes, value, context)

@@ -6,7 +6,7 @@ import time
 
 from aiodurable.duration import Seconds, to_seconds
 from aiodurable.errors import ValidationError
-from aiodurable.operations.base import OperationIdentity
+from aiodurable.operations.base import OperationIdentity, read_operation
 from aiodurable.runtime.execution import Execution
 from aiodurable.wire import OperationAction, OperationStatus, WaitOptions
 
@@ -32,12 +32,12 @@ def wait_seconds(duration: Seconds) -> int:
 
 
 async def run_wait(execution: Execution, identity: OperationIdentity, seconds: int) -> None:
-    op = identity.read(execution)
+    op = read_operation(execution, identity)
     if op is None:
         await execution.checkpointer.checkpoint(
             identity.update(OperationAction.START, wait_options=WaitOptions(wait_seconds=seconds))
         )
-        op = identity.read(execution)
+        op = read_operation(execution, identity)
     not_before = 0.0
     while op is None or op.status is not OperationStatus.SUCCEEDED:
         due = time.time() + seconds
@@ -45,7 +45,7 @@ async def run_wait(execution: Execution, identity: OperationIdentity, seconds: i
             due = op.wait_details.scheduled_end_timestamp.timestamp()
         await execution.park(max(due, not_before), watch=identity.id)
         await execution.checkpointer.refresh()
-        op = identity.read(execution)
+        op = read_operation(execution, identity)
         # The service owns the timer (its clock may differ from ours): if it has not
         # fired, look again a second later, never in a tight loop.
         not_before = time.time() + 1

@@ -20,7 +20,12 @@ from aiodurable.operations.attempt import (
     run_attempt,
     wait_for_retry,
 )
-from aiodurable.operations.base import OperationIdentity, read_stored
+from aiodurable.operations.base import (
+    OperationIdentity,
+    read_operation,
+    read_stored,
+    serdes_context_of,
+)
 from aiodurable.retry import Jitter, backoff_seconds
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import FATAL_ERRORS
@@ -93,9 +98,9 @@ async def run_wait_for_condition(
     logger_factory: Callable[..., FilteringBoundLogger],
     attempt_timeout: float | None = None,
 ) -> Any:
-    context = identity.serdes_context(execution)
+    context = serdes_context_of(execution, identity)
     checkpointer = execution.checkpointer
-    op = identity.read(execution)
+    op = read_operation(execution, identity)
     while True:
         status = op.status if op is not None else None
         details = op.step_details if op is not None else None
