@@ -1,28 +1,181 @@
-"""Pieces every operation shares: its identity, the updates it writes and how it reads
-a stored value back."""
+"""The base of every durable operation: the loop over its stored checkpoint, the plugin
+hooks around user code, and how a stored value is read back.
+
+One call of an operation is one :class:`DurableOperation`. Its :meth:`~DurableOperation.run`
+is the status loop every kind shares::
+
+    read ─► nothing recorded ─► begin()  (START, where the kind starts at once)
+      │
+      ▼
+    status in ENDED? ── yes ─► outcome(op): the stored result, or its error raised
+      │ no
+      ▼
+    act(op) ─► an operation to look at again (it checkpointed, or ran an attempt)
+      ├──────► PARK: park until the service reports a change (refresh first when the
+      │        change is due at a time: timers and retries only show when asked), read
+      └──────► DONE: the result this invocation produced (:meth:`finish`)
+
+A kind says which statuses end it, what it does on each other status, and, when it
+parks, until when (:meth:`resume_at`). The plugins' user-function and context-end hooks
+are fired here only.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import enum
+from collections.abc import Awaitable
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar, Generic, TypeVar
 
 from aiodurable.errors import PayloadUnavailableError
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import AnySerdes, SerdesContext, from_checkpoint
-from aiodurable.wire import Operation
+from aiodurable.wire import TERMINAL_STATUSES, ErrorObject, Operation, OperationStatus
 from aiodurable.wire.identity import OperationIdentity
 
-__all__ = ["OperationIdentity", "read_operation", "read_stored", "serdes_context_of"]
+__all__ = [
+    "DONE",
+    "PARK",
+    "DurableOperation",
+    "OperationIdentity",
+    "Step",
+    "read_stored",
+]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
-def read_operation(execution: Execution, identity: OperationIdentity) -> Operation | None:
-    """The stored checkpoint of this operation, identity-checked."""
-    return execution.checkpoint_for(
-        identity.id, identity.type, identity.sub_type, identity.name, identity.parent_id
-    )
+class Step(enum.Enum):
+    """What :meth:`DurableOperation.act` asks the loop to do next, besides looking at an
+    operation again."""
+
+    #: Park until the service reports a change of the operation, then read it again.
+    PARK = "park"
+    #: The operation is over: :meth:`DurableOperation.run` returns what :meth:`finish` kept.
+    DONE = "done"
 
 
-def serdes_context_of(execution: Execution, identity: OperationIdentity) -> SerdesContext:
-    return SerdesContext(operation_id=identity.id, durable_execution_arn=execution.arn)
+PARK = Step.PARK
+DONE = Step.DONE
+
+
+class DurableOperation(Generic[T]):
+    """One call of a durable operation over its stored checkpoint (see the module)."""
+
+    __slots__ = ("_parked", "_result", "execution", "identity")
+
+    #: The statuses on which the operation has ended: :meth:`outcome` reads them.
+    ENDED: ClassVar[frozenset[OperationStatus]] = TERMINAL_STATUSES
+
+    def __init__(self, execution: Execution, identity: OperationIdentity) -> None:
+        self.execution = execution
+        self.identity = identity
+        #: Whether the loop's last move was a park that saw no change yet.
+        self._parked = False
+
+    # -- the loop ----------------------------------------------------------------------
+    async def run(self) -> T:
+        op = self.read()
+        if op is None:
+            op = await self.begin()
+        ended = self.ENDED
+        while True:
+            if op is not None and op.status in ended:
+                return await self.outcome(op)
+            step = await self.act(op)
+            if not isinstance(step, Step):
+                self._parked = False
+                op = step
+            elif step is PARK:
+                op = await self._wait_for_change(op)
+            else:
+                result: T = self._result
+                return result
+
+    async def _wait_for_change(self, op: Operation | None) -> Operation | None:
+        execution = self.execution
+        due = self.resume_at(op, self._parked)
+        self._parked = True
+        await execution.park(due, watch=self.identity.id)
+        if due is not None:
+            await execution.checkpointer.refresh()
+        return self.read()
+
+    # -- what each kind says -----------------------------------------------------------
+    async def begin(self) -> Operation | None:
+        """Nothing is recorded yet: checkpoint what starts the operation, if it starts
+        before acting (by default nothing), and return the operation as then stored."""
+        return None
+
+    async def outcome(self, op: Operation) -> T:
+        """The stored result of an ended operation, or its stored error raised."""
+        raise NotImplementedError
+
+    async def act(self, op: Operation | None) -> Operation | Step | None:
+        """Do what status ``op`` (``None``: new) calls for; by default park."""
+        return PARK
+
+    def resume_at(self, op: Operation | None, again: bool) -> float | None:
+        """When a park should end at the latest (epoch seconds); ``None`` waits for the
+        service to report a change. ``again``: the last park ended without one."""
+        return None
+
+    def finish(self, result: T) -> Step:
+        """End the loop with ``result``, produced in this invocation (return it from
+        :meth:`act`)."""
+        self._result = result
+        return DONE
+
+    # -- shared by every kind ----------------------------------------------------------
+    def read(self) -> Operation | None:
+        """The stored checkpoint of this operation, identity-checked."""
+        identity = self.identity
+        return self.execution.checkpoint_for(
+            identity.id, identity.type, identity.sub_type, identity.name, identity.parent_id
+        )
+
+    def serdes_context(self, **fields: Any) -> SerdesContext:
+        return SerdesContext(
+            operation_id=self.identity.id, durable_execution_arn=self.execution.arn, **fields
+        )
+
+    async def read_stored(self, serdes: AnySerdes, text: str | None) -> Any:
+        """A value this operation stored, decoded (see :func:`read_stored`)."""
+        return await read_stored(self.execution, serdes, text, self.serdes_context())
+
+    # -- the plugin hooks --------------------------------------------------------------
+    def user_function_hooks(
+        self, *, attempt: int | None = None, is_replay_children: bool = False
+    ) -> AbstractContextManager[None] | None:
+        """The plugins' hooks around one run of user code; ``None`` without plugins (the
+        caller then runs the code bare: no hook costs anything)."""
+        hooks = self.execution.hooks
+        if not hooks.enabled:
+            return None
+        return hooks.user_function(
+            self.identity, attempt=attempt, is_replay_children=is_replay_children
+        )
+
+    async def user_code(self, work: Awaitable[R], *, is_replay_children: bool = False) -> R:
+        """Await user code (a context's function) between the user-function hooks."""
+        hooks = self.user_function_hooks(is_replay_children=is_replay_children)
+        if hooks is None:
+            return await work
+        with hooks:
+            return await work
+
+    def ended_unrecorded(
+        self,
+        status: OperationStatus,
+        error: ErrorObject | None,
+        *,
+        is_replayed: bool | None = None,
+    ) -> None:
+        """Tell the plugins that a context ended without a checkpoint of its own."""
+        hooks = self.execution.hooks
+        if hooks.enabled:
+            hooks.context_ended(self.identity, status, error, is_replayed=is_replayed)
 
 
 async def read_stored(
