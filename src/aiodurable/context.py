@@ -252,11 +252,11 @@ class DurableContext(CallbackMethods):
                 identity,
                 fn,
                 args,
-                retry=retry,
-                semantics=semantics,
-                attempt_timeout=seconds,
-                serdes=serdes,
-                logger_factory=self._make_logger,
+                retry,
+                semantics,
+                seconds,  # attempt_timeout
+                serdes,
+                self._make_logger,
             ).run(),
         )
 

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiodurable._weakcache import weak_memo
 from aiodurable.operations.base import DurableOperation, OperationIdentity
 from aiodurable.operations.timeouts import call_with_timeout
-from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import ProcessExit
 from aiodurable.wire import Operation, OperationAction, OperationStatus, StepOptions
 
@@ -127,16 +126,11 @@ class AttemptOperation(DurableOperation[T]):
 
     __slots__ = ("_retry_due", "logger_factory")
 
-    def __init__(
-        self,
-        execution: Execution,
-        identity: OperationIdentity,
-        logger_factory: Callable[..., FilteringBoundLogger],
-    ) -> None:
-        super().__init__(execution, identity)
-        self.logger_factory = logger_factory
-        #: When the retry this invocation checkpointed is due.
-        self._retry_due: float | None = None
+    # A kind sets, in its ``__init__``: ``logger_factory`` (the loggers of StepContext)
+    # and ``_retry_due = None`` (when the retry this invocation checkpointed is due).
+    # No ``__init__`` here: one call fewer on every step.
+    logger_factory: Callable[..., FilteringBoundLogger]
+    _retry_due: float | None
 
     async def run_attempt(
         self,

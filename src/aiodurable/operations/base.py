@@ -35,6 +35,7 @@ from aiodurable.wire.identity import OperationIdentity
 
 __all__ = [
     "DONE",
+    "LATER",
     "PARK",
     "DurableOperation",
     "OperationIdentity",
@@ -54,25 +55,27 @@ class Step(enum.Enum):
     PARK = "park"
     #: The operation is over: :meth:`DurableOperation.run` returns what :meth:`finish` kept.
     DONE = "done"
+    #: :meth:`DurableOperation.replayed` has no result at hand: await ``outcome``.
+    LATER = "later"
 
 
 PARK = Step.PARK
 DONE = Step.DONE
+LATER = Step.LATER
 
 
 class DurableOperation(Generic[T]):
     """One call of a durable operation over its stored checkpoint (see the module)."""
 
-    __slots__ = ("_parked", "_result", "execution", "identity")
+    __slots__ = ("_result", "execution", "identity")
 
-    #: The statuses on which the operation has ended: :meth:`outcome` reads them.
-    ENDED: ClassVar[frozenset[OperationStatus]] = TERMINAL_STATUSES
+    #: The statuses on which the operation has ended: :meth:`outcome` reads them. A tuple:
+    #: ``in`` compares enum members by identity first, where a set hashes them in Python.
+    ENDED: ClassVar[tuple[OperationStatus, ...]] = tuple(TERMINAL_STATUSES)
 
     def __init__(self, execution: Execution, identity: OperationIdentity) -> None:
         self.execution = execution
         self.identity = identity
-        #: Whether the loop's last move was a park that saw no change yet.
-        self._parked = False
 
     # -- the loop ----------------------------------------------------------------------
     async def run(self) -> T:
@@ -80,33 +83,39 @@ class DurableOperation(Generic[T]):
         if op is None:
             op = await self.begin()
         ended = self.ENDED
+        parked = False  # the last move was a park that saw no change yet
         while True:
             if op is not None and op.status in ended:
-                return await self.outcome(op)
+                value = self.replayed(op)
+                if value is LATER:
+                    return await self.outcome(op)
+                return value  # type: ignore[return-value]  # replayed() gives T or LATER
             step = await self.act(op)
             if not isinstance(step, Step):
-                self._parked = False
+                parked = False
                 op = step
             elif step is PARK:
-                op = await self._wait_for_change(op)
+                execution = self.execution
+                due = self.resume_at(op, parked)
+                parked = True
+                await execution.park(due, watch=self.identity.id)
+                if due is not None:
+                    await execution.checkpointer.refresh()
+                op = self.read()
             else:
                 result: T = self._result
                 return result
-
-    async def _wait_for_change(self, op: Operation | None) -> Operation | None:
-        execution = self.execution
-        due = self.resume_at(op, self._parked)
-        self._parked = True
-        await execution.park(due, watch=self.identity.id)
-        if due is not None:
-            await execution.checkpointer.refresh()
-        return self.read()
 
     # -- what each kind says -----------------------------------------------------------
     async def begin(self) -> Operation | None:
         """Nothing is recorded yet: checkpoint what starts the operation, if it starts
         before acting (by default nothing), and return the operation as then stored."""
         return None
+
+    def replayed(self, op: Operation) -> T | Step:
+        """The stored result of an ended operation when it can be had without awaiting
+        (replay's hot path: a JSON result), else ``LATER`` for :meth:`outcome`."""
+        return LATER
 
     async def outcome(self, op: Operation) -> T:
         """The stored result of an ended operation, or its stored error raised."""

@@ -81,7 +81,7 @@ class CreateCallback(DurableOperation[Callback[Any]]):
 
     #: Whatever its status, a recorded callback is handed over: its answer is awaited
     #: through :meth:`Callback.result`.
-    ENDED = frozenset(OperationStatus)
+    ENDED = tuple(OperationStatus)
 
     def __init__(
         self,

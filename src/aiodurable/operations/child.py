@@ -65,7 +65,7 @@ class VirtualChild(DurableOperation[T]):
     __slots__ = ("_body", "_ended_before")
 
     #: Nothing is ever recorded for it.
-    ENDED = frozenset[OperationStatus]()
+    ENDED = ()
 
     def __init__(
         self,

@@ -27,7 +27,7 @@ class InvokeOperation(DurableOperation[Any]):
 
     __slots__ = ("function_name", "payload", "payload_serdes", "result_serdes", "tenant_id")
 
-    ENDED = frozenset({OperationStatus.SUCCEEDED, *_FAILED})
+    ENDED = (OperationStatus.SUCCEEDED, *_FAILED)
 
     def __init__(
         self,

@@ -91,7 +91,7 @@ class ContextOperation(DurableOperation[T]):
         "summary",
     )
 
-    ENDED = frozenset({OperationStatus.SUCCEEDED, OperationStatus.FAILED})
+    ENDED = (OperationStatus.SUCCEEDED, OperationStatus.FAILED)
 
     def __init__(
         self,

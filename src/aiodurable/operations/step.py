@@ -27,7 +27,7 @@ from aiodurable.operations.attempt import (
     enter_attempt,
     exit_attempt,
 )
-from aiodurable.operations.base import PARK, OperationIdentity, Step
+from aiodurable.operations.base import LATER, PARK, OperationIdentity, Step
 from aiodurable.retry import RetryPolicy, RetryStrategy, StepSemantics
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import TokenRevoked
@@ -69,9 +69,9 @@ def serdes_for_function(fn: Callable[..., Any]) -> Serdes[Any]:
 class StepOperation(AttemptOperation[Any]):
     """One ``ctx.step``: START, run an attempt, SUCCEED (or RETRY, or FAIL)."""
 
-    __slots__ = ("args", "at_most_once", "attempt_timeout", "fn", "retry", "serdes")
+    __slots__ = ("args", "attempt_timeout", "fn", "retry", "semantics", "serdes")
 
-    ENDED = frozenset({OperationStatus.SUCCEEDED, OperationStatus.FAILED})
+    ENDED = (OperationStatus.SUCCEEDED, OperationStatus.FAILED)
 
     def __init__(
         self,
@@ -79,29 +79,40 @@ class StepOperation(AttemptOperation[Any]):
         identity: OperationIdentity,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
-        *,
         retry: RetryPolicy | None,
         semantics: StepSemantics,
         attempt_timeout: float | None,
         serdes: AnySerdes,
         logger_factory: Callable[..., FilteringBoundLogger],
+        /,
     ) -> None:
-        super().__init__(execution, identity, logger_factory)
+        # Positional, and the base's fields assigned here: one is built for every
+        # ``ctx.step`` call, replays included, and keywords or a super() call cost more
+        # than the rest of the call.
+        self.execution = execution
+        self.identity = identity
+        self.logger_factory = logger_factory
+        self._retry_due = None
         self.fn = fn
         self.args = args
         self.retry = retry
-        self.at_most_once = semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY
+        self.semantics = semantics
         self.attempt_timeout = attempt_timeout
         self.serdes = serdes
 
-    async def outcome(self, op: Operation) -> Any:
-        details = op.step_details
+    def replayed(self, op: Operation) -> Any:
         if op.status is OperationStatus.SUCCEEDED:
+            details = op.step_details
             text = details.result if details else None
             serdes = self.serdes
             if serdes.__class__ is JsonSerdes and text is not None:
                 return decode_json(text, serdes.type_)
-            return await self.read_stored(serdes, text)
+        return LATER
+
+    async def outcome(self, op: Operation) -> Any:
+        details = op.step_details
+        if op.status is OperationStatus.SUCCEEDED:
+            return await self.read_stored(self.serdes, details.result if details else None)
         recorded = details.error if details else None
         if recorded is not None and recorded.error_type == CANCELLED_ERROR_TYPE:
             # The workflow cancelled this step's task while its body ran (a failed
@@ -116,7 +127,8 @@ class StepOperation(AttemptOperation[Any]):
         execution = self.execution
         identity = self.identity
         checkpointer = execution.checkpointer
-        if status is OperationStatus.STARTED and self.at_most_once:
+        at_most_once = self.semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY
+        if status is OperationStatus.STARTED and at_most_once:
             error = StepInterruptedError(
                 f"step {identity.name or identity.id} attempt {attempts_made(op) + 1} was "
                 "interrupted before its outcome was recorded; at-most-once semantics forbid "
@@ -126,7 +138,7 @@ class StepOperation(AttemptOperation[Any]):
         if status is not OperationStatus.STARTED:
             # New, READY (retry due) or a status steps do not normally have.
             start = identity.update(OperationAction.START)
-            if self.at_most_once:
+            if at_most_once:
                 await checkpointer.checkpoint(start)
                 op = self.read()
                 if op is None or op.status is not OperationStatus.STARTED:

@@ -37,7 +37,7 @@ class WaitOperation(DurableOperation[None]):
     __slots__ = ("seconds",)
 
     #: Only a fired timer ends the wait.
-    ENDED = frozenset({OperationStatus.SUCCEEDED})
+    ENDED = (OperationStatus.SUCCEEDED,)
 
     def __init__(self, execution: Execution, identity: OperationIdentity, seconds: int) -> None:
         super().__init__(execution, identity)
