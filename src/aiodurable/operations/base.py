@@ -4,7 +4,7 @@ hooks around user code, and how a stored value is read back.
 One call of an operation is one :class:`DurableOperation`. Its :meth:`~DurableOperation.run`
 is the status loop every kind shares::
 
-    read ─► nothing recorded ─► begin()  (START, where the kind starts at once)
+    read ─► nothing recorded ─► begin()  (START, for kinds that start at once: BEGINS)
       │
       ▼
     status in ENDED? ── yes ─► outcome(op): the stored result, or its error raised
@@ -69,6 +69,8 @@ class DurableOperation(Generic[T]):
 
     __slots__ = ("_result", "execution", "identity")
 
+    #: Whether a call with nothing recorded checkpoints its START first (:meth:`begin`).
+    BEGINS: ClassVar[bool] = False
     #: The statuses on which the operation has ended: :meth:`outcome` reads them. A tuple:
     #: ``in`` compares enum members by identity first, where a set hashes them in Python.
     ENDED: ClassVar[tuple[OperationStatus, ...]] = tuple(TERMINAL_STATUSES)
@@ -80,7 +82,7 @@ class DurableOperation(Generic[T]):
     # -- the loop ----------------------------------------------------------------------
     async def run(self) -> T:
         op = self.read()
-        if op is None:
+        if op is None and self.BEGINS:
             op = await self.begin()
         ended = self.ENDED
         parked = False  # the last move was a park that saw no change yet
@@ -144,9 +146,9 @@ class DurableOperation(Generic[T]):
             identity.id, identity.type, identity.sub_type, identity.name, identity.parent_id
         )
 
-    def serdes_context(self, **fields: Any) -> SerdesContext:
+    def serdes_context(self) -> SerdesContext:
         return SerdesContext(
-            operation_id=self.identity.id, durable_execution_arn=self.execution.arn, **fields
+            operation_id=self.identity.id, durable_execution_arn=self.execution.arn
         )
 
     async def read_stored(self, serdes: AnySerdes, text: str | None) -> Any:
@@ -155,7 +157,7 @@ class DurableOperation(Generic[T]):
 
     # -- the plugin hooks --------------------------------------------------------------
     def user_function_hooks(
-        self, *, attempt: int | None = None, is_replay_children: bool = False
+        self, attempt: int | None = None, is_replay_children: bool = False
     ) -> AbstractContextManager[None] | None:
         """The plugins' hooks around one run of user code; ``None`` without plugins (the
         caller then runs the code bare: no hook costs anything)."""
@@ -168,7 +170,7 @@ class DurableOperation(Generic[T]):
 
     async def user_code(self, work: Awaitable[R], *, is_replay_children: bool = False) -> R:
         """Await user code (a context's function) between the user-function hooks."""
-        hooks = self.user_function_hooks(is_replay_children=is_replay_children)
+        hooks = self.user_function_hooks(None, is_replay_children)
         if hooks is None:
             return await work
         with hooks:

@@ -82,6 +82,7 @@ class CreateCallback(DurableOperation[Callback[Any]]):
     #: Whatever its status, a recorded callback is handed over: its answer is awaited
     #: through :meth:`Callback.result`.
     ENDED = tuple(OperationStatus)
+    BEGINS = True
 
     def __init__(
         self,

@@ -28,6 +28,7 @@ class InvokeOperation(DurableOperation[Any]):
     __slots__ = ("function_name", "payload", "payload_serdes", "result_serdes", "tenant_id")
 
     ENDED = (OperationStatus.SUCCEEDED, *_FAILED)
+    BEGINS = True
 
     def __init__(
         self,

@@ -38,6 +38,7 @@ class WaitOperation(DurableOperation[None]):
 
     #: Only a fired timer ends the wait.
     ENDED = (OperationStatus.SUCCEEDED,)
+    BEGINS = True
 
     def __init__(self, execution: Execution, identity: OperationIdentity, seconds: int) -> None:
         super().__init__(execution, identity)

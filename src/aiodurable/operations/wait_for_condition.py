@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import msgspec
+
 from aiodurable.duration import Seconds, to_seconds
 from aiodurable.errors import WaitForConditionError, error_object_from_exception
 from aiodurable.operations.attempt import (
@@ -134,7 +136,7 @@ class WaitForConditionOperation(AttemptOperation[Any]):
         try:
             new_state = await self.run_attempt(self.check, (state,), attempt, self.attempt_timeout)
             text, state = await to_checkpoint(
-                serdes, new_state, self.serdes_context(attempt=attempt)
+                serdes, new_state, msgspec.structs.replace(self.serdes_context(), attempt=attempt)
             )
             check_payload_size(
                 text, f"the state of wait_for_condition {identity.name or identity.id}"
