@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from aiodurable.duration import Seconds
 from aiodurable.errors import ValidationError
 from aiodurable.lambda_context import LambdaContext, current_lambda_context
-from aiodurable.operations.base import OperationIdentity
 from aiodurable.operations.batch import (
     BranchSpec,
     map_specs,
@@ -47,6 +46,7 @@ from aiodurable.retry import RetryPolicy, StepSemantics
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import ANY_JSON, AnySerdes, AsyncSerdes, JsonSerdes, Serdes, bind_serdes
 from aiodurable.wire import OperationType
+from aiodurable.wire.identity import OperationIdentity
 
 if TYPE_CHECKING:
     from uuid import UUID

@@ -39,7 +39,7 @@ __all__ = [
     "PARK",
     "DurableOperation",
     "OperationIdentity",
-    "Step",
+    "Move",
     "read_stored",
 ]
 
@@ -47,9 +47,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-class Step(enum.Enum):
-    """What :meth:`DurableOperation.act` asks the loop to do next, besides looking at an
-    operation again."""
+class Move(enum.Enum):
+    """What a kind's hook tells the loop, besides an operation to look at again."""
 
     #: Park until the service reports a change of the operation, then read it again.
     PARK = "park"
@@ -59,9 +58,9 @@ class Step(enum.Enum):
     LATER = "later"
 
 
-PARK = Step.PARK
-DONE = Step.DONE
-LATER = Step.LATER
+PARK = Move.PARK
+DONE = Move.DONE
+LATER = Move.LATER
 
 
 class DurableOperation(Generic[T]):
@@ -92,11 +91,11 @@ class DurableOperation(Generic[T]):
                 if value is LATER:
                     return await self.outcome(op)
                 return value  # type: ignore[return-value]  # replayed() gives T or LATER
-            step = await self.act(op)
-            if not isinstance(step, Step):
+            move = await self.act(op)
+            if not isinstance(move, Move):
                 parked = False
-                op = step
-            elif step is PARK:
+                op = move
+            elif move is PARK:
                 execution = self.execution
                 due = self.resume_at(op, parked)
                 parked = True
@@ -114,7 +113,7 @@ class DurableOperation(Generic[T]):
         before acting (by default nothing), and return the operation as then stored."""
         return None
 
-    def replayed(self, op: Operation) -> T | Step:
+    def replayed(self, op: Operation) -> T | Move:
         """The stored result of an ended operation when it can be had without awaiting
         (replay's hot path: a JSON result), else ``LATER`` for :meth:`outcome`."""
         return LATER
@@ -123,7 +122,7 @@ class DurableOperation(Generic[T]):
         """The stored result of an ended operation, or its stored error raised."""
         raise NotImplementedError
 
-    async def act(self, op: Operation | None) -> Operation | Step | None:
+    async def act(self, op: Operation | None) -> Operation | Move | None:
         """Do what status ``op`` (``None``: new) calls for; by default park."""
         return PARK
 
@@ -132,7 +131,7 @@ class DurableOperation(Generic[T]):
         service to report a change. ``again``: the last park ended without one."""
         return None
 
-    def finish(self, result: T) -> Step:
+    def finish(self, result: T) -> Move:
         """End the loop with ``result``, produced in this invocation (return it from
         :meth:`act`)."""
         self._result = result
@@ -168,13 +167,14 @@ class DurableOperation(Generic[T]):
             self.identity, attempt=attempt, is_replay_children=is_replay_children
         )
 
-    async def user_code(self, work: Awaitable[R], *, is_replay_children: bool = False) -> R:
-        """Await user code (a context's function) between the user-function hooks."""
+    def user_code(self, work: Awaitable[R], *, is_replay_children: bool = False) -> Awaitable[R]:
+        """User code (a context's function) to await between the user-function hooks;
+        ``work`` itself without plugins (every coroutine frame between a task and the code
+        it runs is crossed again at each of its suspensions)."""
         hooks = self.user_function_hooks(None, is_replay_children)
         if hooks is None:
-            return await work
-        with hooks:
-            return await work
+            return work
+        return _hooked(hooks, work)
 
     def ended_unrecorded(
         self,
@@ -187,6 +187,11 @@ class DurableOperation(Generic[T]):
         hooks = self.execution.hooks
         if hooks.enabled:
             hooks.context_ended(self.identity, status, error, is_replayed=is_replayed)
+
+
+async def _hooked(hooks: AbstractContextManager[None], work: Awaitable[R]) -> R:
+    with hooks:
+        return await work
 
 
 async def read_stored(

@@ -15,7 +15,7 @@ from aiodurable.errors import (
     SerializationError,
     ValidationError,
 )
-from aiodurable.operations.base import DurableOperation, OperationIdentity, Step
+from aiodurable.operations.base import DurableOperation, Move, OperationIdentity
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import AnySerdes, bind_serdes
 from aiodurable.wire import CallbackOptions, Operation, OperationAction, OperationStatus
@@ -113,7 +113,7 @@ class CreateCallback(DurableOperation[Callback[Any]]):
             self._no_callback_id()
         return Callback(self.execution, self.identity, callback_id, self.serdes)
 
-    async def act(self, op: Operation | None) -> Step:
+    async def act(self, op: Operation | None) -> Move:
         self._no_callback_id()  # not recorded even after its START
 
     def _no_callback_id(self) -> NoReturn:

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from aiodurable.errors import ChildContextError, error_object_from_exception
-from aiodurable.operations.base import DurableOperation, OperationIdentity, Step
+from aiodurable.operations.base import DurableOperation, Move, OperationIdentity
 from aiodurable.operations.lifecycle import no_summary, run_context
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import FATAL_ERRORS
@@ -91,7 +91,7 @@ class VirtualChild(DurableOperation[T]):
             )
         return None
 
-    async def act(self, op: Operation | None) -> Step:
+    async def act(self, op: Operation | None) -> Move:
         try:
             result = await self.user_code(self._body())
         except FATAL_ERRORS:

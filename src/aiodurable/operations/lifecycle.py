@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from aiodurable.errors import error_object_from_exception
 from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES, payload_bytes
-from aiodurable.operations.base import DurableOperation, OperationIdentity, Step
+from aiodurable.operations.base import DurableOperation, Move, OperationIdentity
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import FATAL_ERRORS
 from aiodurable.serdes import AnySerdes, to_checkpoint
@@ -121,23 +121,22 @@ class ContextOperation(DurableOperation[T]):
             raise self.failure(details.error if details else None)
         if details is not None and details.replay_children:
             # A large result was stored as a summary: rebuild it by running the body.
-            return await self._run_body(op)
+            await self.act(op)
+            rebuilt: T = self._result
+            return rebuilt
         # A context's body is workflow code; its own reads and checkpoints are work that
         # the invocation must not suspend in the middle of.
         with self.execution.scheduler.working(self.identity):
             value: T = await self.read_stored(self.serdes, details.result if details else None)
         return value
 
-    async def act(self, op: Operation | None) -> Step:
-        if op is None:
-            self.execution.checkpointer.enqueue(self.identity.update(OperationAction.START))
-        return self.finish(await self._run_body(op))
-
-    async def _run_body(self, op: Operation | None) -> T:
+    async def act(self, op: Operation | None) -> Move:
         """Run the body; checkpoint its result (or failure) unless it rebuilds a large
         result already recorded (``ReplayChildren``)."""
         execution = self.execution
         identity = self.identity
+        if op is None:
+            execution.checkpointer.enqueue(identity.update(OperationAction.START))
         details = op.context_details if op is not None else None
         replay_children = bool(details and details.replay_children)
         recorded_summary = details.result if replay_children and details else None
@@ -166,7 +165,7 @@ class ContextOperation(DurableOperation[T]):
             raise self.failure(error) from exc
         if replay_children:
             self.ended_unrecorded(OperationStatus.SUCCEEDED, None)
-            return back  # rebuilding a large result: it is already recorded
+            return self.finish(back)  # rebuilding a large result: already recorded
         if text is not None and payload_bytes(text) > REPLAY_CHILDREN_THRESHOLD:
             stored: str | None = self.summary(result)
             options = ContextOptions(replay_children=True)
@@ -176,7 +175,7 @@ class ContextOperation(DurableOperation[T]):
             await checkpointer.checkpoint(
                 identity.update(OperationAction.SUCCEED, payload=stored, context_options=options)
             )
-        return back
+        return self.finish(back)
 
 
 def run_context(
@@ -220,7 +219,7 @@ def ended_unrecorded(
 
 def run_unrecorded(
     execution: Execution, identity: OperationIdentity, work: Awaitable[T]
-) -> Coroutine[Any, Any, T]:
+) -> Awaitable[T]:
     """Await the function of a context that has no checkpoint of its own (a FLAT branch)
     between the user-function hooks."""
     return UnrecordedContext(execution, identity).user_code(work)

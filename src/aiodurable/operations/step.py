@@ -27,7 +27,7 @@ from aiodurable.operations.attempt import (
     enter_attempt,
     exit_attempt,
 )
-from aiodurable.operations.base import LATER, PARK, OperationIdentity, Step
+from aiodurable.operations.base import LATER, PARK, Move, OperationIdentity
 from aiodurable.retry import RetryPolicy, RetryStrategy, StepSemantics
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import TokenRevoked
@@ -120,7 +120,7 @@ class StepOperation(AttemptOperation[Any]):
             raise asyncio.CancelledError(recorded.error_message)
         raise step_error_from(recorded)
 
-    async def act(self, op: Operation | None) -> Operation | Step | None:
+    async def act(self, op: Operation | None) -> Operation | Move | None:
         status = op.status if op is not None else None
         if status is OperationStatus.PENDING:
             return PARK

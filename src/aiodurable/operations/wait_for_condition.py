@@ -18,7 +18,7 @@ from aiodurable.operations.attempt import (
     enter_attempt,
     exit_attempt,
 )
-from aiodurable.operations.base import PARK, OperationIdentity, Step
+from aiodurable.operations.base import PARK, Move, OperationIdentity
 from aiodurable.retry import Jitter, backoff_seconds
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import FATAL_ERRORS
@@ -117,7 +117,7 @@ class WaitForConditionOperation(AttemptOperation[Any]):
             return await self.read_stored(self.serdes, details.result if details else None)
         raise WaitForConditionError.from_error_object(details.error if details else None)
 
-    async def act(self, op: Operation | None) -> Operation | Step | None:
+    async def act(self, op: Operation | None) -> Operation | Move | None:
         status = op.status if op is not None else None
         if status is OperationStatus.PENDING:
             return PARK
