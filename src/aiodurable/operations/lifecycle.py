@@ -98,15 +98,18 @@ class ContextOperation(DurableOperation[T]):
         execution: Execution,
         identity: OperationIdentity,
         body: Callable[[bool, str | None], Awaitable[T]],
-        *,
         serdes: AnySerdes,
         summary: Callable[[T], str],
         failure: Callable[[ErrorObject | None], BaseException],
-        error_of: Callable[[BaseException], ErrorObject] = error_object_from_exception,
-        on_rebuild_failure: RebuildFailure = RebuildFailure.RERAISE,
-        keep_unserialized: bool = False,
+        error_of: Callable[[BaseException], ErrorObject],
+        on_rebuild_failure: RebuildFailure,
+        keep_unserialized: bool,
+        /,
     ) -> None:
-        super().__init__(execution, identity)
+        # Positional, the base's fields assigned here: one is built for every context,
+        # map item and branch (see run_context for the keywords).
+        self.execution = execution
+        self.identity = identity
         self.body = body
         self.serdes = serdes
         self.summary = summary
@@ -195,12 +198,12 @@ def run_context(
         execution,
         identity,
         body,
-        serdes=serdes,
-        summary=summary,
-        failure=failure,
-        error_of=error_of,
-        on_rebuild_failure=on_rebuild_failure,
-        keep_unserialized=keep_unserialized,
+        serdes,
+        summary,
+        failure,
+        error_of,
+        on_rebuild_failure,
+        keep_unserialized,
     ).run()
 
 
