@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from aiodurable.duration import Seconds
 from aiodurable.errors import ValidationError
 from aiodurable.lambda_context import LambdaContext, current_lambda_context
-from aiodurable.operations.base import OperationIdentity
 from aiodurable.operations.batch import (
     BranchSpec,
     map_specs,
@@ -29,24 +28,25 @@ from aiodurable.operations.determinism import (
     step_call,
 )
 from aiodurable.operations.forwarding import reject_keywords
-from aiodurable.operations.invoke import run_invoke
+from aiodurable.operations.invoke import InvokeOperation
 from aiodurable.operations.names import check_name, check_sub_type, default_name
 from aiodurable.operations.saga import Saga
 from aiodurable.operations.scope import OperationScope, run_completing
-from aiodurable.operations.step import run_step, serdes_for_function
+from aiodurable.operations.step import StepOperation, serdes_for_function
 from aiodurable.operations.terminal_scope import ScopeReport, TerminalScope
 from aiodurable.operations.timeouts import timeout_seconds
-from aiodurable.operations.wait import run_wait, wait_seconds
+from aiodurable.operations.wait import WaitOperation, wait_seconds
 from aiodurable.operations.wait_for_condition import (
     WaitDecision,
+    WaitForConditionOperation,
     WaitStrategy,
-    run_wait_for_condition,
 )
 from aiodurable.replay_logging import LogGate, LoggingConfig, make_logger
 from aiodurable.retry import RetryPolicy, StepSemantics
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import ANY_JSON, AnySerdes, AsyncSerdes, JsonSerdes, Serdes, bind_serdes
 from aiodurable.wire import OperationType
+from aiodurable.wire.identity import OperationIdentity
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -247,17 +247,17 @@ class DurableContext(CallbackMethods):
         )
         return self._tracked(
             identity,
-            run_step(
+            StepOperation(
                 self._execution,
                 identity,
                 fn,
                 args,
-                retry=retry,
-                semantics=semantics,
-                attempt_timeout=seconds,
-                serdes=serdes,
-                logger_factory=self._make_logger,
-            ),
+                retry,
+                semantics,
+                seconds,  # attempt_timeout
+                serdes,
+                self._make_logger,
+            ).run(),
         )
 
     # -- wait ----------------------------------------------------------------------------
@@ -269,7 +269,7 @@ class DurableContext(CallbackMethods):
         """
         seconds = wait_seconds(duration)  # validated before an id is allocated
         identity = self._identity(OperationType.WAIT, "Wait", check_name(name))
-        return self._tracked(identity, run_wait(self._execution, identity, seconds))
+        return self._tracked(identity, WaitOperation(self._execution, identity, seconds).run())
 
     # -- child contexts ------------------------------------------------------------------
     def _child(self, parent_id: str | None, id_prefix: str, replaying: bool) -> DurableContext:
@@ -364,7 +364,7 @@ class DurableContext(CallbackMethods):
         identity = self._identity(OperationType.CHAINED_INVOKE, "ChainedInvoke", check_name(name))
         return self._tracked(
             identity,
-            run_invoke(
+            InvokeOperation(
                 self._execution,
                 identity,
                 function_name,
@@ -374,7 +374,7 @@ class DurableContext(CallbackMethods):
                 result_serdes=bind_serdes(
                     result_serdes, JsonSerdes(result_type) if result_type else ANY_JSON
                 ),
-            ),
+            ).run(),
         )
 
     # -- wait for condition --------------------------------------------------------------
@@ -403,7 +403,7 @@ class DurableContext(CallbackMethods):
         identity = self._identity(OperationType.STEP, "WaitForCondition", check_name(name))
         return self._tracked(
             identity,
-            run_wait_for_condition(
+            WaitForConditionOperation(
                 self._execution,
                 identity,
                 check,
@@ -412,7 +412,7 @@ class DurableContext(CallbackMethods):
                 bind_serdes(serdes, JsonSerdes(result_type) if result_type else ANY_JSON),
                 self._make_logger,
                 seconds,
-            ),
+            ).run(),
         )
 
     # -- map and parallel ----------------------------------------------------------------

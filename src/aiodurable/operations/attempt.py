@@ -1,10 +1,10 @@
-"""The attempt runner shared by ``ctx.step`` and ``ctx.wait_for_condition``.
+"""The base of ``ctx.step`` and ``ctx.wait_for_condition``: operations run in attempts.
 
-One attempt is one call of user code: :func:`run_attempt` exposes it as
+One attempt is one call of user code: :meth:`AttemptOperation.run_attempt` exposes it as
 :class:`StepContext`, runs the plugins' user-function hooks around it (in the task or the
 worker thread the code runs in) and turns ``SystemExit`` into :class:`ProcessExit`. Between
-attempts :func:`retry_later` checkpoints RETRY and :func:`wait_for_retry` parks until
-the service reports the next attempt READY.
+attempts :meth:`AttemptOperation.retry_later` checkpoints RETRY, and the status loop parks
+the PENDING operation until the service reports the next attempt READY.
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ import functools
 import inspect
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiodurable._weakcache import weak_memo
-from aiodurable.operations.base import OperationIdentity
+from aiodurable.operations.base import DurableOperation, OperationIdentity
 from aiodurable.operations.timeouts import call_with_timeout
-from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import ProcessExit
 from aiodurable.wire import Operation, OperationAction, OperationStatus, StepOptions
 
@@ -28,14 +27,14 @@ if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
 
 __all__ = [
+    "AttemptOperation",
     "StepContext",
     "attempts_made",
     "enter_attempt",
     "exit_attempt",
-    "retry_later",
-    "run_attempt",
-    "wait_for_retry",
 ]
+
+T = TypeVar("T")
 
 _current_step: ContextVar[StepContext | None] = ContextVar("aiodurable_step", default=None)
 
@@ -121,67 +120,92 @@ def exit_attempt(token: Token[StepContext | None]) -> None:
     _current_step.reset(token)
 
 
-async def run_attempt(
-    execution: Execution,
-    identity: OperationIdentity,
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    attempt: int,
-    attempt_timeout: float | None = None,
-) -> Any:
-    """Run attempt number ``attempt`` of user code: async on the loop, sync in a worker
-    thread, with the plugins' user-function hooks around it (where the code runs).
+class AttemptOperation(DurableOperation[T]):
+    """An operation that runs user code in attempts, retried through RETRY and PENDING:
+    ``ctx.step`` and ``ctx.wait_for_condition``."""
 
-    With ``attempt_timeout`` (seconds) the attempt fails with ``StepTimeoutError`` past it; see
-    :mod:`aiodurable.operations.timeouts` for what happens to the body.
-    """
-    hooks = execution.hooks
-    try:
-        if attempt_timeout is not None:
-            return await call_with_timeout(
-                fn,
-                args,
-                is_async=_is_async(fn),
-                seconds=attempt_timeout,
-                hooks=_user_function(execution, identity, attempt),
-                what=f"step {identity.name or identity.id!r} attempt {attempt}",
+    __slots__ = ("_retry_due", "logger_factory")
+
+    # A kind sets, in its ``__init__``: ``logger_factory`` (the loggers of StepContext)
+    # and ``_retry_due = None`` (when the retry this invocation checkpointed is due).
+    # No ``__init__`` here: one call fewer on every step.
+    logger_factory: Callable[..., FilteringBoundLogger]
+    _retry_due: float | None
+
+    async def run_attempt(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        attempt: int,
+        attempt_timeout: float | None = None,
+    ) -> Any:
+        """Run attempt number ``attempt`` of user code: async on the loop, sync in a
+        worker thread, with the plugins' user-function hooks around it (where the code
+        runs).
+
+        With ``attempt_timeout`` (seconds) the attempt fails with ``StepTimeoutError``
+        past it; see :mod:`aiodurable.operations.timeouts` for what happens to the body.
+        """
+        hooks = self.user_function_hooks(attempt)
+        try:
+            if attempt_timeout is not None:
+                identity = self.identity
+                return await call_with_timeout(
+                    fn,
+                    args,
+                    is_async=_is_async(fn),
+                    seconds=attempt_timeout,
+                    hooks=hooks or nullcontext(),
+                    what=f"step {identity.name or identity.id!r} attempt {attempt}",
+                )
+            if not _is_async(fn):
+                if hooks is not None:
+                    return await _call_sync(_with_hooks, (hooks, fn, args))
+                return await _call_sync(fn, args)
+            if hooks is None:
+                return await fn(*args)
+            with hooks:
+                return await fn(*args)
+        except SystemExit as exc:
+            exit_ = ProcessExit(exc.code)
+            self.execution.fail(exit_)  # whatever the workflow does with it, the invocation ends
+            raise exit_ from exc
+
+    async def retry_later(self, delay_seconds: int, **fields: Any) -> Operation | None:
+        """Checkpoint RETRY with ``fields`` (an error or a state payload); returns the
+        operation as then stored (PENDING: the loop parks until the retry is due)."""
+        delay = max(1, int(delay_seconds))  # the service rejects 0 (docs/protocol.md §2.2)
+        await self.execution.checkpointer.checkpoint(
+            self.identity.update(
+                OperationAction.RETRY,
+                step_options=StepOptions(next_attempt_delay_seconds=delay),
+                **fields,
             )
-        if not _is_async(fn):
-            if hooks.enabled:
-                return await _call_sync(_with_hooks, (execution, identity, attempt, fn, args))
-            return await _call_sync(fn, args)
-        if not hooks.enabled:
-            return await fn(*args)
-        with _user_function(execution, identity, attempt):
-            return await fn(*args)
-    except SystemExit as exc:
-        exit_ = ProcessExit(exc.code)
-        execution.fail(exit_)  # whatever the workflow does with it, the invocation ends
-        raise exit_ from exc
+        )
+        due = time.time() + delay
+        stored = self.read()
+        pending = stored is not None and stored.status is OperationStatus.PENDING
+        self._retry_due = due if pending else None
+        return stored
 
-
-def _user_function(
-    execution: Execution, identity: OperationIdentity, attempt: int
-) -> AbstractContextManager[None]:
-    return execution.hooks.user_function(
-        operation_id=identity.id,
-        operation_type=identity.type,
-        sub_type=identity.sub_type,
-        name=identity.name,
-        parent_id=identity.parent_id,
-        attempt=attempt,
-    )
+    def resume_at(self, op: Operation | None, again: bool) -> float:
+        """A PENDING attempt: until the retry is due, then, while the service does not
+        report it READY, a second at a time."""
+        if again:
+            return time.time() + 1.0
+        due, self._retry_due = self._retry_due, None
+        if due is not None:
+            return due
+        details = op.step_details if op is not None else None
+        stamp = details.next_attempt_timestamp if details else None
+        return stamp.timestamp() if stamp is not None else time.time()
 
 
 def _with_hooks(
-    execution: Execution,
-    identity: OperationIdentity,
-    attempt: int,
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
+    hooks: AbstractContextManager[None], fn: Callable[..., Any], args: tuple[Any, ...]
 ) -> Any:
     """A sync attempt with its hooks, in the worker thread the attempt runs in."""
-    with _user_function(execution, identity, attempt):
+    with hooks:
         return fn(*args)
 
 
@@ -192,42 +216,3 @@ async def _call_sync(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
-
-
-async def retry_later(
-    execution: Execution, identity: OperationIdentity, delay_seconds: int, **fields: Any
-) -> Operation | None:
-    """Checkpoint RETRY with ``fields`` (an error or a state payload) and park until the
-    attempt is due; returns the operation as the service then reports it."""
-    delay = max(1, int(delay_seconds))  # the service rejects 0 (docs/protocol.md §2.2)
-    await execution.checkpointer.checkpoint(
-        identity.update(
-            OperationAction.RETRY,
-            step_options=StepOptions(next_attempt_delay_seconds=delay),
-            **fields,
-        )
-    )
-    stored = identity.read(execution)
-    if stored is None or stored.status is not OperationStatus.PENDING:
-        return stored
-    return await wait_for_retry(execution, identity, stored, time.time() + delay)
-
-
-async def wait_for_retry(
-    execution: Execution,
-    identity: OperationIdentity,
-    op: Operation,
-    due: float | None = None,
-) -> Operation | None:
-    """Park until the retry is due, then learn from the service whether it is READY."""
-    while True:
-        if due is None:
-            details = op.step_details
-            stamp = details.next_attempt_timestamp if details else None
-            due = stamp.timestamp() if stamp is not None else time.time()
-        await execution.park(due, watch=identity.id)
-        await execution.checkpointer.refresh()
-        current = identity.read(execution)
-        if current is None or current.status is not OperationStatus.PENDING:
-            return current
-        op, due = current, time.time() + 1.0

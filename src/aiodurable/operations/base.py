@@ -1,53 +1,197 @@
-"""Pieces every operation shares: its identity, the updates it writes and how it reads
-a stored value back."""
+"""The base of every durable operation: the loop over its stored checkpoint, the plugin
+hooks around user code, and how a stored value is read back.
+
+One call of an operation is one :class:`DurableOperation`. Its :meth:`~DurableOperation.run`
+is the status loop every kind shares::
+
+    read ─► nothing recorded ─► begin()  (START, for kinds that start at once: BEGINS)
+      │
+      ▼
+    status in ENDED? ── yes ─► outcome(op): the stored result, or its error raised
+      │ no
+      ▼
+    act(op) ─► an operation to look at again (it checkpointed, or ran an attempt)
+      ├──────► PARK: park until the service reports a change (refresh first when the
+      │        change is due at a time: timers and retries only show when asked), read
+      └──────► DONE: the result this invocation produced (:meth:`finish`)
+
+A kind says which statuses end it, what it does on each other status, and, when it
+parks, until when (:meth:`resume_at`). The plugins' user-function and context-end hooks
+are fired here only.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-import msgspec
+import enum
+from collections.abc import Awaitable
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar, Generic, TypeVar
 
 from aiodurable.errors import PayloadUnavailableError
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import AnySerdes, SerdesContext, from_checkpoint
-from aiodurable.wire import Operation, OperationAction, OperationType, OperationUpdate
+from aiodurable.wire import TERMINAL_STATUSES, ErrorObject, Operation, OperationStatus
+from aiodurable.wire.identity import OperationIdentity
 
-__all__ = ["OperationIdentity", "read_stored"]
+__all__ = [
+    "DONE",
+    "LATER",
+    "PARK",
+    "DurableOperation",
+    "OperationIdentity",
+    "Move",
+    "read_stored",
+]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
-class OperationIdentity(msgspec.Struct, frozen=True):
-    """Id, type, sub-type, name and parent: repeated on every update (docs/protocol.md §2.2)."""
+class Move(enum.Enum):
+    """What a kind's hook tells the loop, besides an operation to look at again."""
 
-    id: str
-    type: OperationType
-    sub_type: str | None
-    name: str | None
-    parent_id: str | None
+    #: Park until the service reports a change of the operation, then read it again.
+    PARK = "park"
+    #: The operation is over: :meth:`DurableOperation.run` returns what :meth:`finish` kept.
+    DONE = "done"
+    #: :meth:`DurableOperation.replayed` has no result at hand: await ``outcome``.
+    LATER = "later"
 
-    def update(self, action: OperationAction, **fields: Any) -> OperationUpdate:
-        return OperationUpdate(
-            id=self.id,
-            type=self.type,
-            action=action,
-            parent_id=self.parent_id,
-            name=self.name,
-            sub_type=self.sub_type,
-            **fields,
-        )
 
-    def __str__(self) -> str:
-        kind = (self.sub_type or self.type.value).lower()
-        named = f" {self.name!r}" if self.name else ""
-        return f"{kind}{named} (operation {self.id})"
+PARK = Move.PARK
+DONE = Move.DONE
+LATER = Move.LATER
 
-    def read(self, execution: Execution) -> Operation | None:
+
+class DurableOperation(Generic[T]):
+    """One call of a durable operation over its stored checkpoint (see the module)."""
+
+    __slots__ = ("_result", "execution", "identity")
+
+    #: Whether a call with nothing recorded checkpoints its START first (:meth:`begin`).
+    BEGINS: ClassVar[bool] = False
+    #: The statuses on which the operation has ended: :meth:`outcome` reads them. A tuple:
+    #: ``in`` compares enum members by identity first, where a set hashes them in Python.
+    ENDED: ClassVar[tuple[OperationStatus, ...]] = tuple(TERMINAL_STATUSES)
+
+    def __init__(self, execution: Execution, identity: OperationIdentity) -> None:
+        self.execution = execution
+        self.identity = identity
+
+    # -- the loop ----------------------------------------------------------------------
+    async def run(self) -> T:
+        op = self.read()
+        if op is None and self.BEGINS:
+            op = await self.begin()
+        ended = self.ENDED
+        parked = False  # the last move was a park that saw no change yet
+        while True:
+            if op is not None and op.status in ended:
+                value = self.replayed(op)
+                if value is LATER:
+                    return await self.outcome(op)
+                return value  # type: ignore[return-value]  # replayed() gives T or LATER
+            move = await self.act(op)
+            if not isinstance(move, Move):
+                parked = False
+                op = move
+            elif move is PARK:
+                execution = self.execution
+                due = self.resume_at(op, parked)
+                parked = True
+                await execution.park(due, watch=self.identity.id)
+                if due is not None:
+                    await execution.checkpointer.refresh()
+                op = self.read()
+            else:
+                result: T = self._result
+                return result
+
+    # -- what each kind says -----------------------------------------------------------
+    async def begin(self) -> Operation | None:
+        """Nothing is recorded yet: checkpoint what starts the operation, if it starts
+        before acting (by default nothing), and return the operation as then stored."""
+        return None
+
+    def replayed(self, op: Operation) -> T | Move:
+        """The stored result of an ended operation when it can be had without awaiting
+        (replay's hot path: a JSON result), else ``LATER`` for :meth:`outcome`."""
+        return LATER
+
+    async def outcome(self, op: Operation) -> T:
+        """The stored result of an ended operation, or its stored error raised."""
+        raise NotImplementedError
+
+    async def act(self, op: Operation | None) -> Operation | Move | None:
+        """Do what status ``op`` (``None``: new) calls for; by default park."""
+        return PARK
+
+    def resume_at(self, op: Operation | None, again: bool) -> float | None:
+        """When a park should end at the latest (epoch seconds); ``None`` waits for the
+        service to report a change. ``again``: the last park ended without one."""
+        return None
+
+    def finish(self, result: T) -> Move:
+        """End the loop with ``result``, produced in this invocation (return it from
+        :meth:`act`)."""
+        self._result = result
+        return DONE
+
+    # -- shared by every kind ----------------------------------------------------------
+    def read(self) -> Operation | None:
         """The stored checkpoint of this operation, identity-checked."""
-        return execution.checkpoint_for(
-            self.id, self.type, self.sub_type, self.name, self.parent_id
+        identity = self.identity
+        return self.execution.checkpoint_for(
+            identity.id, identity.type, identity.sub_type, identity.name, identity.parent_id
         )
 
-    def serdes_context(self, execution: Execution) -> SerdesContext:
-        return SerdesContext(operation_id=self.id, durable_execution_arn=execution.arn)
+    def serdes_context(self) -> SerdesContext:
+        return SerdesContext(
+            operation_id=self.identity.id, durable_execution_arn=self.execution.arn
+        )
+
+    async def read_stored(self, serdes: AnySerdes, text: str | None) -> Any:
+        """A value this operation stored, decoded (see :func:`read_stored`)."""
+        return await read_stored(self.execution, serdes, text, self.serdes_context())
+
+    # -- the plugin hooks --------------------------------------------------------------
+    def user_function_hooks(
+        self, attempt: int | None = None, is_replay_children: bool = False
+    ) -> AbstractContextManager[None] | None:
+        """The plugins' hooks around one run of user code; ``None`` without plugins (the
+        caller then runs the code bare: no hook costs anything)."""
+        hooks = self.execution.hooks
+        if not hooks.enabled:
+            return None
+        return hooks.user_function(
+            self.identity, attempt=attempt, is_replay_children=is_replay_children
+        )
+
+    def user_code(self, work: Awaitable[R], *, is_replay_children: bool = False) -> Awaitable[R]:
+        """User code (a context's function) to await between the user-function hooks;
+        ``work`` itself without plugins (every coroutine frame between a task and the code
+        it runs is crossed again at each of its suspensions)."""
+        hooks = self.user_function_hooks(None, is_replay_children)
+        if hooks is None:
+            return work
+        return _hooked(hooks, work)
+
+    def ended_unrecorded(
+        self,
+        status: OperationStatus,
+        error: ErrorObject | None,
+        *,
+        is_replayed: bool | None = None,
+    ) -> None:
+        """Tell the plugins that a context ended without a checkpoint of its own."""
+        hooks = self.execution.hooks
+        if hooks.enabled:
+            hooks.context_ended(self.identity, status, error, is_replayed=is_replayed)
+
+
+async def _hooked(hooks: AbstractContextManager[None], work: Awaitable[R]) -> R:
+    with hooks:
+        return await work
 
 
 async def read_stored(

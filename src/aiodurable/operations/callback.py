@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from collections.abc import Coroutine
+from typing import Any, Generic, NoReturn, TypeVar
 
 from aiodurable.duration import Seconds, to_seconds
 from aiodurable.errors import (
@@ -14,12 +15,12 @@ from aiodurable.errors import (
     SerializationError,
     ValidationError,
 )
-from aiodurable.operations.base import OperationIdentity, read_stored
+from aiodurable.operations.base import DurableOperation, Move, OperationIdentity
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import AnySerdes, bind_serdes
-from aiodurable.wire import CallbackOptions, OperationAction, OperationStatus
+from aiodurable.wire import CallbackOptions, Operation, OperationAction, OperationStatus
 
-__all__ = ["Callback", "callback_timeout_seconds", "start_callback"]
+__all__ = ["Callback", "CreateCallback", "callback_timeout_seconds"]
 
 T = TypeVar("T")
 
@@ -67,44 +68,103 @@ class Callback(Generic[T]):
         """The id of the CALLBACK operation."""
         return self._identity.id
 
-    async def result(self) -> T:
+    def result(self) -> Coroutine[Any, Any, T]:
         """The callback's result; raises ``CallbackFailedError`` or ``CallbackTimeoutError``
         (``CallbackHeartbeatTimeoutError`` for a missed heartbeat)."""
-        execution = self._execution
-        while True:
-            op = execution.operations.get(self._identity.id)
-            status = op.status if op is not None else None
-            details = op.callback_details if op is not None else None
-            if status is OperationStatus.SUCCEEDED:
-                text = details.result if details else None
-                if not text:
-                    return None  # type: ignore[return-value]  # an empty answer: no value
-                try:
-                    value: T = await read_stored(
-                        execution, self._serdes, text, self._identity.serdes_context(execution)
-                    )
-                except SerializationError as exc:
-                    raise self._bad_answer(text, exc) from exc
-                return value
-            error = details.error if details else None
-            if status is OperationStatus.TIMED_OUT:
-                if error is not None and error.error_type == HEARTBEAT_ERROR_TYPE:
-                    raise CallbackHeartbeatTimeoutError.from_error_object(error)
-                raise CallbackTimeoutError.from_error_object(error)
-            if status in (
-                OperationStatus.FAILED,
-                OperationStatus.CANCELLED,
-                OperationStatus.STOPPED,
-            ):
-                raise CallbackFailedError.from_error_object(error)
-            await execution.park(watch=self._identity.id)
+        return _CallbackAnswer[T](self._execution, self._identity, self).run()
+
+
+class CreateCallback(DurableOperation[Callback[Any]]):
+    """START a callback (the service gives it an id) and hand it to the workflow."""
+
+    __slots__ = ("heartbeat_timeout_seconds", "serdes", "timeout_seconds")
+
+    #: Whatever its status, a recorded callback is handed over: its answer is awaited
+    #: through :meth:`Callback.result`.
+    ENDED = tuple(OperationStatus)
+    BEGINS = True
+
+    def __init__(
+        self,
+        execution: Execution,
+        identity: OperationIdentity,
+        timeout_seconds: int,
+        heartbeat_timeout_seconds: int,
+        serdes: AnySerdes,
+    ) -> None:
+        super().__init__(execution, identity)
+        self.timeout_seconds = timeout_seconds
+        self.heartbeat_timeout_seconds = heartbeat_timeout_seconds
+        self.serdes = serdes
+
+    async def begin(self) -> Operation | None:
+        options = CallbackOptions(
+            timeout_seconds=self.timeout_seconds,
+            heartbeat_timeout_seconds=self.heartbeat_timeout_seconds,
+        )
+        await self.execution.checkpointer.checkpoint(
+            self.identity.update(OperationAction.START, callback_options=options)
+        )
+        return self.read()
+
+    async def outcome(self, op: Operation) -> Callback[Any]:
+        callback_id = op.callback_details.callback_id if op.callback_details else None
+        if not callback_id:
+            self._no_callback_id()
+        return Callback(self.execution, self.identity, callback_id, self.serdes)
+
+    async def act(self, op: Operation | None) -> Move:
+        self._no_callback_id()  # not recorded even after its START
+
+    def _no_callback_id(self) -> NoReturn:
+        error = DurableError(
+            f"the service returned no CallbackId for callback operation {self.identity.id}"
+        )
+        self.execution.fail(error)
+        raise error
+
+
+class _CallbackAnswer(DurableOperation[T]):
+    """``await callback.result()``: park until the callback was answered or timed out."""
+
+    __slots__ = ("_callback",)
+
+    def __init__(
+        self, execution: Execution, identity: OperationIdentity, callback: Callback[T]
+    ) -> None:
+        super().__init__(execution, identity)
+        self._callback = callback
+
+    def read(self) -> Operation | None:
+        # Checked against the code when the callback was created.
+        return self.execution.operations.get(self.identity.id)
+
+    async def outcome(self, op: Operation) -> T:
+        status = op.status
+        details = op.callback_details
+        if status is OperationStatus.SUCCEEDED:
+            text = details.result if details else None
+            if not text:
+                return None  # type: ignore[return-value]  # an empty answer: no value
+            try:
+                value: T = await self.read_stored(self._callback._serdes, text)
+            except SerializationError as exc:
+                raise self._bad_answer(text, exc) from exc
+            return value
+        error = details.error if details else None
+        if status is OperationStatus.TIMED_OUT:
+            if error is not None and error.error_type == HEARTBEAT_ERROR_TYPE:
+                raise CallbackHeartbeatTimeoutError.from_error_object(error)
+            raise CallbackTimeoutError.from_error_object(error)
+        raise CallbackFailedError.from_error_object(error)  # FAILED, CANCELLED, STOPPED
 
     def _bad_answer(self, text: str, cause: Exception) -> CallbackResultError:
-        name = self._identity.name or self._identity.id
+        callback = self._callback
+        name = self.identity.name or self.identity.id
         shown = text if len(text) <= 80 else text[:80] + "…"
         return CallbackResultError(
-            f"callback {name!r} (callback id {self.callback_id}) was answered with "
-            f"{shown!r}, which does not decode as {_expected(self._serdes)}: {cause}. "
+            f"callback {name!r} (callback id {callback.callback_id}) was answered with "
+            f"{shown!r}, which does not decode as {_expected(callback._serdes)}: {cause}. "
             "Catch CallbackResultError to ask again with a new callback, or fix the sender."
         )
 
@@ -114,35 +174,6 @@ def _expected(serdes: AnySerdes) -> str:
     if type_ is not None and type_ is not Any:
         return getattr(type_, "__qualname__", None) or repr(type_)
     return type(serdes).__qualname__
-
-
-async def start_callback(
-    execution: Execution,
-    identity: OperationIdentity,
-    timeout_seconds: int,
-    heartbeat_timeout_seconds: int,
-    serdes: AnySerdes,
-) -> Callback[T]:
-    op = identity.read(execution)
-    if op is None:
-        await execution.checkpointer.checkpoint(
-            identity.update(
-                OperationAction.START,
-                callback_options=CallbackOptions(
-                    timeout_seconds=timeout_seconds,
-                    heartbeat_timeout_seconds=heartbeat_timeout_seconds,
-                ),
-            )
-        )
-        op = identity.read(execution)
-    callback_id = op.callback_details.callback_id if op and op.callback_details else None
-    if not callback_id:
-        error = DurableError(
-            f"the service returned no CallbackId for callback operation {identity.id}"
-        )
-        execution.fail(error)
-        raise error
-    return Callback(execution, identity, callback_id, serdes)
 
 
 def callback_result_serdes(result_type: Any, serdes: AnySerdes | None) -> AnySerdes:

@@ -9,9 +9,9 @@ from typing import Any, TypeVar, overload
 from aiodurable.duration import Seconds
 from aiodurable.operations.callback import (
     Callback,
+    CreateCallback,
     callback_result_serdes,
     callback_timeout_seconds,
-    start_callback,
 )
 from aiodurable.operations.names import check_name, check_sub_type, default_name
 from aiodurable.operations.scope import OperationScope
@@ -97,13 +97,13 @@ class CallbackMethods(OperationScope):
         )
         return self._tracked(
             identity,
-            start_callback(
+            CreateCallback(
                 self._execution,
                 identity,
                 timeout_s,
                 heartbeat_s,
                 callback_result_serdes(result_type, serdes),
-            ),
+            ).run(),
         )
 
     @overload

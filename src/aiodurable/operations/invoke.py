@@ -6,53 +6,64 @@ from typing import Any
 
 from aiodurable.errors import InvokeError
 from aiodurable.limits import MAX_INVOKE_PAYLOAD_BYTES
-from aiodurable.operations.base import OperationIdentity, read_stored
+from aiodurable.operations.base import DurableOperation, OperationIdentity
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import AnySerdes, check_payload_size, to_checkpoint
-from aiodurable.wire import ChainedInvokeOptions, OperationAction, OperationStatus, OperationType
+from aiodurable.wire import (
+    ChainedInvokeOptions,
+    Operation,
+    OperationAction,
+    OperationStatus,
+    OperationType,
+)
 
-__all__ = ["MAX_INVOKE_PAYLOAD_BYTES", "run_invoke"]
+__all__ = ["MAX_INVOKE_PAYLOAD_BYTES", "InvokeOperation"]
 
 _FAILED = (OperationStatus.FAILED, OperationStatus.TIMED_OUT, OperationStatus.STOPPED)
 
 
-async def run_invoke(
-    execution: Execution,
-    identity: OperationIdentity,
-    function_name: str,
-    payload: Any,
-    *,
-    tenant_id: str | None,
-    payload_serdes: AnySerdes,
-    result_serdes: AnySerdes,
-) -> Any:
-    context = identity.serdes_context(execution)
-    op = identity.read(execution)
-    if op is None:
-        text, _ = await to_checkpoint(payload_serdes, payload, context)
+class InvokeOperation(DurableOperation[Any]):
+    """Another Lambda function called with a payload: START, then park until it ended."""
+
+    __slots__ = ("function_name", "payload", "payload_serdes", "result_serdes", "tenant_id")
+
+    ENDED = (OperationStatus.SUCCEEDED, *_FAILED)
+    BEGINS = True
+
+    def __init__(
+        self,
+        execution: Execution,
+        identity: OperationIdentity,
+        function_name: str,
+        payload: Any,
+        *,
+        tenant_id: str | None,
+        payload_serdes: AnySerdes,
+        result_serdes: AnySerdes,
+    ) -> None:
+        super().__init__(execution, identity)
+        self.function_name = function_name
+        self.payload = payload
+        self.tenant_id = tenant_id
+        self.payload_serdes = payload_serdes
+        self.result_serdes = result_serdes
+
+    async def begin(self) -> Operation | None:
+        identity = self.identity
+        text, _ = await to_checkpoint(self.payload_serdes, self.payload, self.serdes_context())
         check_payload_size(
             text,
-            f"the payload of invoke {identity.name or function_name}",
+            f"the payload of invoke {identity.name or self.function_name}",
             OperationType.CHAINED_INVOKE,
         )
-        await execution.checkpointer.checkpoint(
-            identity.update(
-                OperationAction.START,
-                payload=text,
-                chained_invoke_options=ChainedInvokeOptions(
-                    function_name=function_name, tenant_id=tenant_id
-                ),
-            )
+        options = ChainedInvokeOptions(function_name=self.function_name, tenant_id=self.tenant_id)
+        await self.execution.checkpointer.checkpoint(
+            identity.update(OperationAction.START, payload=text, chained_invoke_options=options)
         )
-        op = identity.read(execution)
-    while True:
-        status = op.status if op is not None else None
-        details = op.chained_invoke_details if op is not None else None
-        if status is OperationStatus.SUCCEEDED:
-            return await read_stored(
-                execution, result_serdes, details.result if details else None, context
-            )
-        if status in _FAILED:
-            raise InvokeError.from_error_object(details.error if details else None)
-        await execution.park(watch=identity.id)
-        op = identity.read(execution)
+        return self.read()
+
+    async def outcome(self, op: Operation) -> Any:
+        details = op.chained_invoke_details
+        if op.status is OperationStatus.SUCCEEDED:
+            return await self.read_stored(self.result_serdes, details.result if details else None)
+        raise InvokeError.from_error_object(details.error if details else None)

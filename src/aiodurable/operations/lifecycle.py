@@ -17,19 +17,27 @@ rebuild the result from its inner checkpoints and nothing is checkpointed on suc
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from aiodurable.errors import error_object_from_exception
 from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES, payload_bytes
-from aiodurable.operations.base import OperationIdentity, read_stored
+from aiodurable.operations.base import DurableOperation, Move, OperationIdentity
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import FATAL_ERRORS
 from aiodurable.serdes import AnySerdes, to_checkpoint
-from aiodurable.wire import ContextOptions, ErrorObject, OperationAction, OperationStatus
+from aiodurable.wire import (
+    ContextOptions,
+    ErrorObject,
+    Operation,
+    OperationAction,
+    OperationStatus,
+)
 
 __all__ = [
     "REPLAY_CHILDREN_THRESHOLD",
+    "ContextOperation",
+    "UnrecordedContext",
     "RebuildFailure",
     "ended_unrecorded",
     "no_summary",
@@ -61,7 +69,119 @@ def no_summary(_value: object) -> str:
     return ""
 
 
-async def run_context(
+class ContextOperation(DurableOperation[T]):
+    """One CONTEXT operation (see the module's state machine).
+
+    ``body(replaying, stored)`` runs the work; ``replaying`` says whether the operation
+    was already recorded and ``stored`` is the summary text a ``ReplayChildren`` result
+    left. ``summary(result)`` is stored instead of a result over the threshold.
+    ``failure(error)`` builds the exception raised for a failure (stored or new),
+    ``error_of(exc)`` the error checkpointed for an exception of the body. A result its
+    serdes stores no text for comes back as ``None``, or as itself with
+    ``keep_unserialized``.
+    """
+
+    __slots__ = (
+        "body",
+        "error_of",
+        "failure",
+        "keep_unserialized",
+        "on_rebuild_failure",
+        "serdes",
+        "summary",
+    )
+
+    ENDED = (OperationStatus.SUCCEEDED, OperationStatus.FAILED)
+
+    def __init__(
+        self,
+        execution: Execution,
+        identity: OperationIdentity,
+        body: Callable[[bool, str | None], Awaitable[T]],
+        serdes: AnySerdes,
+        summary: Callable[[T], str],
+        failure: Callable[[ErrorObject | None], BaseException],
+        error_of: Callable[[BaseException], ErrorObject],
+        on_rebuild_failure: RebuildFailure,
+        keep_unserialized: bool,
+        /,
+    ) -> None:
+        # Positional, the base's fields assigned here: one is built for every context,
+        # map item and branch (see run_context for the keywords).
+        self.execution = execution
+        self.identity = identity
+        self.body = body
+        self.serdes = serdes
+        self.summary = summary
+        self.failure = failure
+        self.error_of = error_of
+        self.on_rebuild_failure = on_rebuild_failure
+        self.keep_unserialized = keep_unserialized
+
+    async def outcome(self, op: Operation) -> T:
+        details = op.context_details
+        if op.status is OperationStatus.FAILED:
+            raise self.failure(details.error if details else None)
+        if details is not None and details.replay_children:
+            # A large result was stored as a summary: rebuild it by running the body.
+            await self.act(op)
+            rebuilt: T = self._result
+            return rebuilt
+        # A context's body is workflow code; its own reads and checkpoints are work that
+        # the invocation must not suspend in the middle of.
+        with self.execution.scheduler.working(self.identity):
+            value: T = await self.read_stored(self.serdes, details.result if details else None)
+        return value
+
+    async def act(self, op: Operation | None) -> Move:
+        """Run the body; checkpoint its result (or failure) unless it rebuilds a large
+        result already recorded (``ReplayChildren``)."""
+        execution = self.execution
+        identity = self.identity
+        if op is None:
+            execution.checkpointer.enqueue(identity.update(OperationAction.START))
+        details = op.context_details if op is not None else None
+        replay_children = bool(details and details.replay_children)
+        recorded_summary = details.result if replay_children and details else None
+        working = execution.scheduler.working
+        checkpointer = execution.checkpointer
+        try:
+            result = await self.user_code(
+                self.body(op is not None, recorded_summary), is_replay_children=op is not None
+            )
+            with working(identity):
+                text, replayed = await to_checkpoint(self.serdes, result, self.serdes_context())
+            back: T = result if text is None and self.keep_unserialized else replayed
+        except FATAL_ERRORS:
+            raise
+        except Exception as exc:
+            if replay_children and self.on_rebuild_failure is RebuildFailure.RERAISE:
+                raise
+            error = self.error_of(exc)
+            if not replay_children or self.on_rebuild_failure is RebuildFailure.RECORD:
+                with working(identity):
+                    await checkpointer.checkpoint(
+                        identity.update(OperationAction.FAIL, error=error)
+                    )
+            else:
+                self.ended_unrecorded(OperationStatus.FAILED, error)
+            raise self.failure(error) from exc
+        if replay_children:
+            self.ended_unrecorded(OperationStatus.SUCCEEDED, None)
+            return self.finish(back)  # rebuilding a large result: already recorded
+        if text is not None and payload_bytes(text) > REPLAY_CHILDREN_THRESHOLD:
+            stored: str | None = self.summary(result)
+            options = ContextOptions(replay_children=True)
+        else:
+            stored, options = text, ContextOptions(replay_children=False)
+        with working(identity):
+            await checkpointer.checkpoint(
+                identity.update(OperationAction.SUCCEED, payload=stored, context_options=options)
+            )
+        return self.finish(back)
+
+
+def run_context(
     execution: Execution,
     identity: OperationIdentity,
     body: Callable[[bool, str | None], Awaitable[T]],
@@ -72,71 +192,19 @@ async def run_context(
     error_of: Callable[[BaseException], ErrorObject] = error_object_from_exception,
     on_rebuild_failure: RebuildFailure = RebuildFailure.RERAISE,
     keep_unserialized: bool = False,
-) -> T:
-    """Run one CONTEXT operation.
-
-    ``body(replaying, stored)`` runs the work; ``replaying`` says whether the operation
-    was already recorded and ``stored`` is the summary text a ``ReplayChildren`` result
-    left. ``summary(result)`` is stored instead of a result over the threshold.
-    ``failure(error)`` builds the exception raised for a failure (stored or new),
-    ``error_of(exc)`` the error checkpointed for an exception of the body. A result its
-    serdes stores no text for comes back as ``None``, or as itself with
-    ``keep_unserialized``.
-    """
-    context = identity.serdes_context(execution)
-    op = identity.read(execution)
-    details = op.context_details if op is not None else None
-    replay_children = bool(details and details.replay_children)
-    # A context's body is workflow code; its own reads and checkpoints are work that
-    # the invocation must not suspend in the middle of.
-    working = execution.scheduler.working
-    if op is not None and op.status is OperationStatus.SUCCEEDED and not replay_children:
-        with working(identity):
-            value: T = await read_stored(
-                execution, serdes, details.result if details else None, context
-            )
-        return value
-    if op is not None and op.status is OperationStatus.FAILED:
-        raise failure(details.error if details else None)
-    checkpointer = execution.checkpointer
-    if op is None:
-        checkpointer.enqueue(identity.update(OperationAction.START))
-    hooks = execution.hooks
-    try:
-        recorded_summary = details.result if replay_children and details else None
-        work = body(op is not None, recorded_summary)
-        if hooks.enabled:
-            work = run_user_function(execution, identity, work, is_replay_children=op is not None)
-        result = await work
-        with working(identity):
-            text, replayed = await to_checkpoint(serdes, result, context)
-        back: T = result if text is None and keep_unserialized else replayed
-    except FATAL_ERRORS:
-        raise
-    except Exception as exc:
-        if replay_children and on_rebuild_failure is RebuildFailure.RERAISE:
-            raise
-        error = error_of(exc)
-        if not replay_children or on_rebuild_failure is RebuildFailure.RECORD:
-            with working(identity):
-                await checkpointer.checkpoint(identity.update(OperationAction.FAIL, error=error))
-        elif hooks.enabled:
-            ended_unrecorded(execution, identity, OperationStatus.FAILED, error)
-        raise failure(error) from exc
-    if replay_children:
-        if hooks.enabled:
-            ended_unrecorded(execution, identity, OperationStatus.SUCCEEDED, None)
-        return back  # rebuilding a large result: it is already recorded
-    if text is not None and payload_bytes(text) > REPLAY_CHILDREN_THRESHOLD:
-        stored: str | None = summary(result)
-        options = ContextOptions(replay_children=True)
-    else:
-        stored, options = text, ContextOptions(replay_children=False)
-    with working(identity):
-        await checkpointer.checkpoint(
-            identity.update(OperationAction.SUCCEED, payload=stored, context_options=options)
-        )
-    return back
+) -> Coroutine[Any, Any, T]:
+    """Run one CONTEXT operation (a :class:`ContextOperation`)."""
+    return ContextOperation(
+        execution,
+        identity,
+        body,
+        serdes,
+        summary,
+        failure,
+        error_of,
+        on_rebuild_failure,
+        keep_unserialized,
+    ).run()
 
 
 def ended_unrecorded(
@@ -147,43 +215,21 @@ def ended_unrecorded(
     *,
     is_replayed: bool | None = None,
 ) -> None:
-    """Tell the plugins that a context ended without a checkpoint of its own."""
-    execution.hooks.context_ended(
-        operation_id=identity.id,
-        sub_type=identity.sub_type,
-        name=identity.name,
-        parent_id=identity.parent_id,
-        status=status,
-        error=error,
-        is_replayed=is_replayed,
-    )
+    """Tell the plugins that a context ended without a checkpoint of its own (a FLAT
+    branch)."""
+    UnrecordedContext(execution, identity).ended_unrecorded(status, error, is_replayed=is_replayed)
 
 
-async def run_user_function(
-    execution: Execution,
-    identity: OperationIdentity,
-    work: Awaitable[T],
-    *,
-    is_replay_children: bool = False,
-) -> T:
-    """Await a context's function between the plugins' user-function hooks."""
-    hooks = execution.hooks
-    if not hooks.enabled:
-        return await work
-    with hooks.user_function(
-        operation_id=identity.id,
-        operation_type=identity.type,
-        sub_type=identity.sub_type,
-        name=identity.name,
-        parent_id=identity.parent_id,
-        is_replay_children=is_replay_children,
-    ):
-        return await work
-
-
-async def run_unrecorded(
+def run_unrecorded(
     execution: Execution, identity: OperationIdentity, work: Awaitable[T]
-) -> T:
-    """Await the function of a context that has no checkpoint of its own (a FLAT branch,
-    a virtual child context) between the user-function hooks."""
-    return await run_user_function(execution, identity, work)
+) -> Awaitable[T]:
+    """Await the function of a context that has no checkpoint of its own (a FLAT branch)
+    between the user-function hooks."""
+    return UnrecordedContext(execution, identity).user_code(work)
+
+
+class UnrecordedContext(DurableOperation[Any]):
+    """A context with no checkpoint of its own (a FLAT branch, a virtual child context):
+    only its user-function and end hooks."""
+
+    __slots__ = ()

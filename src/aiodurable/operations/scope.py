@@ -13,12 +13,12 @@ from typing import Any, TypeVar
 
 from aiodurable.errors import OperationInStepError
 from aiodurable.operations.attempt import running_step
-from aiodurable.operations.base import OperationIdentity
 from aiodurable.operations.determinism import check_call_order, unvisited_error
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.operation_ids import lane_step_id, step_id
 from aiodurable.runtime.scheduler import task_lane
 from aiodurable.wire import TERMINAL_STATUSES, OperationType
+from aiodurable.wire.identity import OperationIdentity
 
 __all__ = ["OperationScope", "run_completing"]
 

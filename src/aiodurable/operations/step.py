@@ -20,14 +20,12 @@ from aiodurable.errors import (
     step_error_from,
 )
 from aiodurable.operations.attempt import (
+    AttemptOperation,
     attempts_made,
     enter_attempt,
     exit_attempt,
-    retry_later,
-    run_attempt,
-    wait_for_retry,
 )
-from aiodurable.operations.base import OperationIdentity, read_stored
+from aiodurable.operations.base import LATER, PARK, Move, OperationIdentity
 from aiodurable.retry import RetryPolicy, RetryStrategy, StepSemantics
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import FATAL_ERRORS
@@ -44,7 +42,7 @@ from aiodurable.wire import ErrorObject, Operation, OperationAction, OperationSt
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
 
-__all__ = ["run_step", "serdes_for_function"]
+__all__ = ["StepOperation", "serdes_for_function"]
 
 _DEFAULT_RETRY = RetryStrategy.default()
 
@@ -66,57 +64,81 @@ def serdes_for_function(fn: Callable[..., Any]) -> Serdes[Any]:
     return JsonSerdes(result)
 
 
-async def run_step(
-    execution: Execution,
-    identity: OperationIdentity,
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    *,
-    retry: RetryPolicy | None,
-    semantics: StepSemantics,
-    attempt_timeout: float | None,
-    serdes: AnySerdes,
-    logger_factory: Callable[..., FilteringBoundLogger],
-) -> Any:
-    at_most_once = semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY
-    checkpointer = execution.checkpointer
-    op = identity.read(execution)
-    while True:
-        status = op.status if op is not None else None
-        if status is OperationStatus.SUCCEEDED:
-            assert op is not None
+class StepOperation(AttemptOperation[Any]):
+    """One ``ctx.step``: START, run an attempt, SUCCEED (or RETRY, or FAIL)."""
+
+    __slots__ = ("args", "attempt_timeout", "fn", "retry", "semantics", "serdes")
+
+    ENDED = (OperationStatus.SUCCEEDED, OperationStatus.FAILED)
+
+    def __init__(
+        self,
+        execution: Execution,
+        identity: OperationIdentity,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        retry: RetryPolicy | None,
+        semantics: StepSemantics,
+        attempt_timeout: float | None,
+        serdes: AnySerdes,
+        logger_factory: Callable[..., FilteringBoundLogger],
+        /,
+    ) -> None:
+        # Positional, and the base's fields assigned here: one is built for every
+        # ``ctx.step`` call, replays included, and keywords or a super() call cost more
+        # than the rest of the call.
+        self.execution = execution
+        self.identity = identity
+        self.logger_factory = logger_factory
+        self._retry_due = None
+        self.fn = fn
+        self.args = args
+        self.retry = retry
+        self.semantics = semantics
+        self.attempt_timeout = attempt_timeout
+        self.serdes = serdes
+
+    def replayed(self, op: Operation) -> Any:
+        if op.status is OperationStatus.SUCCEEDED:
             details = op.step_details
             text = details.result if details else None
+            serdes = self.serdes
             if serdes.__class__ is JsonSerdes and text is not None:
                 return decode_json(text, serdes.type_)
-            return await read_stored(execution, serdes, text, identity.serdes_context(execution))
-        if status is OperationStatus.FAILED:
-            assert op is not None
-            recorded = op.step_details.error if op.step_details else None
-            if recorded is not None and recorded.error_type == CANCELLED_ERROR_TYPE:
-                # The workflow cancelled this step's task while its body ran (a failed
-                # TaskGroup sibling): the replay cancels it at the same point.
-                raise asyncio.CancelledError(recorded.error_message)
-            raise step_error_from(recorded)
+        return LATER
+
+    async def outcome(self, op: Operation) -> Any:
+        details = op.step_details
+        if op.status is OperationStatus.SUCCEEDED:
+            return await self.read_stored(self.serdes, details.result if details else None)
+        recorded = details.error if details else None
+        if recorded is not None and recorded.error_type == CANCELLED_ERROR_TYPE:
+            # The workflow cancelled this step's task while its body ran (a failed
+            # TaskGroup sibling): the replay cancels it at the same point.
+            raise asyncio.CancelledError(recorded.error_message)
+        raise step_error_from(recorded)
+
+    async def act(self, op: Operation | None) -> Operation | Move | None:
+        status = op.status if op is not None else None
         if status is OperationStatus.PENDING:
-            assert op is not None
-            op = await wait_for_retry(execution, identity, op)
-            continue
+            return PARK
+        execution = self.execution
+        identity = self.identity
+        checkpointer = execution.checkpointer
+        at_most_once = self.semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY
         if status is OperationStatus.STARTED and at_most_once:
-            assert op is not None
             error = StepInterruptedError(
                 f"step {identity.name or identity.id} attempt {attempts_made(op) + 1} was "
                 "interrupted before its outcome was recorded; at-most-once semantics forbid "
                 "running it again"
             )
-            op = await _handle_failure(execution, identity, op, error, retry)
-            continue
+            return await self._handle_failure(op, error)
         if status is not OperationStatus.STARTED:
             # New, READY (retry due) or a status steps do not normally have.
             start = identity.update(OperationAction.START)
             if at_most_once:
                 await checkpointer.checkpoint(start)
-                op = identity.read(execution)
+                op = self.read()
                 if op is None or op.status is not OperationStatus.STARTED:
                     unstarted = DurableError(
                         f"the service did not report step {identity.id} as STARTED after "
@@ -127,10 +149,10 @@ async def run_step(
             else:
                 checkpointer.enqueue(start)
         attempt = attempts_made(op) + 1
-        token = enter_attempt(identity, attempt, logger_factory)
+        token = enter_attempt(identity, attempt, self.logger_factory)
         try:
-            value = await run_attempt(execution, identity, fn, args, attempt, attempt_timeout)
-            text, result = await _checkpoint_text(execution, identity, serdes, value)
+            value = await self.run_attempt(self.fn, self.args, attempt, self.attempt_timeout)
+            text, result = await self._checkpoint_text(value)
         except FATAL_ERRORS:
             raise
         except _Unrecordable as exc:
@@ -140,32 +162,57 @@ async def run_step(
             await checkpointer.checkpoint(identity.update(OperationAction.FAIL, error=failed))
             raise StepError.from_error_object(failed) from exc.error
         except Exception as exc:
-            op = await _handle_failure(execution, identity, op, exc, retry)
-            continue
+            return await self._handle_failure(op, exc)
         except asyncio.CancelledError:
             if execution.outcome.running:
                 # The workflow itself cancelled the task (not a suspension, which waits
                 # for bodies to finish): record it, so no replay runs the body again.
-                _record_cancelled(execution, identity, attempt)
+                self._record_cancelled(attempt)
             raise
         finally:
             exit_attempt(token)
         await checkpointer.checkpoint(identity.update(OperationAction.SUCCEED, payload=text))
-        return result
+        return self.finish(result)
+
+    def _record_cancelled(self, attempt: int) -> None:
+        identity = self.identity
+        error = ErrorObject(
+            error_type=CANCELLED_ERROR_TYPE,
+            error_message=f"step {identity.name or identity.id} attempt {attempt} was "
+            "cancelled by the workflow before it finished",
+        )
+        with contextlib.suppress(DurableError):  # the invocation already ended
+            self.execution.checkpointer.enqueue(identity.update(OperationAction.FAIL, error=error))
+
+    async def _checkpoint_text(self, value: Any) -> tuple[str | None, Any]:
+        """The result's checkpoint text and its replayed value, within the service's
+        limit."""
+        label = self.identity.name or self.identity.id
+        try:
+            text, result = await to_checkpoint(self.serdes, value, self.serdes_context())
+            check_payload_size(text, f"the result of step {label}")
+        except ResultTooLargeError as exc:
+            raise _Unrecordable(exc) from exc
+        except SerializationError as exc:
+            raise _Unrecordable(SerializationError(f"step {label}: {exc}")) from exc
+        return text, result
+
+    async def _handle_failure(self, op: Operation | None, error: Exception) -> Operation | None:
+        """Checkpoint RETRY (the loop parks until it is due) or FAIL (and raise
+        StepError)."""
+        made = attempts_made(op) + 1
+        decision = (self.retry or _DEFAULT_RETRY)(error, made)
+        error_object = error_object_from_exception(error)
+        if decision.should_retry:
+            return await self.retry_later(decision.delay_seconds, error=error_object)
+        await self.execution.checkpointer.checkpoint(
+            self.identity.update(OperationAction.FAIL, error=error_object)
+        )
+        raise step_error_from(error_object) from error
 
 
 #: The error type a step records when the workflow cancelled it mid-attempt.
 CANCELLED_ERROR_TYPE = "asyncio.CancelledError"
-
-
-def _record_cancelled(execution: Execution, identity: OperationIdentity, attempt: int) -> None:
-    error = ErrorObject(
-        error_type=CANCELLED_ERROR_TYPE,
-        error_message=f"step {identity.name or identity.id} attempt {attempt} was cancelled "
-        "by the workflow before it finished",
-    )
-    with contextlib.suppress(DurableError):  # the invocation already ended
-        execution.checkpointer.enqueue(identity.update(OperationAction.FAIL, error=error))
 
 
 class _Unrecordable(Exception):
@@ -174,39 +221,3 @@ class _Unrecordable(Exception):
     def __init__(self, error: SerializationError | ResultTooLargeError) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-async def _checkpoint_text(
-    execution: Execution, identity: OperationIdentity, serdes: AnySerdes, value: Any
-) -> tuple[str | None, Any]:
-    """The result's checkpoint text and its replayed value, within the service's limit."""
-    context = identity.serdes_context(execution)
-    what = f"the result of step {identity.name or identity.id}"
-    try:
-        text, result = await to_checkpoint(serdes, value, context)
-        check_payload_size(text, what)
-    except ResultTooLargeError as exc:
-        raise _Unrecordable(exc) from exc
-    except SerializationError as exc:
-        raise _Unrecordable(
-            SerializationError(f"step {identity.name or identity.id}: {exc}")
-        ) from exc
-    return text, result
-
-
-async def _handle_failure(
-    execution: Execution,
-    identity: OperationIdentity,
-    op: Operation | None,
-    error: Exception,
-    retry: RetryPolicy | None,
-) -> Operation | None:
-    """Checkpoint RETRY (and park until it is due) or FAIL (and raise StepError)."""
-    made = attempts_made(op) + 1
-    decision = (retry or _DEFAULT_RETRY)(error, made)
-    error_object = error_object_from_exception(error)
-    checkpointer = execution.checkpointer
-    if decision.should_retry:
-        return await retry_later(execution, identity, decision.delay_seconds, error=error_object)
-    await checkpointer.checkpoint(identity.update(OperationAction.FAIL, error=error_object))
-    raise step_error_from(error_object) from error

@@ -6,11 +6,11 @@ import time
 
 from aiodurable.duration import Seconds, to_seconds
 from aiodurable.errors import ValidationError
-from aiodurable.operations.base import OperationIdentity
+from aiodurable.operations.base import DurableOperation, OperationIdentity
 from aiodurable.runtime.execution import Execution
-from aiodurable.wire import OperationAction, OperationStatus, WaitOptions
+from aiodurable.wire import Operation, OperationAction, OperationStatus, WaitOptions
 
-__all__ = ["run_wait", "wait_seconds"]
+__all__ = ["WaitOperation", "wait_seconds"]
 
 MAX_WAIT_SECONDS = 31_622_400
 
@@ -31,21 +31,33 @@ def wait_seconds(duration: Seconds) -> int:
     return whole
 
 
-async def run_wait(execution: Execution, identity: OperationIdentity, seconds: int) -> None:
-    op = identity.read(execution)
-    if op is None:
-        await execution.checkpointer.checkpoint(
-            identity.update(OperationAction.START, wait_options=WaitOptions(wait_seconds=seconds))
+class WaitOperation(DurableOperation[None]):
+    """A timer the service owns: START with its length, then park until it fired."""
+
+    __slots__ = ("seconds",)
+
+    #: Only a fired timer ends the wait.
+    ENDED = (OperationStatus.SUCCEEDED,)
+    BEGINS = True
+
+    def __init__(self, execution: Execution, identity: OperationIdentity, seconds: int) -> None:
+        super().__init__(execution, identity)
+        self.seconds = seconds
+
+    async def begin(self) -> Operation | None:
+        options = WaitOptions(wait_seconds=self.seconds)
+        await self.execution.checkpointer.checkpoint(
+            self.identity.update(OperationAction.START, wait_options=options)
         )
-        op = identity.read(execution)
-    not_before = 0.0
-    while op is None or op.status is not OperationStatus.SUCCEEDED:
-        due = time.time() + seconds
+        return self.read()
+
+    async def outcome(self, op: Operation) -> None:
+        return None
+
+    def resume_at(self, op: Operation | None, again: bool) -> float:
+        due = time.time() + self.seconds
         if op is not None and op.wait_details and op.wait_details.scheduled_end_timestamp:
             due = op.wait_details.scheduled_end_timestamp.timestamp()
-        await execution.park(max(due, not_before), watch=identity.id)
-        await execution.checkpointer.refresh()
-        op = identity.read(execution)
         # The service owns the timer (its clock may differ from ours): if it has not
         # fired, look again a second later, never in a tight loop.
-        not_before = time.time() + 1
+        return max(due, time.time() + 1) if again else due

@@ -16,13 +16,13 @@ from aiodurable.errors import (
     registered_error_class,
 )
 from aiodurable.operations.attempt import StepContext
-from aiodurable.operations.base import OperationIdentity
 from aiodurable.operations.callback import callback_result_serdes, callback_timeout_seconds
 from aiodurable.operations.child import run_child
 from aiodurable.retry import RetryPolicy
 from aiodurable.runtime.execution import Execution
 from aiodurable.serdes import ANY_JSON, AnySerdes, JsonSerdes, bind_serdes
 from aiodurable.wire.callback_names import callback_wire_name, submitter_wire_name
+from aiodurable.wire.identity import OperationIdentity
 
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger

@@ -13,24 +13,22 @@ import msgspec
 from aiodurable.duration import Seconds, to_seconds
 from aiodurable.errors import WaitForConditionError, error_object_from_exception
 from aiodurable.operations.attempt import (
+    AttemptOperation,
     attempts_made,
     enter_attempt,
     exit_attempt,
-    retry_later,
-    run_attempt,
-    wait_for_retry,
 )
-from aiodurable.operations.base import OperationIdentity, read_stored
+from aiodurable.operations.base import PARK, Move, OperationIdentity
 from aiodurable.retry import Jitter, backoff_seconds
 from aiodurable.runtime.execution import Execution
 from aiodurable.runtime.signals import FATAL_ERRORS
 from aiodurable.serdes import AnySerdes, check_payload_size, to_checkpoint
-from aiodurable.wire import OperationAction, OperationStatus
+from aiodurable.wire import Operation, OperationAction, OperationStatus
 
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
 
-__all__ = ["WaitDecision", "WaitStrategy", "run_wait_for_condition"]
+__all__ = ["WaitDecision", "WaitForConditionOperation", "WaitStrategy"]
 
 S = TypeVar("S")
 
@@ -83,51 +81,67 @@ class WaitStrategy(Generic[S]):
         return WaitDecision(True, delay)
 
 
-async def run_wait_for_condition(
-    execution: Execution,
-    identity: OperationIdentity,
-    check: Callable[[Any], Any],
-    initial_state: Any,
-    strategy: Callable[[Any, int], WaitDecision],
-    serdes: AnySerdes,
-    logger_factory: Callable[..., FilteringBoundLogger],
-    attempt_timeout: float | None = None,
-) -> Any:
-    context = identity.serdes_context(execution)
-    checkpointer = execution.checkpointer
-    op = identity.read(execution)
-    while True:
+class WaitForConditionOperation(AttemptOperation[Any]):
+    """One ``ctx.wait_for_condition``: each attempt runs the check on the state the last
+    one stored, then the strategy decides: RETRY with the new state, or SUCCEED."""
+
+    __slots__ = ("attempt_timeout", "check", "initial_state", "serdes", "strategy")
+
+    ENDED = (OperationStatus.SUCCEEDED, OperationStatus.FAILED)
+
+    def __init__(
+        self,
+        execution: Execution,
+        identity: OperationIdentity,
+        check: Callable[[Any], Any],
+        initial_state: Any,
+        strategy: Callable[[Any, int], WaitDecision],
+        serdes: AnySerdes,
+        logger_factory: Callable[..., FilteringBoundLogger],
+        attempt_timeout: float | None = None,
+    ) -> None:
+        # The base's fields, assigned here: one call fewer on every step.
+        self.execution = execution
+        self.identity = identity
+        self.logger_factory = logger_factory
+        self._retry_due = None
+        self.check = check
+        self.initial_state = initial_state
+        self.strategy = strategy
+        self.serdes = serdes
+        self.attempt_timeout = attempt_timeout
+
+    async def outcome(self, op: Operation) -> Any:
+        details = op.step_details
+        if op.status is OperationStatus.SUCCEEDED:
+            return await self.read_stored(self.serdes, details.result if details else None)
+        raise WaitForConditionError.from_error_object(details.error if details else None)
+
+    async def act(self, op: Operation | None) -> Operation | Move | None:
         status = op.status if op is not None else None
-        details = op.step_details if op is not None else None
-        if status is OperationStatus.SUCCEEDED:
-            return await read_stored(
-                execution, serdes, details.result if details else None, context
-            )
-        if status is OperationStatus.FAILED:
-            raise WaitForConditionError.from_error_object(details.error if details else None)
         if status is OperationStatus.PENDING:
-            assert op is not None
-            op = await wait_for_retry(execution, identity, op)
-            continue
+            return PARK
+        identity = self.identity
+        checkpointer = self.execution.checkpointer
+        serdes = self.serdes
         if op is None or status is OperationStatus.READY:
             checkpointer.enqueue(identity.update(OperationAction.START))
+        details = op.step_details if op is not None else None
         if details is not None and details.result:
-            state = await read_stored(execution, serdes, details.result, context)
+            state = await self.read_stored(serdes, details.result)
         else:
-            _, state = await to_checkpoint(serdes, initial_state, context)
+            _, state = await to_checkpoint(serdes, self.initial_state, self.serdes_context())
         attempt = attempts_made(op) + 1
-        token = enter_attempt(identity, attempt, logger_factory)
+        token = enter_attempt(identity, attempt, self.logger_factory)
         try:
-            new_state = await run_attempt(
-                execution, identity, check, (state,), attempt, attempt_timeout
-            )
+            new_state = await self.run_attempt(self.check, (state,), attempt, self.attempt_timeout)
             text, state = await to_checkpoint(
-                serdes, new_state, msgspec.structs.replace(context, attempt=attempt)
+                serdes, new_state, msgspec.structs.replace(self.serdes_context(), attempt=attempt)
             )
             check_payload_size(
                 text, f"the state of wait_for_condition {identity.name or identity.id}"
             )
-            decision = strategy(state, attempt)
+            decision = self.strategy(state, attempt)
         except FATAL_ERRORS:
             raise
         except Exception as exc:
@@ -138,5 +152,5 @@ async def run_wait_for_condition(
             exit_attempt(token)
         if not decision.should_continue:
             await checkpointer.checkpoint(identity.update(OperationAction.SUCCEED, payload=text))
-            return state
-        op = await retry_later(execution, identity, decision.delay_seconds, payload=text)
+            return self.finish(state)
+        return await self.retry_later(decision.delay_seconds, payload=text)

@@ -30,6 +30,7 @@ from aiodurable.plugins.infos import (
     UserFunctionEndInfo,
     UserFunctionOutcome,
     UserFunctionStartInfo,
+    identified,
     info_of,
 )
 from aiodurable.plugins.plugin import HOOKS, Plugin, PluginEntry, PluginFactory
@@ -42,6 +43,7 @@ from aiodurable.wire import (
     OperationType,
     OperationUpdate,
 )
+from aiodurable.wire.identity import OperationIdentity
 
 __all__ = ["NO_PLUGINS", "InvocationHooks", "PluginSet", "is_plugin_factory"]
 
@@ -352,13 +354,10 @@ class InvocationHooks:
 
     def context_ended(
         self,
-        *,
-        operation_id: str,
-        sub_type: str | None,
-        name: str | None,
-        parent_id: str | None,
+        identity: OperationIdentity,
         status: OperationStatus,
         error: ErrorObject | None = None,
+        *,
         is_replayed: bool | None = None,
     ) -> None:
         """A context ended without a checkpoint of its own: a FLAT branch, a virtual
@@ -366,18 +365,16 @@ class InvocationHooks:
 
         ``is_replayed`` (by default: whether the context is recorded) says that it had
         already ended in an earlier invocation."""
+        operation_id = identity.id
         if not self.enabled or operation_id in self._ended:
             return
         self._ended.add(operation_id)
         recorded = self._operations.get(operation_id)
         self._plugins.call(
             "on_operation_end",
-            OperationEndInfo(
-                operation_id=operation_id,
-                operation_type=OperationType.CONTEXT,
-                sub_type=sub_type,
-                name=name,
-                parent_id=parent_id,
+            identified(
+                OperationEndInfo,
+                identity,
                 start_time=recorded.start_timestamp if recorded is not None else None,
                 end_time=_now(),
                 is_replayed=operation_id in self._initial if is_replayed is None else is_replayed,
@@ -390,12 +387,8 @@ class InvocationHooks:
     # -- user functions --------------------------------------------------------------------
     def user_function(
         self,
+        identity: OperationIdentity,
         *,
-        operation_id: str,
-        operation_type: OperationType,
-        sub_type: str | None,
-        name: str | None,
-        parent_id: str | None,
         attempt: int | None = None,
         is_replay_children: bool = False,
     ) -> AbstractContextManager[None]:
@@ -410,14 +403,11 @@ class InvocationHooks:
             return _NO_HOOKS
         return _UserFunctionRun(
             self,
-            UserFunctionStartInfo(
-                operation_id=operation_id,
-                operation_type=operation_type,
-                sub_type=sub_type,
-                name=name,
-                parent_id=parent_id,
+            identified(
+                UserFunctionStartInfo,
+                identity,
                 start_time=_now(),
-                is_replayed=operation_id in self._initial,
+                is_replayed=identity.id in self._initial,
                 status=OperationStatus.STARTED,
                 attempt=attempt,
                 is_replay_children=is_replay_children,

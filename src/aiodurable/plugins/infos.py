@@ -20,6 +20,7 @@ from aiodurable.wire import (
     OperationStatus,
     OperationType,
 )
+from aiodurable.wire.identity import OperationIdentity
 
 __all__ = [
     "InvocationEndInfo",
@@ -33,6 +34,8 @@ __all__ = [
     "UserFunctionEndInfo",
     "UserFunctionOutcome",
     "UserFunctionStartInfo",
+    "identified",
+    "info_of",
 ]
 
 
@@ -195,4 +198,16 @@ def info_of(
         error=op.recorded_error,
         attempt=op.step_details.attempt if op.step_details is not None else None,
         execution_arn=execution_arn,
+    )
+
+
+def identified(cls: type[_Info], identity: OperationIdentity, **fields: object) -> _Info:
+    """An info of type ``cls`` about the operation ``identity`` names, with ``fields``."""
+    return cls(
+        operation_id=identity.id,
+        operation_type=identity.type,
+        sub_type=identity.sub_type,
+        name=identity.name,
+        parent_id=identity.parent_id,
+        **fields,  # type: ignore[arg-type]
     )
