@@ -44,7 +44,7 @@ async def test_a_small_claim_is_approved_without_asking_anyone() -> None:
 async def test_a_large_claim_waits_for_the_manager_and_records_the_decision() -> None:
     async with LocalRunner(human_approval.handler) as runner:
         run = await runner.start({"claim_id": "c-2", "employee": "sam", "amount": 1200})
-        callback = await run.wait_for_callback("manager-approval")
+        callback = await run.callback_started("manager-approval")
         assert run.status == "RUNNING"
         run.complete_callback(
             callback.name or "", {"approved": False, "reviewer": "ana", "comment": "no receipt"}

@@ -377,7 +377,7 @@ async def test_a_callback_answered_while_suspended_ends_with_its_result_on_repla
 
     async with LocalRunner(workflow) as runner:
         run = await runner.start()
-        await run.wait_for_callback("approval")
+        await run.callback_started("approval")
         assert plugin.of("operation-end", name="approval") == []
         run.complete_callback("approval", "yes")
         result = await run.wait()

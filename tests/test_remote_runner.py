@@ -152,7 +152,7 @@ async def test_a_test_can_drive_callbacks_and_read_progress_by_hand(served: str)
     flaky_calls.clear()
     async with remote(served) as runner:
         run = await runner.start({"order_id": "o-8", "amounts": [1]}, name="by-hand")
-        callback = await run.wait_for_callback("approval create callback id")
+        callback = await run.callback_started("approval create callback id")
         assert run.step("reserve").attempts == 2  # what the poll read on the way
         assert run.operation("cool-off").status == "SUCCEEDED"
         await run.complete_callback(callback.callback_id or "", "ok")
@@ -171,7 +171,7 @@ async def test_a_failed_callback_and_a_stop_reach_the_execution(served: str) -> 
         failed = await runner.run({"order_id": "o-9", "amounts": []})
 
         stopped_run = await runner.start({"order_id": "o-10", "amounts": []})
-        await stopped_run.wait_for_callback()
+        await stopped_run.callback_started()
         await stopped_run.stop("cancelled by the test")
         stopped = await stopped_run.wait()
 

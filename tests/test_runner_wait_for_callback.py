@@ -28,7 +28,7 @@ async def test_a_durable_wait_before_the_callback_passes_in_virtual_time() -> No
         started = runner.now()
         run = await runner.start()
         with anyio.fail_after(30):  # it used to spin here forever
-            callback = await run.wait_for_callback("approval")
+            callback = await run.callback_started("approval")
         assert runner.now() - started >= timedelta(hours=6)
         run.complete_callback(callback.name or "approval", "yes")
         final = await run.wait()
@@ -49,7 +49,7 @@ async def test_waiting_for_a_callback_that_never_starts_raises_execution_stalled
     async with LocalRunner(asks_for_something_else) as runner:
         run = await runner.start()
         with pytest.raises(ExecutionStalledError, match="approval"), anyio.fail_after(30):
-            await run.wait_for_callback("approval")
+            await run.callback_started("approval")
 
 
 async def notify_manager(callback_id: str) -> None:
@@ -87,7 +87,7 @@ async def test_run_wait_for_callback_finds_the_wait_for_callback_by_the_users_na
     async with LocalRunner(asks_the_manager) as runner:
         run = await runner.start()
         with anyio.fail_after(30):
-            callback = await run.wait_for_callback("manager")
+            callback = await run.callback_started("manager")
         run.complete_callback("manager", "yes")
         result = await run.wait()
 
@@ -110,4 +110,4 @@ async def test_waiting_for_a_callback_name_that_never_starts_names_the_callbacks
     async with LocalRunner(asks_the_manager) as runner:
         run = await runner.start()
         with pytest.raises(RuntimeError, match=r"ended before callback 'boss'.*'manager'"):
-            await run.wait_for_callback("boss")
+            await run.callback_started("boss")

@@ -33,7 +33,7 @@ async def asks_until_understood(event: object, ctx: DurableContext) -> str:
 
 async def _answer(run: Any, name: str, raw: str) -> None:
     """Answer callback ``name`` with ``raw`` text once it has started, as a sender would."""
-    await run.wait_for_callback(name)
+    await run.callback_started(name)
     run.complete_callback(name, raw=raw)
 
 
@@ -86,7 +86,7 @@ async def waits_for_a_bad_answer(event: object, ctx: DurableContext) -> str:
 async def test_wait_for_callback_raises_the_same_error() -> None:
     async with LocalRunner(waits_for_a_bad_answer) as runner:
         run = await runner.start({})
-        callback = await run.wait_for_callback()
+        callback = await run.callback_started()
         run.complete_callback(callback.callback_id or "", raw="[1, 2")
         final = await run.wait()
 

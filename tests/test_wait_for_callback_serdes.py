@@ -40,7 +40,7 @@ async def asks_for_a_verdict(event: object, ctx: DurableContext) -> list[str]:
 async def test_the_custom_serdes_decoded_value_is_returned_on_first_run_and_replay() -> None:
     async with LocalRunner(asks_for_a_verdict, replay_check=True) as runner:
         run = await runner.start()
-        await run.wait_for_callback("review")
+        await run.callback_started("review")
         run.complete_callback("review", raw="yes:ana")
         result = await run.wait()
 

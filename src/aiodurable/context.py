@@ -19,7 +19,12 @@ from aiodurable.operations.batch import (
     validate_batch,
 )
 from aiodurable.operations.batch_result import BatchResult, CompletionConfig, NamedBranch, Nesting
-from aiodurable.operations.callback_methods import CallbackMethods
+from aiodurable.operations.callback import (
+    Callback,
+    CreateCallback,
+    callback_result_serdes,
+    callback_timeout_seconds,
+)
 from aiodurable.operations.child import run_child, run_virtual_child
 from aiodurable.operations.determinism import (
     branch_digests,
@@ -36,6 +41,11 @@ from aiodurable.operations.step import StepOperation, serdes_for_function
 from aiodurable.operations.terminal_scope import ScopeReport, TerminalScope
 from aiodurable.operations.timeouts import timeout_seconds
 from aiodurable.operations.wait import WaitOperation, wait_seconds
+from aiodurable.operations.wait_for_callback import (
+    Submitter,
+    callback_waiter,
+    run_wait_for_callback,
+)
 from aiodurable.operations.wait_for_condition import (
     WaitDecision,
     WaitForConditionOperation,
@@ -43,9 +53,10 @@ from aiodurable.operations.wait_for_condition import (
 )
 from aiodurable.replay_logging import LogGate, LoggingConfig, make_logger
 from aiodurable.retry import RetryPolicy, StepSemantics
-from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.invocation_state import InvocationState
 from aiodurable.serdes import ANY_JSON, AnySerdes, AsyncSerdes, JsonSerdes, Serdes, bind_serdes
 from aiodurable.wire import OperationType
+from aiodurable.wire.callback_names import WAIT_FOR_CALLBACK
 from aiodurable.wire.identity import OperationIdentity
 
 if TYPE_CHECKING:
@@ -63,7 +74,7 @@ I = TypeVar("I")  # noqa: E741
 STEP_OPTIONS = ("name", "retry", "semantics", "timeout", "result_type", "serdes", "sub_type")
 
 
-class DurableContext(CallbackMethods):
+class DurableContext(OperationScope):
     """Durable operations of one workflow (or of one child context / branch).
 
     Every operation is assigned its id when it is *called*, so
@@ -75,7 +86,7 @@ class DurableContext(CallbackMethods):
 
     def __init__(
         self,
-        execution: Execution,
+        execution: InvocationState,
         *,
         parent_id: str | None = None,
         id_prefix: str | None = None,
@@ -83,8 +94,7 @@ class DurableContext(CallbackMethods):
         logging: LoggingConfig | None = None,
         lambda_context: LambdaContext | None = None,
     ) -> None:
-        OperationScope.__init__(
-            self,
+        super().__init__(
             execution,
             parent_id,
             id_prefix,
@@ -339,6 +349,151 @@ class DurableContext(CallbackMethods):
                 lambda replaying: self._child(op_id, op_id, replaying),
                 serdes=bind_serdes(serdes, JsonSerdes(result_type) if result_type else ANY_JSON),
                 summary=summary,
+            ),
+        )
+
+    # -- callbacks ---------------------------------------------------------------------
+    @overload
+    def create_callback(
+        self,
+        *,
+        name: str | None = ...,
+        timeout: Seconds | None = ...,
+        heartbeat_timeout: Seconds | None = ...,
+        result_type: None = ...,
+        serdes: None = ...,
+        sub_type: str | None = ...,
+    ) -> Awaitable[Callback[str]]: ...
+
+    @overload
+    def create_callback(
+        self,
+        *,
+        name: str | None = ...,
+        timeout: Seconds | None = ...,
+        heartbeat_timeout: Seconds | None = ...,
+        result_type: type[T],
+        serdes: Serdes[T] | AsyncSerdes[Any] | None = ...,
+        sub_type: str | None = ...,
+    ) -> Awaitable[Callback[T]]: ...
+
+    @overload
+    def create_callback(
+        self,
+        *,
+        name: str | None = ...,
+        timeout: Seconds | None = ...,
+        heartbeat_timeout: Seconds | None = ...,
+        result_type: None = ...,
+        serdes: Serdes[T] | AsyncSerdes[T],
+        sub_type: str | None = ...,
+    ) -> Awaitable[Callback[T]]: ...
+
+    def create_callback(
+        self,
+        *,
+        name: str | None = None,
+        timeout: Seconds | None = None,
+        heartbeat_timeout: Seconds | None = None,
+        result_type: Any = None,
+        serdes: AnySerdes | None = None,
+        sub_type: str | None = None,
+    ) -> Awaitable[Callback[Any]]:
+        """Create a callback an external system completes by its ``callback_id``.
+
+        >>> callback = await ctx.create_callback(name="approval", timeout=3600)  # doctest: +SKIP
+        >>> await notify_approver(callback.callback_id)                          # doctest: +SKIP
+        >>> decision = await callback.result()                                   # doctest: +SKIP
+        """
+        timeout_s = callback_timeout_seconds(timeout, "timeout")
+        heartbeat_s = callback_timeout_seconds(heartbeat_timeout, "heartbeat_timeout")
+        identity = self._identity(
+            OperationType.CALLBACK, check_sub_type(sub_type, "Callback"), check_name(name)
+        )
+        return self._tracked(
+            identity,
+            CreateCallback(
+                self._execution,
+                identity,
+                timeout_s,
+                heartbeat_s,
+                callback_result_serdes(result_type, serdes),
+            ).run(),
+        )
+
+    @overload
+    def wait_for_callback(
+        self,
+        submitter: Submitter,
+        *,
+        name: str | None = ...,
+        timeout: Seconds | None = ...,
+        heartbeat_timeout: Seconds | None = ...,
+        retry: RetryPolicy | None = ...,
+        result_type: None = ...,
+        serdes: None = ...,
+    ) -> Awaitable[str]: ...
+
+    @overload
+    def wait_for_callback(
+        self,
+        submitter: Submitter,
+        *,
+        name: str | None = ...,
+        timeout: Seconds | None = ...,
+        heartbeat_timeout: Seconds | None = ...,
+        retry: RetryPolicy | None = ...,
+        result_type: type[T],
+        serdes: Serdes[T] | AsyncSerdes[Any] | None = ...,
+    ) -> Awaitable[T]: ...
+
+    @overload
+    def wait_for_callback(
+        self,
+        submitter: Submitter,
+        *,
+        name: str | None = ...,
+        timeout: Seconds | None = ...,
+        heartbeat_timeout: Seconds | None = ...,
+        retry: RetryPolicy | None = ...,
+        result_type: None = ...,
+        serdes: Serdes[T] | AsyncSerdes[T],
+    ) -> Awaitable[T]: ...
+
+    def wait_for_callback(
+        self,
+        submitter: Submitter,
+        *,
+        name: str | None = None,
+        timeout: Seconds | None = None,
+        heartbeat_timeout: Seconds | None = None,
+        retry: RetryPolicy | None = None,
+        result_type: Any = None,
+        serdes: AnySerdes | None = None,
+    ) -> Awaitable[Any]:
+        """Create a callback, hand its id to ``submitter`` (run as a step), and wait for
+        the result. Raises the callback's own error, or ``CallbackSubmitterError`` when
+        the submitter failed after its retries.
+
+        A submitter declared with two required parameters, the official SDK's
+        ``submitter(callback_id, ctx)``, also gets a
+        :class:`~aiodurable.operations.wait_for_callback.WaitForCallbackContext`
+        (``ctx.logger``, ``ctx.attempt``)."""
+        name = check_name(name) if name is not None else default_name(submitter)
+        body = callback_waiter(
+            submitter, name, timeout, heartbeat_timeout, retry, result_type, serdes
+        )
+        identity = self._identity(OperationType.CONTEXT, WAIT_FOR_CALLBACK, name)
+        op_id = identity.id
+        return self._tracked(
+            identity,
+            run_wait_for_callback(
+                self._execution,
+                identity,
+                body,
+                lambda replaying: self._child(op_id, op_id, replaying),
+                result_type,
+                serdes,
             ),
         )
 

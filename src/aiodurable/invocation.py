@@ -27,8 +27,8 @@ from aiodurable.errors import (
 from aiodurable.limits import escaped_bytes
 from aiodurable.plugins.dispatch import NO_PLUGINS, PluginSet
 from aiodurable.runtime.checkpointer import Checkpointer, TokenRevoked
-from aiodurable.runtime.execution import Execution
-from aiodurable.runtime.outcome import InvocationOutcome, InvocationState
+from aiodurable.runtime.invocation_state import InvocationState
+from aiodurable.runtime.outcome import InvocationOutcome, OutcomeState
 from aiodurable.runtime.replay_trace import ReplayTrace, trace_store
 from aiodurable.runtime.scheduler import InvocationScheduler, unfinished_error
 from aiodurable.runtime.signals import ProcessExit
@@ -193,7 +193,9 @@ async def run_invocation(
     )
     store = trace_store(client)
     trace = ReplayTrace(store.replay_trace(arn)) if store is not None else None
-    execution = Execution(arn, operations, hooks, trace, InvocationScheduler(InvocationOutcome()))
+    execution = InvocationState(
+        arn, operations, hooks, trace, InvocationScheduler(InvocationOutcome())
+    )
     payload = _input_payload(arn.rsplit("/", 1)[-1], operations)
     checkpointer = Checkpointer(
         client,
@@ -223,7 +225,7 @@ async def run_invocation(
 
 async def _drive(
     workflow: Callable[[Any, DurableContext], Awaitable[Any]],
-    execution: Execution,
+    execution: InvocationState,
     checkpointer: Checkpointer,
     payload: str | None,
     decode_input: Callable[[str | None], Any],
@@ -251,7 +253,7 @@ async def _drive(
     # What the workflow returned or raised counts only if nothing ended the invocation
     # first: after a suspension it may have caught the cancellation and carried on.
     outcome.complete()
-    if outcome.state is not InvocationState.FATAL:
+    if outcome.state is not OutcomeState.FATAL:
         await checkpointer.flush()
     return await _build_output(outcome, checkpointer, work)
 
@@ -260,9 +262,9 @@ async def _build_output(
     outcome: InvocationOutcome, checkpointer: Checkpointer, work: asyncio.Task[Any]
 ) -> dict[str, Any]:
     state = outcome.state
-    if state is InvocationState.SUSPENDED or state is InvocationState.REVOKED:
+    if state is OutcomeState.SUSPENDED or state is OutcomeState.REVOKED:
         return _output(InvocationOutput(status=InvocationStatus.PENDING))
-    if state is InvocationState.FATAL:
+    if state is OutcomeState.FATAL:
         fatal = outcome.error
         assert fatal is not None
         if isinstance(fatal, TokenRevoked):

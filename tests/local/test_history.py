@@ -139,7 +139,7 @@ async def test_a_callback_records_its_id_timeouts_and_raw_result() -> None:  # C
 
     async with LocalRunner(handler) as runner:
         run = await runner.start("cb-name")
-        await run.wait_for_callback("cb-name")
+        await run.callback_started("cb-name")
         run.complete_callback("cb-name", "payload")
         result = await run.wait()
 

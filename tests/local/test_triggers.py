@@ -107,7 +107,7 @@ async def heartbeat_approval(event: Any, ctx: DurableContext) -> str:
 async def test_a_callback_completed_from_the_test_resumes_the_execution() -> None:
     async with LocalRunner(approval) as runner:
         run = await runner.start()
-        callback = await run.wait_for_callback("approve")
+        callback = await run.callback_started("approve")
         run.complete_callback("approve", "yes")
         result = await run.wait()
 
@@ -124,7 +124,7 @@ async def test_a_failed_callback_raises_in_the_workflow() -> None:
 
     async with LocalRunner(strict) as runner:
         run = await runner.start()
-        await run.wait_for_callback("approve")
+        await run.callback_started("approve")
         run.fail_callback("approve", "rejected by finance", error_type="Rejected")
         result = await run.wait()
 
@@ -145,7 +145,7 @@ async def test_a_callback_times_out_when_nobody_answers() -> None:
 async def test_a_missed_heartbeat_times_the_callback_out_and_a_heartbeat_keeps_it_alive() -> None:
     async with LocalRunner(heartbeat_approval) as runner:
         run = await runner.start()
-        await run.wait_for_callback("approve")
+        await run.callback_started("approve")
         runner.advance(50)
         run.heartbeat_callback("approve")
         runner.advance(50)  # 100 s after the start, 50 s after the heartbeat

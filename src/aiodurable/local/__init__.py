@@ -11,7 +11,7 @@ from aiodurable.local.backend import DurableTarget, LocalBackend
 from aiodurable.local.clock import Clock, RealClock, VirtualClock
 from aiodurable.local.errors import (
     BackendClosedError,
-    CallbackTimedOutError,
+    CallbackExpiredError,
     ExecutionAlreadyStartedError,
     ExecutionStalledError,
     InvalidParameterError,
@@ -26,7 +26,7 @@ from aiodurable.local.store import MemoryStore, Store, StoredExecution
 
 __all__ = [
     "BackendClosedError",
-    "CallbackTimedOutError",
+    "CallbackExpiredError",
     "Clock",
     "DurableTarget",
     "Event",

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from aiodurable.local.changes import Changes
 from aiodurable.local.clock import Clock
 from aiodurable.local.errors import (
-    CallbackTimedOutError,
+    CallbackExpiredError,
     InvalidParameterError,
     ResourceNotFoundError,
 )
@@ -97,7 +97,7 @@ class CallbackApi:
         self._lifecycle.settle(ex)
         op = ex.operations[entry[1]]
         if op.status is OperationStatus.TIMED_OUT:
-            raise CallbackTimedOutError(f"Callback {callback_id} timed out")
+            raise CallbackExpiredError(f"Callback {callback_id} timed out")
         if not ex.running:
             raise ResourceNotFoundError(
                 f"Callback {callback_id} not found: its execution ended ({ex.record.status.value})"

@@ -6,7 +6,7 @@ from aiodurable.errors import CheckpointError, DurableError
 
 __all__ = [
     "BackendClosedError",
-    "CallbackTimedOutError",
+    "CallbackExpiredError",
     "ExecutionAlreadyStartedError",
     "ExecutionStalledError",
     "InvalidParameterError",
@@ -51,7 +51,7 @@ class ResourceConflictError(ServiceError):
     status_code = 409
 
 
-class CallbackTimedOutError(ServiceError):
+class CallbackExpiredError(ServiceError):
     """The callback already timed out (``CallbackTimeoutException``)."""
 
     code = "CallbackTimeoutException"

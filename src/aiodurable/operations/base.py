@@ -28,7 +28,7 @@ from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Generic, TypeVar
 
 from aiodurable.errors import PayloadUnavailableError
-from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.invocation_state import InvocationState
 from aiodurable.serdes import AnySerdes, SerdesContext, from_checkpoint
 from aiodurable.wire import TERMINAL_STATUSES, ErrorObject, Operation, OperationStatus
 from aiodurable.wire.identity import OperationIdentity
@@ -74,7 +74,7 @@ class DurableOperation(Generic[T]):
     #: ``in`` compares enum members by identity first, where a set hashes them in Python.
     ENDED: ClassVar[tuple[OperationStatus, ...]] = tuple(TERMINAL_STATUSES)
 
-    def __init__(self, execution: Execution, identity: OperationIdentity) -> None:
+    def __init__(self, execution: InvocationState, identity: OperationIdentity) -> None:
         self.execution = execution
         self.identity = identity
 
@@ -195,7 +195,7 @@ async def _hooked(hooks: AbstractContextManager[None], work: Awaitable[R]) -> R:
 
 
 async def read_stored(
-    execution: Execution, serdes: AnySerdes, text: str | None, context: SerdesContext
+    execution: InvocationState, serdes: AnySerdes, text: str | None, context: SerdesContext
 ) -> Any:
     """The value an operation stored, decoded through ``serdes`` (``None``: no payload).
 

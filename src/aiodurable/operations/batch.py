@@ -5,7 +5,7 @@ Each branch is an asyncio task in one task group per operation: no threads, and 
 branch outlives the operation. ``max_concurrency`` bounds branches *in flight*: a branch
 parked on a wait or a callback keeps its slot. Once the completion policy is decided the
 branches still in flight are cancelled and reported as ``STARTED``. The operation and
-each nested branch follow the CONTEXT lifecycle of :mod:`aiodurable.operations.lifecycle`.
+each nested branch follow the CONTEXT lifecycle of :mod:`aiodurable.operations.context_operation`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from aiodurable.operations.batch_result import (
     NamedBranch,
     Nesting,
 )
-from aiodurable.operations.lifecycle import (
+from aiodurable.operations.context_operation import (
     RebuildFailure,
     ended_unrecorded,
     no_summary,
@@ -41,7 +41,7 @@ from aiodurable.operations.lifecycle import (
     run_unrecorded,
 )
 from aiodurable.operations.scope import run_completing
-from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.invocation_state import InvocationState
 from aiodurable.runtime.operation_ids import branch_id
 from aiodurable.runtime.signals import FATAL_ERRORS
 from aiodurable.serdes import (
@@ -122,7 +122,7 @@ def map_specs(
 
 
 def run_batch(
-    execution: Execution,
+    execution: InvocationState,
     identity: OperationIdentity,
     branches: Sequence[BranchSpec],
     make_context: Callable[[str | None, str, bool], C],
@@ -194,7 +194,7 @@ def _summary_text(kind: str, result: BatchResult[Any]) -> str:
 class _Coordinator:
     def __init__(
         self,
-        execution: Execution,
+        execution: InvocationState,
         identity: OperationIdentity,
         branches: Sequence[BranchSpec],
         make_context: Callable[[str | None, str, bool], Any],

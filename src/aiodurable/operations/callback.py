@@ -16,7 +16,7 @@ from aiodurable.errors import (
     ValidationError,
 )
 from aiodurable.operations.base import DurableOperation, Move, OperationIdentity
-from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.invocation_state import InvocationState
 from aiodurable.serdes import AnySerdes, bind_serdes
 from aiodurable.wire import CallbackOptions, Operation, OperationAction, OperationStatus
 
@@ -53,7 +53,7 @@ class Callback(Generic[T]):
 
     def __init__(
         self,
-        execution: Execution,
+        execution: InvocationState,
         identity: OperationIdentity,
         callback_id: str,
         serdes: AnySerdes,
@@ -86,7 +86,7 @@ class CreateCallback(DurableOperation[Callback[Any]]):
 
     def __init__(
         self,
-        execution: Execution,
+        execution: InvocationState,
         identity: OperationIdentity,
         timeout_seconds: int,
         heartbeat_timeout_seconds: int,
@@ -130,7 +130,7 @@ class _CallbackAnswer(DurableOperation[T]):
     __slots__ = ("_callback",)
 
     def __init__(
-        self, execution: Execution, identity: OperationIdentity, callback: Callback[T]
+        self, execution: InvocationState, identity: OperationIdentity, callback: Callback[T]
     ) -> None:
         super().__init__(execution, identity)
         self._callback = callback

@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 
 from aiodurable.errors import ChildContextError, error_object_from_exception
 from aiodurable.operations.base import DurableOperation, Move, OperationIdentity
-from aiodurable.operations.lifecycle import no_summary, run_context
-from aiodurable.runtime.execution import Execution
+from aiodurable.operations.context_operation import no_summary, run_context
+from aiodurable.runtime.invocation_state import InvocationState
 from aiodurable.runtime.signals import FATAL_ERRORS
 from aiodurable.serdes import AnySerdes
 from aiodurable.wire import Operation, OperationStatus
@@ -21,7 +21,7 @@ C = TypeVar("C")
 
 
 def run_child(
-    execution: Execution,
+    execution: InvocationState,
     identity: OperationIdentity,
     body: Callable[[C], Awaitable[T]],
     make_context: Callable[[bool], C],
@@ -41,7 +41,7 @@ def run_child(
 
 
 def run_virtual_child(
-    execution: Execution,
+    execution: InvocationState,
     identity: OperationIdentity,
     body: Callable[[C], Awaitable[T]],
     context: C,
@@ -69,7 +69,7 @@ class VirtualChild(DurableOperation[T]):
 
     def __init__(
         self,
-        execution: Execution,
+        execution: InvocationState,
         identity: OperationIdentity,
         body: Callable[[], Awaitable[T]],
         ended_before: Callable[[], bool],

@@ -18,7 +18,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.invocation_state import InvocationState
 from aiodurable.runtime.replay_trace import call_digest, digest
 from aiodurable.wire import Operation, OperationType
 
@@ -54,7 +54,7 @@ def _what(type_: OperationType, name: str | None) -> str:
 
 
 def check_call_order(
-    execution: Execution,
+    execution: InvocationState,
     op_id: str,
     type_: OperationType,
     name: str | None,
@@ -104,7 +104,7 @@ def check_call_order(
     )
 
 
-def _previous(execution: Execution, prefix: str) -> str:
+def _previous(execution: InvocationState, prefix: str) -> str:
     if not prefix:
         return "no earlier operation of its own in this context"
     for op_id, op in execution.operations.items():
@@ -113,7 +113,7 @@ def _previous(execution: Execution, prefix: str) -> str:
     return f"operation {prefix}…"
 
 
-def unvisited_error(execution: Execution, parent_id: str | None, unreached: list[str]) -> str:
+def unvisited_error(execution: InvocationState, parent_id: str | None, unreached: list[str]) -> str:
     """The message for a context that completed without reaching recorded operations."""
     missing = [execution.operations[op_id] for op_id in unreached]
     shown = ", ".join(_describe(op) for op in missing[:5])
@@ -146,7 +146,7 @@ def branch_digests(branches: Sequence[tuple[str, Callable[..., Any]]]) -> list[s
 
 
 def check_batch_items(
-    execution: Execution,
+    execution: InvocationState,
     op_id: str,
     kind: str,
     name: str | None,

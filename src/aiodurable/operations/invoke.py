@@ -7,7 +7,7 @@ from typing import Any
 from aiodurable.errors import InvokeError
 from aiodurable.limits import MAX_INVOKE_PAYLOAD_BYTES
 from aiodurable.operations.base import DurableOperation, OperationIdentity
-from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.invocation_state import InvocationState
 from aiodurable.serdes import AnySerdes, check_payload_size, to_checkpoint
 from aiodurable.wire import (
     ChainedInvokeOptions,
@@ -32,7 +32,7 @@ class InvokeOperation(DurableOperation[Any]):
 
     def __init__(
         self,
-        execution: Execution,
+        execution: InvocationState,
         identity: OperationIdentity,
         function_name: str,
         payload: Any,

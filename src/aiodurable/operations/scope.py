@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from aiodurable.errors import OperationInStepError
 from aiodurable.operations.attempt import running_step
 from aiodurable.operations.determinism import check_call_order, unvisited_error
-from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.invocation_state import InvocationState
 from aiodurable.runtime.operation_ids import lane_step_id, step_id
 from aiodurable.runtime.scheduler import task_lane
 from aiodurable.wire import TERMINAL_STATUSES, OperationType
@@ -42,7 +42,7 @@ class OperationScope:
 
     def __init__(
         self,
-        execution: Execution,
+        execution: InvocationState,
         parent_id: str | None,
         id_prefix: str | None,
         replaying: bool,

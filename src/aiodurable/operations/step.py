@@ -27,7 +27,7 @@ from aiodurable.operations.attempt import (
 )
 from aiodurable.operations.base import LATER, PARK, Move, OperationIdentity
 from aiodurable.retry import RetryPolicy, RetryStrategy, StepSemantics
-from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.invocation_state import InvocationState
 from aiodurable.runtime.signals import FATAL_ERRORS
 from aiodurable.serdes import (
     AnySerdes,
@@ -73,7 +73,7 @@ class StepOperation(AttemptOperation[Any]):
 
     def __init__(
         self,
-        execution: Execution,
+        execution: InvocationState,
         identity: OperationIdentity,
         fn: Callable[..., Any],
         args: tuple[Any, ...],

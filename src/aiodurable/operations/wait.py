@@ -7,7 +7,7 @@ import time
 from aiodurable.duration import Seconds, to_seconds
 from aiodurable.errors import ValidationError
 from aiodurable.operations.base import DurableOperation, OperationIdentity
-from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.invocation_state import InvocationState
 from aiodurable.wire import Operation, OperationAction, OperationStatus, WaitOptions
 
 __all__ = ["WaitOperation", "wait_seconds"]
@@ -40,7 +40,9 @@ class WaitOperation(DurableOperation[None]):
     ENDED = (OperationStatus.SUCCEEDED,)
     BEGINS = True
 
-    def __init__(self, execution: Execution, identity: OperationIdentity, seconds: int) -> None:
+    def __init__(
+        self, execution: InvocationState, identity: OperationIdentity, seconds: int
+    ) -> None:
         super().__init__(execution, identity)
         self.seconds = seconds
 

@@ -19,7 +19,7 @@ from aiodurable.operations.attempt import StepContext
 from aiodurable.operations.callback import callback_result_serdes, callback_timeout_seconds
 from aiodurable.operations.child import run_child
 from aiodurable.retry import RetryPolicy
-from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.invocation_state import InvocationState
 from aiodurable.serdes import ANY_JSON, AnySerdes, JsonSerdes, bind_serdes
 from aiodurable.wire.callback_names import callback_wire_name, submitter_wire_name
 from aiodurable.wire.identity import OperationIdentity
@@ -114,7 +114,7 @@ def callback_waiter(
 
 
 def run_wait_for_callback(
-    execution: Execution,
+    execution: InvocationState,
     identity: OperationIdentity,
     body: Callable[[Any], Awaitable[Any]],
     make_context: Callable[[bool], Any],

@@ -20,7 +20,7 @@ from aiodurable.operations.attempt import (
 )
 from aiodurable.operations.base import PARK, Move, OperationIdentity
 from aiodurable.retry import Jitter, backoff_seconds
-from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.invocation_state import InvocationState
 from aiodurable.runtime.signals import FATAL_ERRORS
 from aiodurable.serdes import AnySerdes, check_payload_size, to_checkpoint
 from aiodurable.wire import Operation, OperationAction, OperationStatus
@@ -91,7 +91,7 @@ class WaitForConditionOperation(AttemptOperation[Any]):
 
     def __init__(
         self,
-        execution: Execution,
+        execution: InvocationState,
         identity: OperationIdentity,
         check: Callable[[Any], Any],
         initial_state: Any,

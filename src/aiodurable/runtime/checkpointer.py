@@ -24,7 +24,7 @@ from contextlib import suppress
 import msgspec
 
 from aiodurable.errors import CheckpointError, ExecutionStoppedError
-from aiodurable.runtime.outcome import InvocationOutcome, InvocationState
+from aiodurable.runtime.outcome import InvocationOutcome, OutcomeState
 from aiodurable.runtime.signals import TokenRevoked
 from aiodurable.service.base import DurableServiceClient
 from aiodurable.wire import Operation, OperationType, OperationUpdate
@@ -163,15 +163,13 @@ class Checkpointer:
     @property
     def _stopped(self) -> bool:
         return (
-            self.failure is not None
-            or self._sealed
-            or self._outcome.state is InvocationState.REVOKED
+            self.failure is not None or self._sealed or self._outcome.state is OutcomeState.REVOKED
         )
 
     def _check_open(self) -> None:
         if self.failure is not None:
             raise self.failure
-        if self._outcome.state is InvocationState.REVOKED:
+        if self._outcome.state is OutcomeState.REVOKED:
             raise TokenRevoked
         if self._sealed or self._closing:
             raise ExecutionStoppedError(
@@ -281,7 +279,7 @@ class Checkpointer:
             self._outcome.revoke()
         if operations:
             self._on_operations(operations)
-        if self._outcome.state is InvocationState.REVOKED:
+        if self._outcome.state is OutcomeState.REVOKED:
             self._resolve(batch, TokenRevoked())
         else:
             self._resolve(batch, None)

@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import enum
 
-__all__ = ["InvocationOutcome", "InvocationState"]
+__all__ = ["InvocationOutcome", "OutcomeState"]
 
 
-class InvocationState(enum.Enum):
+class OutcomeState(enum.Enum):
     RUNNING = "RUNNING"
     #: Nothing more can progress in this invocation: it returns PENDING.
     SUSPENDED = "SUSPENDED"
@@ -33,11 +33,11 @@ class InvocationState(enum.Enum):
 
 
 _RANK = {
-    InvocationState.RUNNING: 0,
-    InvocationState.SUSPENDED: 1,
-    InvocationState.COMPLETED: 1,
-    InvocationState.FATAL: 2,
-    InvocationState.REVOKED: 3,
+    OutcomeState.RUNNING: 0,
+    OutcomeState.SUSPENDED: 1,
+    OutcomeState.COMPLETED: 1,
+    OutcomeState.FATAL: 2,
+    OutcomeState.REVOKED: 3,
 }
 
 
@@ -47,16 +47,16 @@ class InvocationOutcome:
     __slots__ = ("ended", "error", "state")
 
     def __init__(self) -> None:
-        self.state = InvocationState.RUNNING
+        self.state = OutcomeState.RUNNING
         #: The error of a FATAL outcome.
         self.error: BaseException | None = None
         self.ended = asyncio.Event()
 
     @property
     def running(self) -> bool:
-        return self.state is InvocationState.RUNNING
+        return self.state is OutcomeState.RUNNING
 
-    def _move(self, state: InvocationState) -> bool:
+    def _move(self, state: OutcomeState) -> bool:
         if _RANK[state] <= _RANK[self.state]:
             return False
         self.state = state
@@ -64,14 +64,14 @@ class InvocationOutcome:
         return True
 
     def suspend(self) -> None:
-        self._move(InvocationState.SUSPENDED)
+        self._move(OutcomeState.SUSPENDED)
 
     def complete(self) -> None:
-        self._move(InvocationState.COMPLETED)
+        self._move(OutcomeState.COMPLETED)
 
     def fail(self, error: BaseException) -> None:
-        if self._move(InvocationState.FATAL):
+        if self._move(OutcomeState.FATAL):
             self.error = error
 
     def revoke(self) -> None:
-        self._move(InvocationState.REVOKED)
+        self._move(OutcomeState.REVOKED)

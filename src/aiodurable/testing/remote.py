@@ -112,7 +112,7 @@ class RemoteRun(Inspection, Generic[R]):
                 return self._runner._result(info, self._ops, self._events)
         raise AssertionError("unreachable")  # pragma: no cover - _polls raises at timeout
 
-    async def wait_for_callback(self, name: str | None = None) -> OperationView:
+    async def callback_started(self, name: str | None = None) -> OperationView:
         """Poll until a callback (named ``name``, or any) has started and is unanswered."""
         wanted = f"callback {name!r}" if name is not None else "a callback"
         async for info in self._runner._polls(self, f"for {wanted}"):

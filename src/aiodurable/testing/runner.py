@@ -112,7 +112,7 @@ class Run(Inspection, Generic[R]):
         info = await self._runner.backend.wait_for_completion(self.arn)
         return self._runner._result(info)
 
-    async def wait_for_callback(
+    async def callback_started(
         self, name: str | None = None, *, suspended: bool = True
     ) -> OperationView:
         """Wait until a callback (named ``name``, or any) has started; return it.

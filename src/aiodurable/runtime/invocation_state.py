@@ -17,10 +17,10 @@ from aiodurable.runtime.replay_trace import ReplayTrace
 from aiodurable.runtime.scheduler import InvocationScheduler
 from aiodurable.wire import Operation, OperationType
 
-__all__ = ["Execution"]
+__all__ = ["InvocationState"]
 
 
-class Execution:
+class InvocationState:
     """Everything one invocation knows about its execution."""
 
     def __init__(

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from aiodurable.errors import error_object_from_exception
 from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES, payload_bytes
 from aiodurable.operations.base import DurableOperation, Move, OperationIdentity
-from aiodurable.runtime.execution import Execution
+from aiodurable.runtime.invocation_state import InvocationState
 from aiodurable.runtime.signals import FATAL_ERRORS
 from aiodurable.serdes import AnySerdes, to_checkpoint
 from aiodurable.wire import (
@@ -95,7 +95,7 @@ class ContextOperation(DurableOperation[T]):
 
     def __init__(
         self,
-        execution: Execution,
+        execution: InvocationState,
         identity: OperationIdentity,
         body: Callable[[bool, str | None], Awaitable[T]],
         serdes: AnySerdes,
@@ -182,7 +182,7 @@ class ContextOperation(DurableOperation[T]):
 
 
 def run_context(
-    execution: Execution,
+    execution: InvocationState,
     identity: OperationIdentity,
     body: Callable[[bool, str | None], Awaitable[T]],
     *,
@@ -208,7 +208,7 @@ def run_context(
 
 
 def ended_unrecorded(
-    execution: Execution,
+    execution: InvocationState,
     identity: OperationIdentity,
     status: OperationStatus,
     error: ErrorObject | None,
@@ -221,7 +221,7 @@ def ended_unrecorded(
 
 
 def run_unrecorded(
-    execution: Execution, identity: OperationIdentity, work: Awaitable[T]
+    execution: InvocationState, identity: OperationIdentity, work: Awaitable[T]
 ) -> Awaitable[T]:
     """Await the function of a context that has no checkpoint of its own (a FLAT branch)
     between the user-function hooks."""
