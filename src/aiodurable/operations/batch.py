@@ -386,8 +386,11 @@ class _Coordinator:
             )
             try:
                 value = await run_unrecorded(execution, identity, run_completing(spec.run, child))
-                with execution.scheduler.working(identity):
+                if self.item_serdes.__class__ is JsonSerdes:  # nothing to await
                     _, result = await to_checkpoint(self.item_serdes, value, serdes_context)
+                else:
+                    with execution.scheduler.working(identity):
+                        _, result = await to_checkpoint(self.item_serdes, value, serdes_context)
             except FATAL_ERRORS:
                 raise
             except Exception as exc:

@@ -25,7 +25,7 @@ from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES, payload_bytes
 from aiodurable.operations.base import DurableOperation, Move, OperationIdentity
 from aiodurable.runtime.invocation_state import InvocationState
 from aiodurable.runtime.signals import FATAL_ERRORS
-from aiodurable.serdes import AnySerdes, to_checkpoint
+from aiodurable.serdes import AnySerdes, JsonSerdes, to_checkpoint
 from aiodurable.wire import (
     ContextOptions,
     ErrorObject,
@@ -149,8 +149,11 @@ class ContextOperation(DurableOperation[T]):
             result = await self.user_code(
                 self.body(op is not None, recorded_summary), is_replay_children=op is not None
             )
-            with working(identity):
+            if self.serdes.__class__ is JsonSerdes:  # nothing to await: no section needed
                 text, replayed = await to_checkpoint(self.serdes, result, self.serdes_context())
+            else:
+                with working(identity):
+                    text, replayed = await to_checkpoint(self.serdes, result, self.serdes_context())
             back: T = result if text is None and self.keep_unserialized else replayed
         except FATAL_ERRORS:
             raise

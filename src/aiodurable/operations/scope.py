@@ -16,7 +16,6 @@ from aiodurable.operations.attempt import running_step
 from aiodurable.operations.determinism import check_call_order, unvisited_error
 from aiodurable.runtime.invocation_state import InvocationState
 from aiodurable.runtime.operation_ids import lane_step_id, step_id
-from aiodurable.runtime.scheduler import task_lane
 from aiodurable.wire import TERMINAL_STATUSES, OperationType
 from aiodurable.wire.identity import OperationIdentity
 
@@ -34,6 +33,7 @@ class OperationScope:
         "_lanes",
         "_last_by_task",
         "_owner",
+        "_owner_path",
         "_peeked",
         "_replaying",
         "id_prefix",
@@ -55,18 +55,16 @@ class OperationScope:
         self._replaying = replaying
         #: With a replay trace: the last id each task took in this context.
         self._last_by_task: dict[asyncio.Task[Any] | None, str] | None = None
-        #: The task that runs this context's code, and how many operations each other
-        #: task (by lane) has called in it.
-        self._owner = asyncio.current_task()
+        #: The task that runs this context's code (its path in the invocation's task
+        #: tree), and how many operations each other task (by lane) has called in it.
+        self._owner = owner = asyncio.current_task()
+        self._owner_path = execution.scheduler.path_of(owner)
         self._lanes: dict[str, int] | None = None
 
-    def _lane(self) -> str | None:
-        task = asyncio.current_task()
-        return None if task is self._owner else task_lane(task, self._owner)
-
     def _next_id(self) -> str:
-        lane = self._lane()
-        if lane is not None:
+        task = asyncio.current_task()
+        if task is not self._owner:
+            lane = self._execution.scheduler.lane(task, self._owner_path)
             lanes = self._lanes if self._lanes is not None else {}
             self._lanes = lanes
             count = lanes[lane] = lanes.get(lane, 0) + 1
@@ -80,8 +78,9 @@ class OperationScope:
     def _peek_id(self) -> str:
         """The id the next operation of this task will get (for the context's own task,
         computed once and reused by ``_next_id``)."""
-        lane = self._lane()
-        if lane is not None:
+        task = asyncio.current_task()
+        if task is not self._owner:
+            lane = self._execution.scheduler.lane(task, self._owner_path)
             count = (self._lanes or {}).get(lane, 0) + 1
             return lane_step_id(self.id_prefix, lane, count)
         counter = self._counter + 1
@@ -152,24 +151,31 @@ class OperationScope:
         Every kind but a context works while it runs (a context's body is workflow code).
         New work needs no replay tracking: the status only moves from REPLAY to NEW.
         """
-        work = self._execution.scheduler.called(
-            identity, work, working=identity.type is not OperationType.CONTEXT
-        )
+        scheduler = self._execution.scheduler
         if not self._replaying:
-            return work
+            return scheduler.called(
+                identity, work, working=identity.type is not OperationType.CONTEXT
+            )
         operations = self._execution.operations
         op = operations.get(identity.id)
         if op is None:
             self._replaying = False  # the replay frontier: new code from here on
-            return work
+            return scheduler.called(
+                identity, work, working=identity.type is not OperationType.CONTEXT
+            )
         if op.type is OperationType.STEP:
             if op.status not in TERMINAL_STATUSES:
                 self._replaying = False  # the step's body will really run
-            elif self._peek_id() not in operations:
+                return scheduler.called(identity, work, working=True)
+            if self._peek_id() not in operations:
                 # A finished step replays without running code or checkpointing, so the
                 # status after it is already known.
                 self._replaying = False
+            # Nothing to schedule: it returns (or raises) what it recorded, and a copy
+            # never awaited loses nothing. (An offloaded value is read back: a suspension
+            # in the middle of that read only means reading it again.)
             return work
+        work = scheduler.called(identity, work, working=identity.type is not OperationType.CONTEXT)
         return self._replay_tracked(op.status in TERMINAL_STATUSES, work)
 
     async def _replay_tracked(self, terminal: bool, work: Awaitable[T]) -> T:

@@ -34,15 +34,15 @@ import asyncio
 import contextvars
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from contextlib import suppress
 from datetime import datetime
 from typing import Any, TypeVar
 
 from aiodurable.errors import UnfinishedOperationError
 from aiodurable.runtime.outcome import InvocationOutcome
 
-__all__ = ["InvocationScheduler", "current_scheduler", "task_lane", "unfinished_error"]
+__all__ = ["InvocationScheduler", "current_scheduler", "unfinished_error"]
 
 T = TypeVar("T")
 
@@ -55,31 +55,6 @@ _SCHEDULER: contextvars.ContextVar[InvocationScheduler | None] = contextvars.Con
 #: finished task wakes what waits for it in one iteration per future in between (a gather
 #: inside a gather: two).
 _SETTLE_ITERATIONS = 8
-
-
-#: Attributes set on the invocation's tasks: the path from the root task (the rank of each
-#: task among its parent's children), and how many children a task has created so far.
-_PATH = "_aiodurable_path"
-_CHILDREN = "_aiodurable_children"
-
-
-def task_lane(task: asyncio.Task[Any] | None, owner: asyncio.Task[Any] | None) -> str | None:
-    """Where ``task`` stands relative to ``owner``, the task that runs a context's code:
-    ``None`` for the owner itself, otherwise the path of ranks from the owner down to
-    ``task`` (``"0.2"``: the third task created by the first task the owner created).
-
-    Operations called from other tasks than the owner are numbered per lane: a task's
-    operations get the same ids on every replay, however its siblings' steps are timed.
-    """
-    if task is owner or task is None:
-        return None
-    path: tuple[int, ...] | None = getattr(task, _PATH, None)
-    if path is None:
-        return "?"  # a task created outside the workflow's own tasks
-    above: tuple[int, ...] | None = getattr(owner, _PATH, None)
-    if above is not None and path[: len(above)] == above:
-        return ".".join(map(str, path[len(above) :]))
-    return "/" + ".".join(map(str, path))
 
 
 def current_scheduler() -> InvocationScheduler | None:
@@ -126,8 +101,10 @@ class InvocationScheduler:
         #: The operations each task is inside, innermost last, and how many of them work.
         self._operations: dict[asyncio.Task[Any] | None, list[object]] = {}
         self._working: dict[asyncio.Task[Any] | None, int] = {}
-        #: Working operations of tasks that are not parked.
+        #: Working operations of tasks that are not parked, and how many tasks are parked
+        #: (with none, nothing can suspend: there is nothing the service would resume).
         self._busy = 0
+        self._parked = 0
         #: Operations called whose coroutine has not started yet. Held until the
         #: invocation ends, so that one dropped without ever being awaited is reported.
         self._unstarted: dict[int, tuple[object, Coroutine[Any, Any, Any]]] = {}
@@ -135,6 +112,10 @@ class InvocationScheduler:
         self._settlers: list[Callable[[], None]] = []
         self._check_scheduled = False
         self._root: asyncio.Task[Any] | None = None
+        #: Each live task's path from the root task (its rank among its parent's
+        #: children, and so on up), and how many children each live task created.
+        self._paths: dict[asyncio.Task[Any], tuple[int, ...]] = {}
+        self._ranks: dict[asyncio.Task[Any], int] = {}
         #: Bumped whenever a task is adopted, parks or is woken.
         self._epoch = 0
         self._settled_epoch = -1
@@ -150,21 +131,25 @@ class InvocationScheduler:
             # them): that work already holds the invocation open, and what it leaves
             # running (a client's background task) is not the workflow's to cancel.
             return
-        if parent is not None:
+        above = self._paths.get(parent)  # type: ignore[arg-type]
+        if above is not None:
             # Where the task stands in the tree of tasks: its parent's path and its rank
             # among the parent's children, both fixed by the workflow's code alone.
-            rank = getattr(parent, _CHILDREN, 0)
-            setattr(parent, _CHILDREN, rank + 1)
-            path = getattr(parent, _PATH, None)
-            setattr(task, _PATH, None if path is None else (*path, rank))
+            ranks = self._ranks
+            rank = ranks.get(parent, 0)  # type: ignore[arg-type]
+            ranks[parent] = rank + 1  # type: ignore[index]
+            self._paths[task] = (*above, rank)
         self._tasks[task] = None
         self._epoch += 1
         task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.pop(task, None)
+        self._paths.pop(task, None)
+        self._ranks.pop(task, None)
         self._epoch += 1
-        self._schedule_check()
+        if self._parked:
+            self._schedule_check()
 
     async def run(self, coro: Coroutine[Any, Any, T], name: str) -> tuple[asyncio.Task[T], bool]:
         """Run the workflow's root coroutine until it ends or the invocation stops.
@@ -178,9 +163,9 @@ class InvocationScheduler:
         self.context = contextvars.copy_context()
         self.context.run(_SCHEDULER.set, self)
         root = self._root = self._loop.create_task(coro, name=name, context=self.context.copy())
+        self._paths[root] = ()
         if root not in self._tasks:  # a loop that bypasses task factories
             self._adopt(root)
-        setattr(root, _PATH, ())
         ended = asyncio.ensure_future(self.outcome.ended.wait())
         try:
             await asyncio.wait((root, ended), return_when=asyncio.FIRST_COMPLETED)
@@ -225,6 +210,23 @@ class InvocationScheduler:
                 found.append(operations[0])
         return found
 
+    def path_of(self, task: asyncio.Task[Any] | None) -> tuple[int, ...] | None:
+        """The task's path from the root task (``None``: not one of the workflow's)."""
+        return self._paths.get(task) if task is not None else None
+
+    def lane(self, task: asyncio.Task[Any] | None, above: tuple[int, ...] | None) -> str:
+        """Where ``task`` stands below the task whose path is ``above`` (the task that
+        runs a context's code): the ranks from there down, ``"0.2"`` being the third
+        task created by the first task that one created. Operations called from other
+        tasks than a context's own are numbered per lane, so a task's operations get
+        the same ids on every replay, however its siblings' steps are timed."""
+        path = self._paths.get(task) if task is not None else None
+        if path is None:
+            return "?"  # a task created outside the workflow's own tasks
+        if above is not None and path[: len(above)] == above:
+            return ".".join(map(str, path[len(above) :]))
+        return "/" + ".".join(map(str, path))
+
     # -- operations --------------------------------------------------------------------
     def called(
         self, operation: object, work: Coroutine[Any, Any, T], *, working: bool
@@ -239,24 +241,40 @@ class InvocationScheduler:
         return wrapped
 
     async def _operation(self, operation: object, work: Awaitable[T], working: bool) -> T:
+        # The hot path of every operation: _enter and _exit written out.
         self._unstarted.pop(id(work), None)
         task = asyncio.current_task()
-        self._enter(task, operation, working)
+        inside = self._operations
+        stack = inside.get(task)
+        if stack is None:
+            stack = inside[task] = [operation]
+        else:
+            stack.append(operation)
+        if working:
+            counts = self._working
+            counts[task] = counts.get(task, 0) + 1
+            self._busy += 1
         try:
             return await work
         finally:
-            self._exit(task, working)
+            stack.pop()
+            if not stack:
+                del inside[task]
+            if working:
+                count = counts[task] - 1
+                if count:
+                    counts[task] = count
+                else:
+                    del counts[task]
+                self._busy -= 1
+                if not self._busy and self._parked:
+                    self._schedule_check()
 
-    @contextmanager
-    def working(self, operation: object) -> Iterator[None]:
-        """Count the current task as working for the duration of the block (a context's
-        own checkpoints and payload transfers, around code that is not an operation)."""
-        task = asyncio.current_task()
-        self._enter(task, operation, True)
-        try:
-            yield
-        finally:
-            self._exit(task, True)
+    def working(self, operation: object) -> _Working:
+        """Count the current task as working for the duration of a ``with`` block (a
+        context's own checkpoints and payload transfers, around code that is not an
+        operation)."""
+        return _Working(self, operation)
 
     def _enter(self, task: asyncio.Task[Any] | None, operation: object, working: bool) -> None:
         operations = self._operations.get(task)
@@ -280,7 +298,7 @@ class InvocationScheduler:
             else:
                 del self._working[task]
             self._busy -= 1
-            if not self._busy:
+            if not self._busy and self._parked:
                 self._schedule_check()
 
     # -- parking -----------------------------------------------------------------------
@@ -304,11 +322,13 @@ class InvocationScheduler:
             timer = loop.call_later(max(0.0, when - time.time()), self.wake, future)
         held = self._working.get(asyncio.current_task(), 0)
         self._busy -= held
+        self._parked += 1
         self._epoch += 1
         self._schedule_check()
         try:
             await future
         finally:
+            self._parked -= 1
             self._busy += held
             if timer is not None:
                 timer.cancel()
@@ -396,3 +416,21 @@ def unfinished_error(operations: list[object]) -> UnfinishedOperationError:
         "would be lost; await each one (or the task, asyncio.gather or TaskGroup that "
         "runs it) before returning."
     )
+
+
+class _Working:
+    """``with scheduler.working(identity):`` (a class: cheaper than a generator)."""
+
+    __slots__ = ("_operation", "_scheduler", "_task")
+
+    def __init__(self, scheduler: InvocationScheduler, operation: object) -> None:
+        self._scheduler = scheduler
+        self._operation = operation
+        self._task: asyncio.Task[Any] | None = None
+
+    def __enter__(self) -> None:
+        self._task = asyncio.current_task()
+        self._scheduler._enter(self._task, self._operation, True)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._scheduler._exit(self._task, True)
