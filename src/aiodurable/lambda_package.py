@@ -75,6 +75,18 @@ NOT_ON_LAMBDA = (
 )
 #: Left out unless what they plug into is in the package too.
 _NEEDS = {"aiodurable/otel": "opentelemetry"}
+#: Modules of dependencies that a client never imports: aiohttp's server side and test
+#: utilities (the client imports them only for type checking), anyio's trio backend and
+#: pytest plugin, structlog's Twisted integration.
+_UNIMPORTED = (
+    "aiohttp/web*.py",
+    "aiohttp/test_utils.py",
+    "aiohttp/worker.py",
+    "aiohttp/pytest_plugin.py",
+    "anyio/_backends/_trio.py",
+    "anyio/pytest_plugin.py",
+    "structlog/twisted.py",
+)
 #: Files no import reads: C and Cython sources, type stubs.
 _SOURCE_ONLY = (".c", ".h", ".pyx", ".pxd", ".pyi")
 
@@ -92,6 +104,9 @@ def prune_unused(package: Path) -> int:
         if target.is_dir():
             shutil.rmtree(target)
         elif target.exists():
+            target.unlink()
+    for pattern in _UNIMPORTED:
+        for target in package.glob(pattern):
             target.unlink()
     for path in list(package.rglob("*")):
         if path.is_file() and (
