@@ -78,9 +78,26 @@ class DurableOperation(Generic[T]):
         self.execution = execution
         self.identity = identity
 
+    #: Whether the operation counts as working for the invocation scheduler while it
+    #: runs and is not parked (a context's body is workflow code: it does not).
+    WORKING: ClassVar[bool] = True
+
     # -- the loop ----------------------------------------------------------------------
     async def run(self) -> T:
         op = self.read()
+        if op is not None and op.status in self.ENDED:
+            value = self.replayed(op)
+            if value is not LATER:
+                return value  # type: ignore[return-value]  # replay's hot path: no await
+        scheduler = self.execution.scheduler
+        working = self.WORKING
+        task = scheduler.enter(self.identity, working)
+        try:
+            return await self._loop(op)
+        finally:
+            scheduler.exit(task, working)
+
+    async def _loop(self, op: Operation | None) -> T:
         if op is None and self.BEGINS:
             op = await self.begin()
         ended = self.ENDED

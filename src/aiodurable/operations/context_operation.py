@@ -91,6 +91,8 @@ class ContextOperation(DurableOperation[T]):
         "summary",
     )
 
+    WORKING = False
+
     ENDED = (OperationStatus.SUCCEEDED, OperationStatus.FAILED)
 
     def __init__(

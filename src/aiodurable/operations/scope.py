@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from aiodurable.errors import OperationInStepError
 from aiodurable.operations.attempt import running_step
+from aiodurable.operations.base import DurableOperation
 from aiodurable.operations.determinism import check_call_order, unvisited_error
 from aiodurable.runtime.invocation_state import InvocationState
 from aiodurable.runtime.operation_ids import lane_step_id, step_id
@@ -20,6 +21,10 @@ from aiodurable.wire import TERMINAL_STATUSES, OperationType
 from aiodurable.wire.identity import OperationIdentity
 
 __all__ = ["OperationScope", "run_completing"]
+
+#: The code of every operation's ``run()``: such a coroutine reports its start and end
+#: to the scheduler itself.
+_RUN_CODE = DurableOperation.run.__code__
 
 T = TypeVar("T")
 
@@ -152,21 +157,28 @@ class OperationScope:
         New work needs no replay tracking: the status only moves from REPLAY to NEW.
         """
         scheduler = self._execution.scheduler
+        reports_itself = getattr(work, "cr_code", None) is _RUN_CODE
         if not self._replaying:
             return scheduler.called(
-                identity, work, working=identity.type is not OperationType.CONTEXT
+                identity,
+                work,
+                working=identity.type is not OperationType.CONTEXT,
+                reports_itself=reports_itself,
             )
         operations = self._execution.operations
         op = operations.get(identity.id)
         if op is None:
             self._replaying = False  # the replay frontier: new code from here on
             return scheduler.called(
-                identity, work, working=identity.type is not OperationType.CONTEXT
+                identity,
+                work,
+                working=identity.type is not OperationType.CONTEXT,
+                reports_itself=reports_itself,
             )
         if op.type is OperationType.STEP:
             if op.status not in TERMINAL_STATUSES:
                 self._replaying = False  # the step's body will really run
-                return scheduler.called(identity, work, working=True)
+                return scheduler.called(identity, work, working=True, reports_itself=reports_itself)
             if self._peek_id() not in operations:
                 # A finished step replays without running code or checkpointing, so the
                 # status after it is already known.

@@ -82,7 +82,9 @@ class InvocationState:
         previous = {op.id: ops[op.id] for op in delta if op.id in ops} if hooks.enabled else {}
         for op in delta:
             ops[op.id] = op
-        self.scheduler.notify(op.id for op in delta)
+        scheduler = self.scheduler
+        if scheduler.watching:
+            scheduler.notify(op.id for op in delta)
         if hooks.enabled:
             hooks.merged(delta, previous)
 

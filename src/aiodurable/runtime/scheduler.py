@@ -105,9 +105,9 @@ class InvocationScheduler:
         #: (with none, nothing can suspend: there is nothing the service would resume).
         self._busy = 0
         self._parked = 0
-        #: Operations called whose coroutine has not started yet. Held until the
-        #: invocation ends, so that one dropped without ever being awaited is reported.
-        self._unstarted: dict[int, tuple[object, Coroutine[Any, Any, Any]]] = {}
+        #: Operations called whose coroutine has not started yet, by operation id. Held
+        #: until the invocation ends, so that one dropped without being awaited is reported.
+        self._unstarted: dict[str, tuple[object, Coroutine[Any, Any, Any]]] = {}
         self._watchers: dict[str, list[asyncio.Future[None]]] = {}
         self._settlers: list[Callable[[], None]] = []
         self._check_scheduled = False
@@ -229,77 +229,71 @@ class InvocationScheduler:
 
     # -- operations --------------------------------------------------------------------
     def called(
-        self, operation: object, work: Coroutine[Any, Any, T], *, working: bool
+        self,
+        operation: Any,
+        work: Coroutine[Any, Any, T],
+        *,
+        working: bool,
+        reports_itself: bool = False,
     ) -> Coroutine[Any, Any, T]:
-        """Track ``operation`` from its call until ``work`` ends.
+        """Track ``operation`` (an identity, keyed by its ``id``) from its call until
+        ``work`` ends: a coroutine that ``reports_itself`` calls :meth:`enter` and
+        :meth:`exit` (an operation's ``run()``); any other is wrapped to do it.
 
         A *working* operation (every kind but a context) counts as working while it runs
         and is not parked; a context only records that its task is inside it.
         """
-        wrapped = self._operation(operation, work, working)
-        self._unstarted[id(work)] = (operation, wrapped)
-        return wrapped
+        if not reports_itself:
+            work = self._operation(operation, work, working)
+        self._unstarted[operation.id] = (operation, work)
+        return work
 
-    async def _operation(self, operation: object, work: Awaitable[T], working: bool) -> T:
-        # The hot path of every operation: _enter and _exit written out.
-        self._unstarted.pop(id(work), None)
+    async def _operation(self, operation: Any, work: Awaitable[T], working: bool) -> T:
+        task = self.enter(operation, working)
+        try:
+            return await work
+        finally:
+            self.exit(task, working)
+
+    def enter(self, operation: Any, working: bool) -> asyncio.Task[Any] | None:
+        """The current task starts running ``operation`` (returned: that task)."""
+        self._unstarted.pop(operation.id, None)
         task = asyncio.current_task()
         inside = self._operations
         stack = inside.get(task)
         if stack is None:
-            stack = inside[task] = [operation]
+            inside[task] = [operation]
         else:
             stack.append(operation)
         if working:
             counts = self._working
             counts[task] = counts.get(task, 0) + 1
             self._busy += 1
-        try:
-            return await work
-        finally:
-            stack.pop()
-            if not stack:
-                del inside[task]
-            if working:
-                count = counts[task] - 1
-                if count:
-                    counts[task] = count
-                else:
-                    del counts[task]
-                self._busy -= 1
-                if not self._busy and self._parked:
-                    self._schedule_check()
+        return task
+
+    def exit(self, task: asyncio.Task[Any] | None, working: bool) -> None:
+        """``task`` is done with the operation it entered last."""
+        inside = self._operations
+        stack = inside[task]
+        stack.pop()
+        if not stack:
+            del inside[task]
+        if working:
+            counts = self._working
+            count = counts[task] - 1
+            if count:
+                counts[task] = count
+            else:
+                del counts[task]
+            self._busy -= 1
+            if not self._busy and self._parked:
+                self._schedule_check()
 
     def working(self, operation: object) -> _Working:
         """Count the current task as working for the duration of a ``with`` block (a
         context's own checkpoints and payload transfers, around code that is not an
         operation)."""
         return _Working(self, operation)
-
-    def _enter(self, task: asyncio.Task[Any] | None, operation: object, working: bool) -> None:
-        operations = self._operations.get(task)
-        if operations is None:
-            self._operations[task] = [operation]
-        else:
-            operations.append(operation)
-        if working:
-            self._working[task] = self._working.get(task, 0) + 1
-            self._busy += 1
-
-    def _exit(self, task: asyncio.Task[Any] | None, working: bool) -> None:
-        operations = self._operations[task]
-        operations.pop()
-        if not operations:
-            del self._operations[task]
-        if working:
-            count = self._working[task] - 1
-            if count:
-                self._working[task] = count
-            else:
-                del self._working[task]
-            self._busy -= 1
-            if not self._busy and self._parked:
-                self._schedule_check()
 
     # -- parking -----------------------------------------------------------------------
     async def park(
@@ -338,6 +332,11 @@ class InvocationScheduler:
         if not future.done():
             future.set_result(None)
             self._epoch += 1
+
+    @property
+    def watching(self) -> bool:
+        """Whether any parked task waits for a change of an operation."""
+        return bool(self._watchers)
 
     def notify(self, op_ids: Iterable[str]) -> None:
         """Wake the tasks parked on changes of these operations."""
@@ -429,8 +428,7 @@ class _Working:
         self._task: asyncio.Task[Any] | None = None
 
     def __enter__(self) -> None:
-        self._task = asyncio.current_task()
-        self._scheduler._enter(self._task, self._operation, True)
+        self._task = self._scheduler.enter(self._operation, True)
 
     def __exit__(self, *exc_info: object) -> None:
-        self._scheduler._exit(self._task, True)
+        self._scheduler.exit(self._task, True)
