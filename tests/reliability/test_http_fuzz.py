@@ -841,7 +841,20 @@ def _unpause(server: FuzzedServer) -> None:
             server.call(server.backend.resume_execution, held.arn)
 
 
+def _client_token(body: bytes) -> str | None:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    token = parsed.get("ClientToken") if isinstance(parsed, dict) else None
+    return token if isinstance(token, str) else None
+
+
 def _pause_case(server: FuzzedServer, action: str) -> Callable[[Any], None]:
+    #: (execution, token) pairs already sent: the service answers a repeated ClientToken
+    #: (within 15 minutes) as it did the first time, without acting again.
+    sent: set[tuple[str, str]] = set()
+
     def case(example: tuple[str, ArnRef, bytes, bool, list[tuple[str, str]]]) -> None:
         method, arn, body, paused_first, query = example
         server.refresh()
@@ -854,7 +867,11 @@ def _pause_case(server: FuzzedServer, action: str) -> Callable[[Any], None]:
         before = server.backend.executions()
         path, encoded = arn.path(server, EXECUTIONS, f"/{action}")
         reply = server.send(method, path, encoded=encoded, query=query, body=body)
-        if reply.status == 202:
+        token = _client_token(body)
+        repeated = token is not None and (target, token) in sent
+        if token is not None and reply.status == 202:
+            sent.add((target, token))
+        if reply.status == 202 and not repeated:
             status = server.backend.describe(target).status.value
             wanted = ("PAUSING", "PAUSED") if action == "pause" else ("RUNNING",)
             assert status in wanted, f"{action} answered 202 and left it {status}"

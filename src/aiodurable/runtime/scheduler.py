@@ -99,7 +99,8 @@ class InvocationScheduler:
         #: Live tasks of the invocation (insertion-ordered set).
         self._tasks: dict[asyncio.Task[Any], None] = {}
         #: The operations each task is inside, innermost last, and how many of them work.
-        self._operations: dict[asyncio.Task[Any] | None, list[object]] = {}
+        self._outer: dict[asyncio.Task[Any] | None, object] = {}
+        self._depth: dict[asyncio.Task[Any] | None, int] = {}
         self._working: dict[asyncio.Task[Any] | None, int] = {}
         #: Working operations of tasks that are not parked, and how many tasks are parked
         #: (with none, nothing can suspend: there is nothing the service would resume).
@@ -107,14 +108,15 @@ class InvocationScheduler:
         self._parked = 0
         #: Operations called whose coroutine has not started yet, by operation id. Held
         #: until the invocation ends, so that one dropped without being awaited is reported.
-        self._unstarted: dict[str, tuple[object, Coroutine[Any, Any, Any]]] = {}
+        self._unstarted: dict[str, object] = {}
+        self._unstarted_work: dict[str, Coroutine[Any, Any, Any]] = {}
         self._watchers: dict[str, list[asyncio.Future[None]]] = {}
         self._settlers: list[Callable[[], None]] = []
         self._check_scheduled = False
         self._root: asyncio.Task[Any] | None = None
         #: Each live task's path from the root task (its rank among its parent's
         #: children, and so on up), and how many children each live task created.
-        self._paths: dict[asyncio.Task[Any], tuple[int, ...]] = {}
+        self._paths: dict[asyncio.Task[Any], str] = {}
         self._ranks: dict[asyncio.Task[Any], int] = {}
         #: Bumped whenever a task is adopted, parks or is woken.
         self._epoch = 0
@@ -138,7 +140,7 @@ class InvocationScheduler:
             ranks = self._ranks
             rank = ranks.get(parent, 0)  # type: ignore[arg-type]
             ranks[parent] = rank + 1  # type: ignore[index]
-            self._paths[task] = (*above, rank)
+            self._paths[task] = f"{above}{rank}."
         self._tasks[task] = None
         self._epoch += 1
         task.add_done_callback(self._task_done)
@@ -163,7 +165,7 @@ class InvocationScheduler:
         self.context = contextvars.copy_context()
         self.context.run(_SCHEDULER.set, self)
         root = self._root = self._loop.create_task(coro, name=name, context=self.context.copy())
-        self._paths[root] = ()
+        self._paths[root] = ""
         if root not in self._tasks:  # a loop that bypasses task factories
             self._adopt(root)
         ended = asyncio.ensure_future(self.outcome.ended.wait())
@@ -182,7 +184,7 @@ class InvocationScheduler:
     async def shutdown(self) -> None:
         """Cancel every task of the invocation still running and wait for them; close
         the coroutines of operations never awaited (nothing will run them now)."""
-        for _, coro in self._unstarted.values():
+        for coro in self._unstarted_work.values():
             coro.close()
         for _ in range(100):  # cancelled tasks may start others while unwinding
             live = [task for task in self._tasks if not task.done()]
@@ -198,34 +200,37 @@ class InvocationScheduler:
     def unfinished_operations(self) -> list[object]:
         """Operations called but not finished: never awaited, or in a task still running
         (the outermost one of each such task)."""
+        work = self._unstarted_work
         found: list[object] = [
             operation
-            for operation, coro in self._unstarted.values()
+            for key, operation in self._unstarted.items()
             # A task cancelled before it began closes its coroutine: that is not lost.
-            if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED
+            if inspect.getcoroutinestate(work[key]) == inspect.CORO_CREATED
         ]
         current = asyncio.current_task()
-        for task, operations in self._operations.items():
+        for task, operation in self._outer.items():
             if task is not current and task is not None and not task.done():
-                found.append(operations[0])
+                found.append(operation)
         return found
 
-    def path_of(self, task: asyncio.Task[Any] | None) -> tuple[int, ...] | None:
+    def path_of(self, task: asyncio.Task[Any] | None) -> str | None:
         """The task's path from the root task (``None``: not one of the workflow's)."""
         return self._paths.get(task) if task is not None else None
 
-    def lane(self, task: asyncio.Task[Any] | None, above: tuple[int, ...] | None) -> str:
+    def lane(self, task: asyncio.Task[Any] | None, above: str | None) -> str:
         """Where ``task`` stands below the task whose path is ``above`` (the task that
         runs a context's code): the ranks from there down, ``"0.2"`` being the third
         task created by the first task that one created. Operations called from other
         tasks than a context's own are numbered per lane, so a task's operations get
         the same ids on every replay, however its siblings' steps are timed."""
+        # Paths are strings of ranks, each followed by a dot ("0.2." below the root, ""
+        # for the root): strings, not tuples, keep the garbage collector out of them.
         path = self._paths.get(task) if task is not None else None
         if path is None:
             return "?"  # a task created outside the workflow's own tasks
-        if above is not None and path[: len(above)] == above:
-            return ".".join(map(str, path[len(above) :]))
-        return "/" + ".".join(map(str, path))
+        if above is not None and path.startswith(above):
+            return path[len(above) : -1]
+        return "/" + path[:-1]
 
     # -- operations --------------------------------------------------------------------
     def called(
@@ -245,7 +250,9 @@ class InvocationScheduler:
         """
         if not reports_itself:
             work = self._operation(operation, work, working)
-        self._unstarted[operation.id] = (operation, work)
+        key = operation.id
+        self._unstarted[key] = operation
+        self._unstarted_work[key] = work
         return work
 
     async def _operation(self, operation: Any, work: Awaitable[T], working: bool) -> T:
@@ -257,14 +264,15 @@ class InvocationScheduler:
 
     def enter(self, operation: Any, working: bool) -> asyncio.Task[Any] | None:
         """The current task starts running ``operation`` (returned: that task)."""
-        self._unstarted.pop(operation.id, None)
+        key = operation.id
+        if self._unstarted.pop(key, None) is not None:
+            del self._unstarted_work[key]
         task = asyncio.current_task()
-        inside = self._operations
-        stack = inside.get(task)
-        if stack is None:
-            inside[task] = [operation]
-        else:
-            stack.append(operation)
+        depth = self._depth
+        level = depth.get(task, 0)
+        if not level:
+            self._outer[task] = operation
+        depth[task] = level + 1
         if working:
             counts = self._working
             counts[task] = counts.get(task, 0) + 1
@@ -273,11 +281,13 @@ class InvocationScheduler:
 
     def exit(self, task: asyncio.Task[Any] | None, working: bool) -> None:
         """``task`` is done with the operation it entered last."""
-        inside = self._operations
-        stack = inside[task]
-        stack.pop()
-        if not stack:
-            del inside[task]
+        depth = self._depth
+        level = depth[task] - 1
+        if level:
+            depth[task] = level
+        else:
+            del depth[task]
+            del self._outer[task]
         if working:
             counts = self._working
             count = counts[task] - 1
