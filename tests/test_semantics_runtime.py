@@ -60,6 +60,32 @@ async def test_a_durable_operation_inside_a_sync_step_is_rejected_too() -> None:
     assert "'inner-step'" in (run.error.error_message or "")
 
 
+@durable_execution
+async def swallows_the_misuse(event: object, ctx: DurableContext) -> str:
+    async def body() -> str:
+        try:
+            await ctx.step(lambda: 1, name="nested")
+        except Exception:  # a body that catches everything
+            return "carried on"
+        return "nested ran"
+
+    return await ctx.step(body, name="outer")
+
+
+async def test_a_step_body_that_catches_the_misuse_does_not_make_the_step_succeed() -> None:
+    async with LocalRunner(swallows_the_misuse) as runner:
+        run = await runner.run({})
+
+    assert run.status == "FAILED", run.result
+    assert run.error is not None
+    assert run.error.error_type == "aiodurable.errors.OperationInStepError"
+    assert "'nested'" in (run.error.error_message or "")
+    # The step recorded no success (nothing at all: the invocation failed before its
+    # START was sent), and the nested operation never reached the history.
+    assert not [op for op in run.operations if op.status == "SUCCEEDED"]
+    assert "nested" not in [op.name for op in run.operations]
+
+
 def test_the_error_is_a_validation_error_users_can_import() -> None:
     from aiodurable import ValidationError
 

@@ -152,6 +152,11 @@ class StepOperation(AttemptOperation[Any]):
         token = enter_attempt(identity, attempt, self.logger_factory)
         try:
             value = await self.run_attempt(self.fn, self.args, attempt, self.attempt_timeout)
+            fatal = execution.outcome.error
+            if fatal is not None:
+                # Something ended the invocation while the body ran (a durable call made
+                # inside it, which the body may have caught): record no outcome.
+                raise fatal
             text, result = await self._checkpoint_text(value)
         except FATAL_ERRORS:
             raise
