@@ -844,7 +844,7 @@ def _unpause(server: FuzzedServer) -> None:
 def _client_token(body: bytes) -> str | None:
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # the fuzz sends anything, deeply nested too
         return None
     token = parsed.get("ClientToken") if isinstance(parsed, dict) else None
     return token if isinstance(token, str) else None

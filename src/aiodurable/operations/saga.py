@@ -18,9 +18,9 @@ something behind).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import timedelta
 from typing import Any, TypeVar, overload
 
+from aiodurable.duration import Seconds
 from aiodurable.operations.forwarding import reject_keywords
 from aiodurable.operations.names import check_name, default_name
 from aiodurable.operations.terminal_scope import ScopeReport, StepRunner, TerminalScope
@@ -69,7 +69,7 @@ class Saga(TerminalScope):
         name: str | None = ...,
         retry: RetryPolicy | None = ...,
         semantics: StepSemantics = ...,
-        timeout: float | timedelta | None = ...,
+        timeout: Seconds | None = ...,
         result_type: type[T] | None = ...,
         serdes: Serdes[T] | AsyncSerdes[Any] | None = ...,
     ) -> Awaitable[T]: ...
@@ -85,7 +85,7 @@ class Saga(TerminalScope):
         name: str | None = ...,
         retry: RetryPolicy | None = ...,
         semantics: StepSemantics = ...,
-        timeout: float | timedelta | None = ...,
+        timeout: Seconds | None = ...,
         result_type: type[T] | None = ...,
         serdes: Serdes[T] | AsyncSerdes[Any] | None = ...,
     ) -> Awaitable[T]: ...
@@ -100,7 +100,7 @@ class Saga(TerminalScope):
         name: str | None = None,
         retry: RetryPolicy | None = None,
         semantics: StepSemantics = StepSemantics.AT_LEAST_ONCE_PER_RETRY,
-        timeout: float | timedelta | None = None,
+        timeout: Seconds | None = None,
         result_type: Any = None,
         serdes: Any = None,
         **unknown: Any,

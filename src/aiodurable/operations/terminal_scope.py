@@ -25,12 +25,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, TypeVar
 
 import msgspec
 
+from aiodurable.duration import Seconds
 from aiodurable.errors import (
     ActionFailure,
     StepError,
@@ -65,7 +65,7 @@ class StepRunner(Protocol):
         name: str | None = ...,
         retry: RetryPolicy | None = ...,
         semantics: StepSemantics = ...,
-        timeout: float | timedelta | None = ...,
+        timeout: Seconds | None = ...,
         result_type: Any = ...,
         serdes: Any = ...,
     ) -> Awaitable[Any]: ...
@@ -79,7 +79,7 @@ class _Action:
     name: str | None
     retry: RetryPolicy | None
     semantics: StepSemantics
-    timeout: float | timedelta | None
+    timeout: Seconds | None
 
 
 class _RecordedFailure(msgspec.Struct, rename="pascal"):
@@ -122,7 +122,7 @@ class TerminalScope:
         name: str | None = None,
         retry: RetryPolicy | None = None,
         semantics: StepSemantics = StepSemantics.AT_LEAST_ONCE_PER_RETRY,
-        timeout: float | timedelta | None = None,
+        timeout: Seconds | None = None,
         **unknown: Any,
     ) -> None:
         """Register a compensation: ``fn(*args)`` runs as a step if the block fails.
@@ -141,7 +141,7 @@ class TerminalScope:
         name: str | None = None,
         retry: RetryPolicy | None = None,
         semantics: StepSemantics = StepSemantics.AT_LEAST_ONCE_PER_RETRY,
-        timeout: float | timedelta | None = None,
+        timeout: Seconds | None = None,
         **unknown: Any,
     ) -> None:
         """Register a cleanup: ``fn(*args)`` runs as a step when the block ends, whatever
@@ -157,7 +157,7 @@ class TerminalScope:
         name: str | None,
         retry: RetryPolicy | None,
         semantics: StepSemantics,
-        timeout: float | timedelta | None,
+        timeout: Seconds | None,
     ) -> None:
         self._check_open()
         if not callable(fn):

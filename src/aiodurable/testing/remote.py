@@ -43,6 +43,7 @@ from aiodurable.testing.views import (
     OperationView,
     Responder,
     RunResult,
+    as_responder,
 )
 from aiodurable.wire import ErrorObject, Operation, OperationStatus, OperationType
 
@@ -235,14 +236,7 @@ class RemoteRunner(Generic[R]):
         """Answer callbacks named ``name`` (a string, a regex, or ``None`` for all) as the
         runner sees them start: ``responder`` is a value (sent as JSON) or a function of
         a :class:`CallbackRequest`, sync or async; if it raises, the callback fails."""
-        if not callable(responder):
-            value = responder
-
-            def constant(request: CallbackRequest) -> Any:
-                return value
-
-            responder = constant
-        self._responders.append((name, responder))
+        self._responders.append((name, as_responder(responder)))
 
     async def start(self, input: Any = None, *, name: str | None = None) -> RemoteRun[R]:
         """Start an execution (``Invoke``, ``InvocationType=Event``) and return at once."""

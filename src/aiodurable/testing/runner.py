@@ -43,6 +43,7 @@ from aiodurable.testing.views import (
     OperationView,
     Responder,
     RunResult,
+    as_responder,
 )
 from aiodurable.wire import ErrorObject, Operation, OperationStatus, OperationType
 from aiodurable.wire.callback_names import matches_name, user_name
@@ -361,14 +362,7 @@ class LocalRunner(Generic[R]):
         :class:`CallbackRequest`, sync or async, whose return value is sent as JSON; if it
         raises, the callback fails with that error.
         """
-        if not callable(responder):
-            value = responder
-
-            def constant(request: CallbackRequest) -> Any:
-                return value
-
-            responder = constant
-        self._responders.append((name, responder))
+        self._responders.append((name, as_responder(responder)))
 
     def _callback_started(self, arn: str, op: Operation) -> None:
         name = user_name(op.type, op.name)

@@ -214,3 +214,15 @@ class CallbackRequest:
 
 
 Responder = Callable[[CallbackRequest], Any]
+
+
+def as_responder(responder: Responder | Any) -> Responder:
+    """A responder as ``on_callback`` takes it: a function of a :class:`CallbackRequest`,
+    or any other value, which becomes a function answering that value."""
+    if callable(responder):
+        return responder
+
+    def constant(request: CallbackRequest) -> Any:
+        return responder
+
+    return constant
