@@ -22,6 +22,8 @@ import sys
 import threading
 from typing import Any
 
+from step_markers import enter_step  # this folder is first on sys.path
+
 from aiodurable import (
     DurableContext,
     RetryStrategy,
@@ -31,7 +33,6 @@ from aiodurable import (
     durable_execution,
 )
 from aiodurable.local import LocalBackend, SqliteStore, VirtualClock
-from aiodurable.wire import OperationStatus
 
 STORE, MARKERS, KILL_IN = sys.argv[1], sys.argv[2], sys.argv[3]
 BACKEND: LocalBackend | None = None
@@ -42,15 +43,8 @@ AT_MOST_ONCE = StepSemantics.AT_MOST_ONCE_PER_RETRY
 
 
 def enter(label: str, *, exclusive: bool) -> int:
-    step = StepContext.current()
     assert BACKEND is not None
-    for op in BACKEND.operations(ARN):
-        if op.id == step.operation_id and op.status is OperationStatus.SUCCEEDED:
-            open(os.path.join(MARKERS, f"violation-{label}"), "a").close()
-    if exclusive:
-        path = os.path.join(MARKERS, f"{label}-{step.attempt}")
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL, 0o600))
-    return step.attempt
+    return enter_step(BACKEND, ARN, MARKERS, label, exclusive=exclusive)
 
 
 def die_once(label: str) -> None:

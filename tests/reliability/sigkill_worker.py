@@ -20,10 +20,11 @@ import signal
 import sys
 from typing import Any
 
+from step_markers import enter_step  # this folder is first on sys.path
+
 from aiodurable import (
     DurableContext,
     RetryStrategy,
-    StepContext,
     StepSemantics,
     durable_execution,
 )
@@ -36,15 +37,8 @@ ARN = ""
 
 
 def enter(label: str, *, exclusive: bool) -> int:
-    step = StepContext.current()
     assert BACKEND is not None
-    for op in BACKEND.operations(ARN):
-        if op.id == step.operation_id and op.status is OperationStatus.SUCCEEDED:
-            open(os.path.join(MARKERS, f"violation-{label}"), "a").close()
-    if exclusive:
-        path = os.path.join(MARKERS, f"{label}-{step.attempt}")
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL, 0o600))
-    return step.attempt
+    return enter_step(BACKEND, ARN, MARKERS, label, exclusive=exclusive)
 
 
 async def reserve(sku: str) -> str:
