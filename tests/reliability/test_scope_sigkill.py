@@ -10,11 +10,11 @@ result is never the step's result (``quote-2`` is).
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.reliability.worker_process import run_worker_script
 
 WORKER = Path(__file__).with_name("scope_sigkill_worker.py")
 KILL_POINTS = ["undo-seat", "refund", "close-session", "release-lock", "quote-mid", "quote-late"]
@@ -23,20 +23,7 @@ KILL_POINTS = ["undo-seat", "refund", "close-session", "release-lock", "quote-mi
 async def run_worker(case: Path, kill_in: str) -> tuple[int, str]:
     markers = case / "m"
     markers.mkdir(parents=True, exist_ok=True)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(WORKER),
-        str(case / "db.sqlite"),
-        str(markers),
-        kill_in,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
-    async with asyncio.timeout(120):
-        out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode() + err.decode()
+    return await run_worker_script(WORKER, str(case / "db.sqlite"), str(markers), kill_in)
 
 
 def outcome(output: str) -> list[str]:

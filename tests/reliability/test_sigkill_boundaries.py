@@ -9,30 +9,15 @@ O_EXCL), and no step body started after its success had been committed.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
+
+from tests.reliability.worker_process import run_worker_script
 
 WORKER = Path(__file__).with_name("sigkill_worker.py")
 
 
 async def run_worker(store: Path, markers: Path, kill_at: int, mode: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(WORKER),
-        str(store),
-        str(markers),
-        str(kill_at),
-        mode,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
-    async with asyncio.timeout(120):
-        out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode() + err.decode()
+    return await run_worker_script(WORKER, str(store), str(markers), str(kill_at), mode)
 
 
 def result_line(output: str) -> str:
