@@ -31,6 +31,8 @@ from aiodurable.local.history import EventType
 from aiodurable.local.http import LocalHttpServer
 from aiodurable.service.lambda_client import LambdaServiceClient
 from aiodurable.testing import LocalRunner
+from aiodurable.wire import OperationStatus
+from tests.service_harness import ServiceHarness, drive
 
 # -- the I/O a step body does ------------------------------------------------------------
 ECHO_PORT: list[int] = []
@@ -378,6 +380,38 @@ async def test_a_step_cancelled_by_a_failing_task_group_sibling_is_recorded_and_
     assert slow.status == "FAILED"
     assert slow.error is not None and slow.error.error_type == "asyncio.CancelledError"
     assert RUNS["slow"] == [1]  # cancelled once, not run again by the replay
+
+
+async def test_an_invocation_its_caller_cancels_mid_step_records_no_outcome_for_the_step() -> None:
+    # Ctrl-C, or a service shutting down: the body was cut short by the invocation's end,
+    # not cancelled by the workflow, so the next invocation runs the attempt again.
+    started = asyncio.Event()
+    runs: list[str] = []
+
+    async def slow(_: str) -> str:
+        runs.append("slow")
+        if len(runs) == 1:
+            started.set()
+            await asyncio.sleep(3600)
+        return "done"
+
+    @durable_execution
+    async def workflow(event: Any, ctx: DurableContext) -> str:
+        return await ctx.step(slow, "x", name="cut-short")
+
+    service = ServiceHarness()
+    arn = service.start()
+    invocation = asyncio.create_task(workflow.run(service.event(arn), client=service))
+    await started.wait()
+    invocation.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await invocation
+    [op] = [op for op in service.operations(arn) if op.name == "cut-short"]
+    assert op.status is OperationStatus.STARTED  # no FAIL "cancelled by the workflow"
+
+    [output] = await drive(workflow, service, arn)
+    assert output["Status"] == "SUCCEEDED" and output["Result"] == '"done"'
+    assert runs == ["slow", "slow"]
 
 
 def _no_retry(error: Exception, attempt: int) -> RetryDecision:

@@ -253,7 +253,7 @@ class DurableContext(OperationScope):
             OperationType.STEP,
             check_sub_type(sub_type, "Step"),
             check_name(name) if name is not None else default_name(fn),
-            step_call(fn, args),
+            step_call(fn, args) if self._execution.trace is not None else None,
         )
         return self._tracked(
             identity,

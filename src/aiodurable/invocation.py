@@ -25,6 +25,7 @@ from aiodurable.errors import (
     error_object_from_exception,
 )
 from aiodurable.limits import escaped_bytes
+from aiodurable.operations.base import operation_of
 from aiodurable.plugins.dispatch import NO_PLUGINS, PluginSet
 from aiodurable.runtime.checkpointer import Checkpointer, TokenRevoked
 from aiodurable.runtime.invocation_state import InvocationState
@@ -244,7 +245,7 @@ async def _drive(
             execution.fail(exit_)
             raise exit_ from exc
         context._ensure_all_visited()
-        unfinished = scheduler.unfinished_operations()
+        unfinished = scheduler.unfinished_operations(operation_of)
         if unfinished and outcome.running:
             execution.fail(unfinished_error(unfinished))
         return value

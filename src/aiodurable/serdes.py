@@ -204,10 +204,10 @@ def check_payload_size(
     if text is None:
         return
     limit = payload_limit(operation_type)
-    # The character count is only a lower bound (a character is 1 to 4 bytes of UTF-8):
-    # an ASCII string is measured from a flag CPython keeps, and only a non-ASCII one
-    # that could pass the limit at 4 bytes a character is encoded to be counted.
-    if not text.isascii() and len(text) * 4 <= limit:
+    # A character is 1 to 4 bytes of UTF-8: a text short enough at 4 bytes a character
+    # passes without being measured, and only a longer one is (encoded only when it is
+    # not ASCII).
+    if len(text) * 4 <= limit:
         return
     size = payload_bytes(text)
     if size > limit:

@@ -146,7 +146,7 @@ class AttemptOperation(DurableOperation[T]):
         With ``attempt_timeout`` (seconds) the attempt fails with ``StepTimeoutError``
         past it; see :mod:`aiodurable.operations.timeouts` for what happens to the body.
         """
-        hooks = self.user_function_hooks(attempt)
+        hooks = self.user_function_hooks(attempt) if self.execution.hooks.enabled else None
         try:
             if attempt_timeout is not None:
                 identity = self.identity

@@ -23,7 +23,8 @@ are fired here only.
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable
+import inspect
+from collections.abc import Awaitable, Coroutine
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -40,6 +41,8 @@ __all__ = [
     "DurableOperation",
     "OperationIdentity",
     "Move",
+    "RUN_CODE",
+    "operation_of",
     "read_stored",
 ]
 
@@ -84,45 +87,48 @@ class DurableOperation(Generic[T]):
 
     # -- the loop ----------------------------------------------------------------------
     async def run(self) -> T:
-        op = self.read()
-        if op is not None and op.status in self.ENDED:
+        identity = self.identity  # self.read(), written out: replay's hot path
+        op = self.execution.checkpoint_for(
+            identity.id, identity.type, identity.sub_type, identity.name, identity.parent_id
+        )
+        ended = self.ENDED
+        if op is not None and op.status in ended:
             value = self.replayed(op)
             if value is not LATER:
                 return value  # type: ignore[return-value]  # replay's hot path: no await
+        # One coroutine for the whole loop: every frame between a task and the code it
+        # awaits is crossed again at each suspension.
         scheduler = self.execution.scheduler
         working = self.WORKING
-        task = scheduler.enter(self.identity, working)
+        task = scheduler.enter(identity.id, working)
         try:
-            return await self._loop(op)
-        finally:
-            scheduler.exit(task, working)
-
-    async def _loop(self, op: Operation | None) -> T:
-        if op is None and self.BEGINS:
-            op = await self.begin()
-        ended = self.ENDED
-        parked = False  # the last move was a park that saw no change yet
-        while True:
-            if op is not None and op.status in ended:
-                value = self.replayed(op)
-                if value is LATER:
-                    return await self.outcome(op)
-                return value  # type: ignore[return-value]  # replayed() gives T or LATER
-            move = await self.act(op)
-            if not isinstance(move, Move):
-                parked = False
-                op = move
-            elif move is PARK:
+            if op is None and self.BEGINS:
+                op = await self.begin()
+            parked = False  # the last move was a park that saw no change yet
+            while True:
+                if op is not None and op.status in ended:
+                    value = self.replayed(op)
+                    if value is LATER:
+                        return await self.outcome(op)
+                    return value  # type: ignore[return-value]  # T or LATER
+                move = await self.act(op)
+                if move is DONE:
+                    result: T = self._result
+                    return result
+                if move is not PARK:  # the operation as now stored, to look at again
+                    parked = False
+                    op = move  # type: ignore[assignment]  # act() gives an Operation here
+                    continue
                 execution = self.execution
                 due = self.resume_at(op, parked)
                 parked = True
-                await execution.park(due, watch=self.identity.id)
+                await execution.park(due, watch=identity.id)
                 if due is not None:
                     await execution.checkpointer.refresh()
                 op = self.read()
-            else:
-                result: T = self._result
-                return result
+        finally:
+            if working:
+                scheduler.exit(task)
 
     # -- what each kind says -----------------------------------------------------------
     async def begin(self) -> Operation | None:
@@ -204,6 +210,21 @@ class DurableOperation(Generic[T]):
         hooks = self.execution.hooks
         if hooks.enabled:
             hooks.context_ended(self.identity, status, error, is_replayed=is_replayed)
+
+
+#: The code of every operation's :meth:`~DurableOperation.run`: such a coroutine reports
+#: its start and end to the scheduler itself.
+RUN_CODE = DurableOperation.run.__code__
+
+
+def operation_of(coro: Coroutine[Any, Any, Any]) -> OperationIdentity | None:
+    """The identity of the operation whose :meth:`DurableOperation.run` ``coro`` is
+    (``None`` for any other coroutine): how the scheduler names an operation that was
+    never awaited, or that a task left running."""
+    if getattr(coro, "cr_code", None) is not RUN_CODE:
+        return None
+    operation = inspect.getcoroutinelocals(coro).get("self")
+    return operation.identity if isinstance(operation, DurableOperation) else None
 
 
 async def _hooked(hooks: AbstractContextManager[None], work: Awaitable[R]) -> R:

@@ -27,6 +27,7 @@ from aiodurable.errors import (
 from aiodurable.operations.base import OperationIdentity
 from aiodurable.operations.batch_result import (
     BatchItem,
+    BatchItemStatus,
     BatchProgress,
     BatchResult,
     CompletionConfig,
@@ -34,6 +35,7 @@ from aiodurable.operations.batch_result import (
     Nesting,
 )
 from aiodurable.operations.context_operation import (
+    ContextOperation,
     RebuildFailure,
     ended_unrecorded,
     no_summary,
@@ -65,6 +67,11 @@ __all__ = [
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741
 C = TypeVar("C")
+
+# Built for every branch: the members themselves, not their strings to look up.
+_SUCCEEDED = BatchItemStatus.SUCCEEDED
+_FAILED = BatchItemStatus.FAILED
+_STARTED = BatchItemStatus.STARTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +327,7 @@ class _Coordinator:
             self.in_flight.pop(index, None)
             self.items[index] = item
             self._completed.append(item)
-            if item.status == "SUCCEEDED":
+            if item.status is _SUCCEEDED:
                 self.successes += 1
             else:
                 self.failures += 1
@@ -340,9 +347,9 @@ class _Coordinator:
             reason = self._reason or completion.reason(self.successes, self.failures, total)
         if recorded is not None:
             for index in self._recorded_started(recorded):
-                self.items[index] = BatchItem(index=index, status="STARTED")
+                self.items[index] = BatchItem(index=index, status=_STARTED)
         for index in self.in_flight:
-            self.items[index] = BatchItem(index=index, status="STARTED")
+            self.items[index] = BatchItem(index=index, status=_STARTED)
         ordered = [self.items[i] for i in sorted(self.items)]
         return BatchResult(all=ordered, completion_reason=reason)
 
@@ -363,61 +370,88 @@ class _Coordinator:
         self.in_flight[index] = task
 
     async def _branch(self, index: int) -> None:
-        self._finished[index] = await self._run_branch(index)
-        if self.eager:
-            self.in_flight.pop(index, None)
-            self._admit()
-
-    async def _run_branch(self, index: int) -> BatchItem[Any]:
-        execution = self.execution
+        """One task of the batch: run branch ``index``, keep its item for the settler."""
         spec = self.branches[index]
         parent = self.identity.id
         bid = branch_id(parent, index)
+        item: BatchItem[Any]
         if self.nesting is Nesting.FLAT:
-            # Each item its own name: an offloading item serdes keeps one object per item.
-            serdes_context = SerdesContext(operation_id=bid, durable_execution_arn=execution.arn)
-            if bid in execution.operations:
-                execution.nondeterminism(
-                    f"branch {index} of {parent} was recorded NESTED but now runs FLAT"
-                )
-            child = self.make_context(parent, bid, self.replaying)
+            item = await self._flat_branch(index, spec, parent, bid)
+        else:
             identity = OperationIdentity(
                 bid, OperationType.CONTEXT, self.item_type, spec.name, parent
             )
             try:
-                value = await run_unrecorded(execution, identity, run_completing(spec.run, child))
-                if self.item_serdes.__class__ is JsonSerdes:  # nothing to await
-                    _, result = await to_checkpoint(self.item_serdes, value, serdes_context)
-                else:
-                    with execution.scheduler.working(identity):
-                        _, result = await to_checkpoint(self.item_serdes, value, serdes_context)
-            except FATAL_ERRORS:
-                raise
-            except Exception as exc:
-                error = _inner_error(exc)
-                if execution.hooks.enabled:
-                    ended_unrecorded(execution, identity, OperationStatus.FAILED, error)
-                return BatchItem(index=index, status="FAILED", error=error)
-            if execution.hooks.enabled:
-                ended_unrecorded(execution, identity, OperationStatus.SUCCEEDED, None)
-            return BatchItem(index=index, status="SUCCEEDED", result=result)
+                result = await _NestedBranch(self, identity, spec).run()
+            except _BranchFailed as failed:
+                item = BatchItem(index=index, status=_FAILED, error=failed.error)
+            else:
+                item = BatchItem(index=index, status=_SUCCEEDED, result=result)
+        self._finished[index] = item
+        if self.eager:
+            self.in_flight.pop(index, None)
+            self._admit()
+
+    async def _flat_branch(
+        self, index: int, spec: BranchSpec, parent: str, bid: str
+    ) -> BatchItem[Any]:
+        """A FLAT branch: its operations sit directly under the batch, with no CONTEXT of
+        its own."""
+        execution = self.execution
+        # Each item its own name: an offloading item serdes keeps one object per item.
+        serdes_context = SerdesContext(operation_id=bid, durable_execution_arn=execution.arn)
+        if bid in execution.operations:
+            execution.nondeterminism(
+                f"branch {index} of {parent} was recorded NESTED but now runs FLAT"
+            )
+        child = self.make_context(parent, bid, self.replaying)
         identity = OperationIdentity(bid, OperationType.CONTEXT, self.item_type, spec.name, parent)
         try:
-            result = await run_context(
-                execution,
-                identity,
-                lambda replaying, _stored: run_completing(
-                    spec.run, self.make_context(bid, bid, replaying)
-                ),
-                serdes=self.item_serdes,
-                summary=no_summary,
-                failure=_BranchFailed,
-                error_of=_inner_error,
-                on_rebuild_failure=RebuildFailure.REPORT,
-            )
-        except _BranchFailed as failed:
-            return BatchItem(index=index, status="FAILED", error=failed.error)
-        return BatchItem(index=index, status="SUCCEEDED", result=result)
+            value = await run_unrecorded(execution, identity, run_completing(spec.run, child))
+            if self.item_serdes.__class__ is JsonSerdes:  # nothing to await
+                _, result = await to_checkpoint(self.item_serdes, value, serdes_context)
+            else:
+                with execution.scheduler.working(identity):
+                    _, result = await to_checkpoint(self.item_serdes, value, serdes_context)
+        except FATAL_ERRORS:
+            raise
+        except Exception as exc:
+            error = _inner_error(exc)
+            if execution.hooks.enabled:
+                ended_unrecorded(execution, identity, OperationStatus.FAILED, error)
+            return BatchItem(index=index, status=_FAILED, error=error)
+        if execution.hooks.enabled:
+            ended_unrecorded(execution, identity, OperationStatus.SUCCEEDED, None)
+        return BatchItem(index=index, status=_SUCCEEDED, result=result)
+
+
+class _NestedBranch(ContextOperation[Any]):
+    """One NESTED branch: a CONTEXT whose body is the branch's function, run in a child
+    context of its own (a class rather than a closure: one is built per map item)."""
+
+    __slots__ = ("batch", "child", "spec")
+
+    def __init__(self, batch: _Coordinator, identity: OperationIdentity, spec: BranchSpec) -> None:
+        self.execution = batch.execution
+        self.identity = identity
+        self.serdes = batch.item_serdes
+        self.summary = no_summary
+        self.failure = _BranchFailed
+        self.error_of = _inner_error
+        self.on_rebuild_failure = RebuildFailure.REPORT
+        self.keep_unserialized = False
+        self.batch = batch
+        self.spec = spec
+        self.child: Any = None
+
+    def run_body(self, replaying: bool, stored: str | None) -> Awaitable[Any]:
+        bid = self.identity.id
+        self.child = child = self.batch.make_context(bid, bid, replaying)
+        return self.spec.run(child)
+
+    def body_returned(self) -> None:
+        # What run_completing does, without a coroutine of its own per item.
+        self.child._ensure_all_visited()
 
 
 class _BranchFailed(Exception):

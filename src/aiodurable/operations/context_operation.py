@@ -120,6 +120,14 @@ class ContextOperation(DurableOperation[T]):
         self.on_rebuild_failure = on_rebuild_failure
         self.keep_unserialized = keep_unserialized
 
+    def run_body(self, replaying: bool, stored: str | None) -> Awaitable[T]:
+        """The body's work: ``body(replaying, stored)``."""
+        return self.body(replaying, stored)
+
+    def body_returned(self) -> None:
+        """Called once the body returned, before its result is stored (by default
+        nothing)."""
+
     async def outcome(self, op: Operation) -> T:
         details = op.context_details
         if op.status is OperationStatus.FAILED:
@@ -149,8 +157,9 @@ class ContextOperation(DurableOperation[T]):
         checkpointer = execution.checkpointer
         try:
             result = await self.user_code(
-                self.body(op is not None, recorded_summary), is_replay_children=op is not None
+                self.run_body(op is not None, recorded_summary), is_replay_children=op is not None
             )
+            self.body_returned()
             if self.serdes.__class__ is JsonSerdes:  # nothing to await: no section needed
                 text, replayed = await to_checkpoint(self.serdes, result, self.serdes_context())
             else:
@@ -179,10 +188,14 @@ class ContextOperation(DurableOperation[T]):
             options = ContextOptions(replay_children=True)
         else:
             stored, options = text, ContextOptions(replay_children=False)
-        with working(identity):
+        scheduler = execution.scheduler
+        task = scheduler.enter(identity.id, True)  # ``working()`` without its object
+        try:
             await checkpointer.checkpoint(
                 identity.update(OperationAction.SUCCEED, payload=stored, context_options=options)
             )
+        finally:
+            scheduler.exit(task)
         return self.finish(back)
 
 

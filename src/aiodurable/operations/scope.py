@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from aiodurable.errors import OperationInStepError
 from aiodurable.operations.attempt import running_step
-from aiodurable.operations.base import DurableOperation
+from aiodurable.operations.base import RUN_CODE
 from aiodurable.operations.determinism import check_call_order, unvisited_error
 from aiodurable.runtime.invocation_state import InvocationState
 from aiodurable.runtime.operation_ids import lane_step_id, step_id
@@ -21,10 +21,6 @@ from aiodurable.wire import TERMINAL_STATUSES, OperationType
 from aiodurable.wire.identity import OperationIdentity
 
 __all__ = ["OperationScope", "run_completing"]
-
-#: The code of every operation's ``run()``: such a coroutine reports its start and end
-#: to the scheduler itself.
-_RUN_CODE = DurableOperation.run.__code__
 
 T = TypeVar("T")
 
@@ -34,6 +30,7 @@ class OperationScope:
 
     __slots__ = (
         "_counter",
+        "_current_task",
         "_execution",
         "_lanes",
         "_last_by_task",
@@ -62,12 +59,14 @@ class OperationScope:
         self._last_by_task: dict[asyncio.Task[Any] | None, str] | None = None
         #: The task that runs this context's code (its path in the invocation's task
         #: tree), and how many operations each other task (by lane) has called in it.
-        self._owner = owner = asyncio.current_task()
-        self._owner_path = execution.scheduler.path_of(owner)
+        scheduler = execution.scheduler
+        self._current_task = scheduler.current_task
+        self._owner = owner = scheduler.current_task()
+        self._owner_path = scheduler.path_of(owner)
         self._lanes: dict[str, int] | None = None
 
     def _next_id(self) -> str:
-        task = asyncio.current_task()
+        task = self._current_task()
         if task is not self._owner:
             lane = self._execution.scheduler.lane(task, self._owner_path)
             lanes = self._lanes if self._lanes is not None else {}
@@ -83,7 +82,7 @@ class OperationScope:
     def _peek_id(self) -> str:
         """The id the next operation of this task will get (for the context's own task,
         computed once and reused by ``_next_id``)."""
-        task = asyncio.current_task()
+        task = self._current_task()
         if task is not self._owner:
             lane = self._execution.scheduler.lane(task, self._owner_path)
             count = (self._lanes or {}).get(lane, 0) + 1
@@ -122,7 +121,7 @@ class OperationScope:
             last = self._last_by_task
             if last is None:
                 last = self._last_by_task = {}
-            task = asyncio.current_task()
+            task = self._current_task()
             previous = last.get(task, "")
             last[task] = op_id
             check_call_order(execution, op_id, type_, name, self.parent_id, previous, call)
@@ -156,29 +155,22 @@ class OperationScope:
         Every kind but a context works while it runs (a context's body is workflow code).
         New work needs no replay tracking: the status only moves from REPLAY to NEW.
         """
-        scheduler = self._execution.scheduler
-        reports_itself = getattr(work, "cr_code", None) is _RUN_CODE
-        if not self._replaying:
-            return scheduler.called(
+        if not self._replaying:  # new work (the hot path: written out)
+            return self._execution.scheduler.called(
                 identity,
                 work,
                 working=identity.type is not OperationType.CONTEXT,
-                reports_itself=reports_itself,
+                reports_itself=getattr(work, "cr_code", None) is RUN_CODE,
             )
         operations = self._execution.operations
         op = operations.get(identity.id)
         if op is None:
             self._replaying = False  # the replay frontier: new code from here on
-            return scheduler.called(
-                identity,
-                work,
-                working=identity.type is not OperationType.CONTEXT,
-                reports_itself=reports_itself,
-            )
+            return self._called(identity, work)
         if op.type is OperationType.STEP:
             if op.status not in TERMINAL_STATUSES:
                 self._replaying = False  # the step's body will really run
-                return scheduler.called(identity, work, working=True, reports_itself=reports_itself)
+                return self._called(identity, work)
             if self._peek_id() not in operations:
                 # A finished step replays without running code or checkpointing, so the
                 # status after it is already known.
@@ -187,8 +179,17 @@ class OperationScope:
             # never awaited loses nothing. (An offloaded value is read back: a suspension
             # in the middle of that read only means reading it again.)
             return work
-        work = scheduler.called(identity, work, working=identity.type is not OperationType.CONTEXT)
-        return self._replay_tracked(op.status in TERMINAL_STATUSES, work)
+        return self._replay_tracked(op.status in TERMINAL_STATUSES, self._called(identity, work))
+
+    def _called(
+        self, identity: OperationIdentity, work: Coroutine[Any, Any, T]
+    ) -> Coroutine[Any, Any, T]:
+        return self._execution.scheduler.called(
+            identity,
+            work,
+            working=identity.type is not OperationType.CONTEXT,
+            reports_itself=getattr(work, "cr_code", None) is RUN_CODE,
+        )
 
     async def _replay_tracked(self, terminal: bool, work: Awaitable[T]) -> T:
         try:

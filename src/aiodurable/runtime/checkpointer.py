@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import suppress
+from typing import Any
 
 import msgspec
 
@@ -30,6 +31,9 @@ from aiodurable.service.base import DurableServiceClient
 from aiodurable.wire import Operation, OperationType, OperationUpdate
 
 __all__ = ["Checkpointer", "CheckpointerStats", "TokenRevoked"]
+
+#: Read on every update: a module constant costs less than the enum attribute.
+_REVOKED = OutcomeState.REVOKED
 
 MAX_BATCH_BYTES = 750 * 1024
 MAX_BATCH_UPDATES = 250
@@ -109,9 +113,14 @@ class Checkpointer:
         self._max_bytes = max_batch_bytes
         self._max_updates = max_batch_updates
         self._idle_delay = idle_flush_delay
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._overflow: deque[_Item] = deque()
-        self._urgent = asyncio.Event()
+        #: Items not sent yet, oldest first. The flusher alone takes from it; while it
+        #: waits, ``_waiter`` is its future, resolved by the next item (``_wake_on_any``)
+        #: or by the next blocking one only (it is holding a non-blocking update back).
+        self._queue: deque[_Item] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._wake_on_any = True
+        #: A blocking update is queued: send without holding back.
+        self._urgent = False
         self._task: asyncio.Task[None] | None = None
         self._busy = False
         #: No update is accepted any more: closed, or the execution completed through a
@@ -132,21 +141,27 @@ class Checkpointer:
         self._check_open()
         if self._on_queue is not None:
             self._on_queue(update)
-        self._queue.put_nowait(_Item(_Kind.UPDATE, update, None))
+        self._queue.append(_Item(_Kind.UPDATE, update, None))
+        waiter = self._waiter
+        if waiter is not None and self._wake_on_any and not waiter.done():
+            waiter.set_result(None)
 
-    async def checkpoint(self, update: OperationUpdate) -> None:
-        """Queue an update and return once the service accepted it."""
-        await self._submit(_Kind.UPDATE, update)
+    # ``checkpoint`` and ``refresh`` hand out ``_submit``'s coroutine rather than awaiting
+    # it in one of their own: one coroutine less alive per waiting operation (thousands
+    # when a map's items all wait for their checkpoint).
+    def checkpoint(self, update: OperationUpdate) -> Coroutine[Any, Any, None]:
+        """Queue an update; the returned awaitable resolves once the service accepted it."""
+        return self._submit(_Kind.UPDATE, update)
 
-    async def refresh(self) -> None:
+    def refresh(self) -> Coroutine[Any, Any, None]:
         """Send an empty checkpoint to learn what changed on the service side."""
-        await self._submit(_Kind.REFRESH, None)
+        return self._submit(_Kind.REFRESH, None)
 
     async def flush(self) -> None:
         """Return once every update queued so far has been sent."""
-        if self._stopped:
+        if self._stopped():
             return
-        if self._queue.empty() and not self._overflow and not self._busy:
+        if not self._queue and not self._busy:
             return
         with suppress(TokenRevoked, CheckpointError, ExecutionStoppedError):
             await self._submit(_Kind.BARRIER, None)
@@ -156,20 +171,20 @@ class Checkpointer:
         if update is not None and self._on_queue is not None:
             self._on_queue(update)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Item(kind, update, future))
-        self._urgent.set()
+        self._queue.append(_Item(kind, update, future))
+        self._urgent = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         await future
 
-    @property
     def _stopped(self) -> bool:
-        return (
-            self.failure is not None or self._sealed or self._outcome.state is OutcomeState.REVOKED
-        )
+        return self.failure is not None or self._sealed or self._outcome.state is _REVOKED
 
     def _check_open(self) -> None:
         if self.failure is not None:
             raise self.failure
-        if self._outcome.state is OutcomeState.REVOKED:
+        if self._outcome.state is _REVOKED:
             raise TokenRevoked
         if self._sealed or self._closing:
             raise ExecutionStoppedError(
@@ -200,40 +215,49 @@ class Checkpointer:
                 await self._send(batch)
             finally:
                 self._busy = False
-            if self._stopped:
+            if self._stopped():
                 self._fail_pending(self.failure or TokenRevoked())
                 return
 
     async def _collect(self) -> list[_Item]:
-        first = self._overflow.popleft() if self._overflow else await self._queue.get()
-        if first.future is None and not self._urgent.is_set():
+        queue = self._queue
+        if not queue:
+            await self._wait(True, None)
+        if queue[0].future is None and not self._urgent:
             # Nobody waits for this update: give a blocking one a moment to join it.
-            with suppress(TimeoutError):
-                async with asyncio.timeout(self._idle_delay):
-                    await self._urgent.wait()
+            await self._wait(False, self._idle_delay)
         # No extra yield here: every task made ready by the previous response has already
         # run (and enqueued) by the time this task is scheduled again.
-        self._urgent.clear()
+        self._urgent = False
+        first = queue.popleft()
         batch = [first]
         count = 0 if first.update is None else 1
         size = first.size
-        while count < self._max_updates:
-            if self._overflow:
-                item = self._overflow.popleft()
-            else:
-                try:
-                    item = self._queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
-            if item.update is not None and size + item.size > self._max_bytes:
-                self._overflow.appendleft(item)
+        max_bytes = self._max_bytes
+        while queue and count < self._max_updates:
+            item = queue[0]
+            if item.update is not None and size + item.size > max_bytes:
                 break
-            batch.append(item)
+            batch.append(queue.popleft())
             size += item.size
             count += item.update is not None
-        if self._overflow or not self._queue.empty():
-            self._urgent.set()  # more is queued: do not idle before the next batch
+        if queue:
+            self._urgent = True  # more is queued: do not hold back before the next batch
         return batch
+
+    async def _wait(self, on_any: bool, hold: float | None) -> None:
+        """Wait for the next item (``on_any``) or the next blocking one, holding a queued
+        update back ``hold`` seconds at most (a timer, cheaper than a timeout scope)."""
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        self._wake_on_any = on_any
+        timer = loop.call_later(hold, _release, waiter) if hold is not None else None
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
 
     async def _send(self, batch: list[_Item]) -> None:
         updates = [item.update for item in batch if item.update is not None]
@@ -279,7 +303,7 @@ class Checkpointer:
             self._outcome.revoke()
         if operations:
             self._on_operations(operations)
-        if self._outcome.state is OutcomeState.REVOKED:
+        if self._outcome.state is _REVOKED:
             self._resolve(batch, TokenRevoked())
         else:
             self._resolve(batch, None)
@@ -301,8 +325,11 @@ class Checkpointer:
                 future.set_exception(error)
 
     def _fail_pending(self, error: BaseException) -> None:
-        pending = list(self._overflow)
-        self._overflow.clear()
-        while not self._queue.empty():
-            pending.append(self._queue.get_nowait())
+        pending = list(self._queue)
+        self._queue.clear()
         self._resolve(pending, error)
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

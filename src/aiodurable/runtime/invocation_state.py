@@ -79,12 +79,11 @@ class InvocationState:
         ops = self.operations
         hooks = self.hooks
         delta = operations if isinstance(operations, (list, tuple)) else list(operations)
-        previous = {op.id: ops[op.id] for op in delta if op.id in ops} if hooks.enabled else {}
+        if hooks.enabled:
+            previous = {op.id: ops[op.id] for op in delta if op.id in ops}
         for op in delta:
             ops[op.id] = op
-        scheduler = self.scheduler
-        if scheduler.watching:
-            scheduler.notify(op.id for op in delta)
+        self.scheduler.notify(delta)
         if hooks.enabled:
             hooks.merged(delta, previous)
 
@@ -105,6 +104,26 @@ class InvocationState:
         op = self.operations.get(op_id)
         if op is None:
             return None
+        if (
+            op.type is not type_
+            or (op.sub_type or None) != (sub_type or None)
+            or (op.name or None) != (name or None)
+            or (op.parent_id or None) != (parent_id or None)
+        ):
+            self._mismatch(op, type_, sub_type, name, parent_id)
+        if self.hooks.enabled:
+            self.hooks.visited(op)  # replay reached a recorded operation
+        return op
+
+    def _mismatch(
+        self,
+        op: Operation,
+        type_: OperationType,
+        sub_type: str | None,
+        name: str | None,
+        parent_id: str | None,
+    ) -> None:
+        op_id = op.id
         mismatches: list[str] = []
         if op.type is not type_:
             mismatches.append(f"type {op.type.value} != {type_.value}")
@@ -121,9 +140,6 @@ class InvocationState:
                 "Workflow code must call the same operations in the same order on every "
                 "replay; deploy changes as a new function version."
             )
-        if self.hooks.enabled:
-            self.hooks.visited(op)  # replay reached a recorded operation
-        return op
 
     def reached(self, op_id: str, parent_id: str | None) -> None:
         """The code has taken id ``op_id`` (under ``parent_id``): note it if recorded."""

@@ -4,12 +4,13 @@ The scheduler reports a suspension, the checkpointer a revoked token or a failur
 invocation a completed workflow; the output envelope is read from this state alone.
 
     RUNNING ─► SUSPENDED ─┐
-       │                  ├─► FATAL ─► REVOKED
+       │                  ├─► FATAL ─► REVOKED ─► CANCELLED
        └─► COMPLETED ─────┘
 
 A later report wins only where the arrow allows it: a checkpoint that fails while the
 suspension is being flushed makes the invocation fail, and a revoked token ends any
 invocation PENDING, whatever was decided before (the service has moved on without it).
+An invocation cancelled from outside (its caller, Ctrl-C) ends without an output at all.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class OutcomeState(enum.Enum):
     FATAL = "FATAL"
     #: The service withheld the checkpoint token: the invocation ends PENDING.
     REVOKED = "REVOKED"
+    #: The invocation itself was cancelled by its caller: it raises ``CancelledError``,
+    #: and a step body cut short by it is not a step the workflow cancelled.
+    CANCELLED = "CANCELLED"
 
 
 _RANK = {
@@ -38,6 +42,7 @@ _RANK = {
     OutcomeState.COMPLETED: 1,
     OutcomeState.FATAL: 2,
     OutcomeState.REVOKED: 3,
+    OutcomeState.CANCELLED: 4,
 }
 
 
@@ -75,3 +80,6 @@ class InvocationOutcome:
 
     def revoke(self) -> None:
         self._move(OutcomeState.REVOKED)
+
+    def cancel(self) -> None:
+        self._move(OutcomeState.CANCELLED)

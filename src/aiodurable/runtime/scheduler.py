@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
+import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from contextlib import suppress
@@ -41,6 +43,7 @@ from typing import Any, TypeVar
 
 from aiodurable.errors import UnfinishedOperationError
 from aiodurable.runtime.outcome import InvocationOutcome
+from aiodurable.wire import Operation
 
 __all__ = ["InvocationScheduler", "current_scheduler", "unfinished_error"]
 
@@ -55,6 +58,20 @@ _SCHEDULER: contextvars.ContextVar[InvocationScheduler | None] = contextvars.Con
 #: finished task wakes what waits for it in one iteration per future in between (a gather
 #: inside a gather: two).
 _SETTLE_ITERATIONS = 8
+
+#: Finished tasks are dropped from the set of tasks once it holds more than this many,
+#: or twice as many as after the last pruning.
+_PRUNE_MIN = 64
+
+
+def _current_task_of(loop: asyncio.AbstractEventLoop) -> Callable[[], asyncio.Task[Any] | None]:
+    """``asyncio.current_task`` for ``loop``, as cheap as the interpreter allows: before
+    3.12 the standard one is Python code that looks the loop up on every call, where the
+    table it reads can be bound once (it is asked several times per operation)."""
+    table = getattr(asyncio.tasks, "_current_tasks", None)
+    if sys.version_info < (3, 12) and isinstance(table, dict):
+        return functools.partial(table.get, loop)
+    return asyncio.current_task
 
 
 def current_scheduler() -> InvocationScheduler | None:
@@ -94,22 +111,25 @@ class InvocationScheduler:
 
     def __init__(self, outcome: InvocationOutcome) -> None:
         self.outcome = outcome
-        self._loop = asyncio.get_running_loop()
-        _install_task_factory(self._loop)
-        #: Live tasks of the invocation (insertion-ordered set).
+        self._loop = loop = asyncio.get_running_loop()
+        _install_task_factory(loop)
+        #: The task running now (``asyncio.current_task()``).
+        self.current_task = _current_task_of(loop)
+        #: Tasks of the invocation (insertion-ordered set). Finished ones are dropped
+        #: when a decision looks at them, or once they make up half of the set: a done
+        #: callback per task would cost a loop callback for every map item.
         self._tasks: dict[asyncio.Task[Any], None] = {}
-        #: The operations each task is inside, innermost last, and how many of them work.
-        self._outer: dict[asyncio.Task[Any] | None, object] = {}
-        self._depth: dict[asyncio.Task[Any] | None, int] = {}
+        self._prune_at = _PRUNE_MIN
+        #: How many working operations each task is inside (which operations a task is
+        #: inside is read from its coroutines when needed: :meth:`unfinished_operations`).
         self._working: dict[asyncio.Task[Any] | None, int] = {}
         #: Working operations of tasks that are not parked, and how many tasks are parked
         #: (with none, nothing can suspend: there is nothing the service would resume).
         self._busy = 0
         self._parked = 0
-        #: Operations called whose coroutine has not started yet, by operation id. Held
-        #: until the invocation ends, so that one dropped without being awaited is reported.
-        self._unstarted: dict[str, object] = {}
-        self._unstarted_work: dict[str, Coroutine[Any, Any, Any]] = {}
+        #: The coroutines of operations called that have not started yet, by operation
+        #: id. Held until the invocation ends, so that one never awaited is reported.
+        self._unstarted: dict[str, Coroutine[Any, Any, Any]] = {}
         self._watchers: dict[str, list[asyncio.Future[None]]] = {}
         self._settlers: list[Callable[[], None]] = []
         self._check_scheduled = False
@@ -127,7 +147,7 @@ class InvocationScheduler:
 
     # -- tasks -------------------------------------------------------------------------
     def _adopt(self, task: asyncio.Task[Any]) -> None:
-        parent = asyncio.current_task()
+        parent = self.current_task()
         if self._working and parent in self._working:
             # Created by working code (a step body, a payload transfer, a library under
             # them): that work already holds the invocation open, and what it leaves
@@ -141,17 +161,23 @@ class InvocationScheduler:
             rank = ranks.get(parent, 0)  # type: ignore[arg-type]
             ranks[parent] = rank + 1  # type: ignore[index]
             self._paths[task] = f"{above}{rank}."
-        self._tasks[task] = None
+        tasks = self._tasks
+        tasks[task] = None
         self._epoch += 1
-        task.add_done_callback(self._task_done)
+        if len(tasks) > self._prune_at:
+            self._prune([done for done in tasks if done.done()])
+            self._prune_at = max(_PRUNE_MIN, 2 * len(tasks))
 
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.pop(task, None)
-        self._paths.pop(task, None)
-        self._ranks.pop(task, None)
-        self._epoch += 1
-        if self._parked:
-            self._schedule_check()
+    def _prune(self, done: list[asyncio.Task[Any]]) -> None:
+        """Forget finished tasks. (A task that finishes changes nothing a decision relies
+        on: the callbacks it wakes are seen on the loop's queue, or bump the epoch.)"""
+        tasks, paths, ranks = self._tasks, self._paths, self._ranks
+        for task in done:
+            del tasks[task]
+            paths.pop(task, None)
+            ranks.pop(task, None)
+        if done:
+            self._epoch += 1
 
     async def run(self, coro: Coroutine[Any, Any, T], name: str) -> tuple[asyncio.Task[T], bool]:
         """Run the workflow's root coroutine until it ends or the invocation stops.
@@ -171,6 +197,9 @@ class InvocationScheduler:
         ended = asyncio.ensure_future(self.outcome.ended.wait())
         try:
             await asyncio.wait((root, ended), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            self.outcome.cancel()  # by the invocation's caller: tasks are cut short below
+            raise
         finally:
             ended.cancel()
             interrupted = not root.done()
@@ -184,7 +213,7 @@ class InvocationScheduler:
     async def shutdown(self) -> None:
         """Cancel every task of the invocation still running and wait for them; close
         the coroutines of operations never awaited (nothing will run them now)."""
-        for coro in self._unstarted_work.values():
+        for coro in self._unstarted.values():
             coro.close()
         for _ in range(100):  # cancelled tasks may start others while unwinding
             live = [task for task in self._tasks if not task.done()]
@@ -197,20 +226,32 @@ class InvocationScheduler:
                 if not task.cancelled():
                     task.exception()
 
-    def unfinished_operations(self) -> list[object]:
+    def unfinished_operations(
+        self, operation_of: Callable[[Coroutine[Any, Any, Any]], object | None]
+    ) -> list[object]:
         """Operations called but not finished: never awaited, or in a task still running
-        (the outermost one of each such task)."""
-        work = self._unstarted_work
-        found: list[object] = [
-            operation
-            for key, operation in self._unstarted.items()
+        (the outermost one of each such task). ``operation_of(coro)`` tells which
+        operation a coroutine runs (``None``: not an operation's)."""
+        found: list[object] = []
+        for work in self._unstarted.values():
             # A task cancelled before it began closes its coroutine: that is not lost.
-            if inspect.getcoroutinestate(work[key]) == inspect.CORO_CREATED
-        ]
-        current = asyncio.current_task()
-        for task, operation in self._outer.items():
-            if task is not current and task is not None and not task.done():
-                found.append(operation)
+            if inspect.getcoroutinestate(work) == inspect.CORO_CREATED:
+                operation = _operation_of(work, operation_of)
+                if operation is not None:
+                    found.append(operation)
+        current = self.current_task()
+        for task in self._tasks:
+            if task is current or task.done():
+                continue
+            # Down the chain of coroutines the task is suspended in, from its own: the
+            # first operation met is the outermost.
+            coro: Any = task.get_coro()
+            while coro is not None:
+                operation = _operation_of(coro, operation_of)
+                if operation is not None:
+                    found.append(operation)
+                    break
+                coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
         return found
 
     def path_of(self, task: asyncio.Task[Any] | None) -> str | None:
@@ -250,56 +291,44 @@ class InvocationScheduler:
         """
         if not reports_itself:
             work = self._operation(operation, work, working)
-        key = operation.id
-        self._unstarted[key] = operation
-        self._unstarted_work[key] = work
+        self._unstarted[operation.id] = work
         return work
 
     async def _operation(self, operation: Any, work: Awaitable[T], working: bool) -> T:
-        task = self.enter(operation, working)
+        task = self.enter(operation.id, working)
         try:
             return await work
         finally:
-            self.exit(task, working)
+            if working:
+                self.exit(task)
 
-    def enter(self, operation: Any, working: bool) -> asyncio.Task[Any] | None:
-        """The current task starts running ``operation`` (returned: that task)."""
-        key = operation.id
-        if self._unstarted.pop(key, None) is not None:
-            del self._unstarted_work[key]
-        task = asyncio.current_task()
-        depth = self._depth
-        level = depth.get(task, 0)
-        if not level:
-            self._outer[task] = operation
-        depth[task] = level + 1
-        if working:
-            counts = self._working
-            counts[task] = counts.get(task, 0) + 1
-            self._busy += 1
+    def enter(self, key: str, working: bool) -> asyncio.Task[Any] | None:
+        """The current task starts running operation ``key``; a ``working`` one counts
+        as working until :meth:`exit` (given the task returned here)."""
+        unstarted = self._unstarted
+        if unstarted:
+            unstarted.pop(key, None)
+        if not working:
+            return None
+        task = self.current_task()
+        counts = self._working
+        counts[task] = counts.get(task, 0) + 1
+        self._busy += 1
         return task
 
-    def exit(self, task: asyncio.Task[Any] | None, working: bool) -> None:
-        """``task`` is done with the operation it entered last."""
-        depth = self._depth
-        level = depth[task] - 1
-        if level:
-            depth[task] = level
+    def exit(self, task: asyncio.Task[Any] | None) -> None:
+        """``task`` is done with the working operation it entered last."""
+        counts = self._working
+        count = counts[task] - 1
+        if count:
+            counts[task] = count
         else:
-            del depth[task]
-            del self._outer[task]
-        if working:
-            counts = self._working
-            count = counts[task] - 1
-            if count:
-                counts[task] = count
-            else:
-                del counts[task]
-            self._busy -= 1
-            if not self._busy and self._parked:
-                self._schedule_check()
+            del counts[task]
+        self._busy -= 1
+        if not self._busy and self._parked:
+            self._schedule_check()
 
-    def working(self, operation: object) -> _Working:
+    def working(self, operation: Any) -> _Working:
         """Count the current task as working for the duration of a ``with`` block (a
         context's own checkpoints and payload transfers, around code that is not an
         operation)."""
@@ -324,7 +353,7 @@ class InvocationScheduler:
         if resume_at is not None:
             when = resume_at.timestamp() if isinstance(resume_at, datetime) else resume_at
             timer = loop.call_later(max(0.0, when - time.time()), self.wake, future)
-        held = self._working.get(asyncio.current_task(), 0)
+        held = self._working.get(self.current_task(), 0)
         self._busy -= held
         self._parked += 1
         self._epoch += 1
@@ -343,18 +372,13 @@ class InvocationScheduler:
             future.set_result(None)
             self._epoch += 1
 
-    @property
-    def watching(self) -> bool:
-        """Whether any parked task waits for a change of an operation."""
-        return bool(self._watchers)
-
-    def notify(self, op_ids: Iterable[str]) -> None:
+    def notify(self, operations: Iterable[Operation]) -> None:
         """Wake the tasks parked on changes of these operations."""
         watchers = self._watchers
         if not watchers:
             return
-        for op_id in op_ids:
-            futures = watchers.pop(op_id, None)
+        for op in operations:
+            futures = watchers.pop(op.id, None)
             if futures:
                 for future in futures:
                     self.wake(future)
@@ -391,11 +415,17 @@ class InvocationScheduler:
             return  # the operation that stops working schedules the next check
         if self._root is None or self._root.done():
             return  # the workflow ended: the invocation completes, it does not suspend
+        done: list[asyncio.Task[Any]] = []
         for task in self._tasks:
+            if task.done():
+                done.append(task)
+                continue
             waiter = getattr(task, "_fut_waiter", None)
-            if task.done() or waiter is None or waiter.done():
-                self._schedule_check()  # runnable (or a finished task's callbacks pending)
+            if waiter is None or waiter.done():
+                self._schedule_check()  # runnable
                 return
+        if done:
+            self._prune(done)  # what they wake is on the loop's queue (looked at below)
         if self._epoch != self._settled_epoch:
             self._settled_epoch = self._epoch
             self._stable = 0
@@ -427,18 +457,31 @@ def unfinished_error(operations: list[object]) -> UnfinishedOperationError:
     )
 
 
+def _operation_of(
+    coro: Any, operation_of: Callable[[Coroutine[Any, Any, Any]], object | None]
+) -> object | None:
+    """The operation ``coro`` runs: one wrapped by the scheduler, or one ``operation_of``
+    recognizes."""
+    if getattr(coro, "cr_code", None) is _OPERATION_CODE:
+        return inspect.getcoroutinelocals(coro).get("operation")
+    return operation_of(coro)
+
+
+_OPERATION_CODE = InvocationScheduler._operation.__code__
+
+
 class _Working:
     """``with scheduler.working(identity):`` (a class: cheaper than a generator)."""
 
     __slots__ = ("_operation", "_scheduler", "_task")
 
-    def __init__(self, scheduler: InvocationScheduler, operation: object) -> None:
+    def __init__(self, scheduler: InvocationScheduler, operation: Any) -> None:
         self._scheduler = scheduler
         self._operation = operation
         self._task: asyncio.Task[Any] | None = None
 
     def __enter__(self) -> None:
-        self._task = self._scheduler.enter(self._operation, True)
+        self._task = self._scheduler.enter(self._operation.id, True)
 
     def __exit__(self, *exc_info: object) -> None:
-        self._scheduler.exit(self._task, True)
+        self._scheduler.exit(self._task)
