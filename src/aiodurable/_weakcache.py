@@ -8,7 +8,6 @@ cannot be weakly referenced are computed every time, never stored.
 
 from __future__ import annotations
 
-import contextlib
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -20,19 +19,29 @@ V = TypeVar("V")
 
 def weak_memo(compute: Callable[[Any], V]) -> Callable[[Any], V]:
     """``compute`` memoised by its argument's identity, the argument held weakly."""
-    memo: weakref.WeakKeyDictionary[Any, V] = weakref.WeakKeyDictionary()
+    # By ``id()``, each entry with a weak reference that tells a live key from a dead
+    # one whose id was reused: a hit is one dict lookup and one dereference, where a
+    # WeakKeyDictionary builds a new weak reference per lookup (it is asked on every
+    # ``ctx.step`` call, replays included).
+    memo: dict[int, tuple[weakref.ref[Any], V]] = {}
 
     def lookup(key: Any) -> V:
-        try:
-            return memo[key]
-        except KeyError:
-            pass
-        except TypeError:  # not weakly referenceable (or not hashable)
-            return compute(key)
+        entry = memo.get(id(key))
+        if entry is not None and entry[0]() is key:
+            return entry[1]
         value = compute(key)
-        with contextlib.suppress(TypeError):
-            memo[key] = value
+        ident = id(key)
+        try:
+            held = weakref.ref(key, lambda dead: _forget(ident, dead))
+        except TypeError:  # not weakly referenceable: computed every time, never stored
+            return value
+        memo[ident] = (held, value)
         return value
+
+    def _forget(ident: int, dead: weakref.ref[Any]) -> None:
+        entry = memo.get(ident)
+        if entry is not None and entry[0] is dead:  # not a newer key with the same id
+            del memo[ident]
 
     lookup.__doc__ = compute.__doc__
     lookup.__name__ = compute.__name__

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from aiodurable.errors import error_object_from_exception
 from aiodurable.limits import MAX_OPERATION_PAYLOAD_BYTES, payload_bytes
-from aiodurable.operations.base import DurableOperation, Move, OperationIdentity
+from aiodurable.operations.base import DONE, DurableOperation, Move, OperationIdentity
 from aiodurable.runtime.invocation_state import InvocationState
 from aiodurable.runtime.signals import FATAL_ERRORS
 from aiodurable.serdes import AnySerdes, JsonSerdes, to_checkpoint
@@ -46,6 +46,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# Read for every context and map item: module constants cost less than enum attributes.
+_START = OperationAction.START
+_SUCCEED = OperationAction.SUCCEED
 
 #: Results over this many bytes of UTF-8 (the service's per-operation limit, measured as
 #: the service measures it) are not stored: the body is run again on replay and its inner
@@ -149,16 +153,17 @@ class ContextOperation(DurableOperation[T]):
         execution = self.execution
         identity = self.identity
         if op is None:
-            execution.checkpointer.enqueue(identity.update(OperationAction.START))
+            execution.checkpointer.enqueue(identity.update(_START))
         details = op.context_details if op is not None else None
         replay_children = bool(details and details.replay_children)
         recorded_summary = details.result if replay_children and details else None
         working = execution.scheduler.working
         checkpointer = execution.checkpointer
         try:
-            result = await self.user_code(
-                self.run_body(op is not None, recorded_summary), is_replay_children=op is not None
-            )
+            work = self.run_body(op is not None, recorded_summary)
+            if execution.hooks.enabled:  # no call at all without plugins: one per map item
+                work = self.user_code(work, is_replay_children=op is not None)
+            result = await work
             self.body_returned()
             if self.serdes.__class__ is JsonSerdes:  # nothing to await: no section needed
                 text, replayed = await to_checkpoint(self.serdes, result, self.serdes_context())
@@ -192,11 +197,12 @@ class ContextOperation(DurableOperation[T]):
         task = scheduler.enter(identity.id, True)  # ``working()`` without its object
         try:
             await checkpointer.checkpoint(
-                identity.update(OperationAction.SUCCEED, payload=stored, context_options=options)
+                identity.update(_SUCCEED, payload=stored, context_options=options)
             )
         finally:
             scheduler.exit(task)
-        return self.finish(back)
+        self._result = back  # self.finish(back), without a call per map item
+        return DONE
 
 
 def run_context(

@@ -24,6 +24,10 @@ __all__ = ["OperationScope", "run_completing"]
 
 T = TypeVar("T")
 
+# Read on every operation call: module constants cost less than enum attributes.
+_CONTEXT = OperationType.CONTEXT
+_STEP = OperationType.STEP
+
 
 class OperationScope:
     """The numbering and replay status of the operations of one context."""
@@ -159,15 +163,15 @@ class OperationScope:
             return self._execution.scheduler.called(
                 identity,
                 work,
-                working=identity.type is not OperationType.CONTEXT,
-                reports_itself=getattr(work, "cr_code", None) is RUN_CODE,
+                identity.type is not _CONTEXT,  # working: every kind but a context
+                getattr(work, "cr_code", None) is RUN_CODE,  # reports its start and end
             )
         operations = self._execution.operations
         op = operations.get(identity.id)
         if op is None:
             self._replaying = False  # the replay frontier: new code from here on
             return self._called(identity, work)
-        if op.type is OperationType.STEP:
+        if op.type is _STEP:
             if op.status not in TERMINAL_STATUSES:
                 self._replaying = False  # the step's body will really run
                 return self._called(identity, work)
@@ -187,8 +191,8 @@ class OperationScope:
         return self._execution.scheduler.called(
             identity,
             work,
-            working=identity.type is not OperationType.CONTEXT,
-            reports_itself=getattr(work, "cr_code", None) is RUN_CODE,
+            identity.type is not _CONTEXT,  # working: every kind but a context
+            getattr(work, "cr_code", None) is RUN_CODE,  # reports its start and end
         )
 
     async def _replay_tracked(self, terminal: bool, work: Awaitable[T]) -> T:

@@ -46,6 +46,14 @@ __all__ = ["StepOperation", "serdes_for_function"]
 
 _DEFAULT_RETRY = RetryStrategy.default()
 
+# Read on every step, replays included: module constants cost less than enum attributes.
+_SUCCEEDED = OperationStatus.SUCCEEDED
+_PENDING = OperationStatus.PENDING
+_STARTED = OperationStatus.STARTED
+_AT_MOST_ONCE = StepSemantics.AT_MOST_ONCE_PER_RETRY
+_START = OperationAction.START
+_SUCCEED = OperationAction.SUCCEED
+
 
 @weak_memo
 def serdes_for_function(fn: Callable[..., Any]) -> Serdes[Any]:
@@ -99,7 +107,7 @@ class StepOperation(AttemptOperation[Any]):
         self.serdes = serdes
 
     def replayed(self, op: Operation) -> Any:
-        if op.status is OperationStatus.SUCCEEDED:
+        if op.status is _SUCCEEDED:
             details = op.step_details
             text = details.result if details else None
             serdes = self.serdes
@@ -109,7 +117,7 @@ class StepOperation(AttemptOperation[Any]):
 
     async def outcome(self, op: Operation) -> Any:
         details = op.step_details
-        if op.status is OperationStatus.SUCCEEDED:
+        if op.status is _SUCCEEDED:
             return await self.read_stored(self.serdes, details.result if details else None)
         recorded = details.error if details else None
         if recorded is not None and recorded.error_type == CANCELLED_ERROR_TYPE:
@@ -120,26 +128,26 @@ class StepOperation(AttemptOperation[Any]):
 
     async def act(self, op: Operation | None) -> Operation | Move | None:
         status = op.status if op is not None else None
-        if status is OperationStatus.PENDING:
+        if status is _PENDING:
             return PARK
         execution = self.execution
         identity = self.identity
         checkpointer = execution.checkpointer
-        at_most_once = self.semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY
-        if status is OperationStatus.STARTED and at_most_once:
+        at_most_once = self.semantics is _AT_MOST_ONCE
+        if status is _STARTED and at_most_once:
             error = StepInterruptedError(
                 f"step {identity.name or identity.id} attempt {attempts_made(op) + 1} was "
                 "interrupted before its outcome was recorded; at-most-once semantics forbid "
                 "running it again"
             )
             return await self._handle_failure(op, error)
-        if status is not OperationStatus.STARTED:
+        if status is not _STARTED:
             # New, READY (retry due) or a status steps do not normally have.
-            start = identity.update(OperationAction.START)
+            start = identity.update(_START)
             if at_most_once:
                 await checkpointer.checkpoint(start)
                 op = self.read()
-                if op is None or op.status is not OperationStatus.STARTED:
+                if op is None or op.status is not _STARTED:
                     unstarted = DurableError(
                         f"the service did not report step {identity.id} as STARTED after "
                         "its START checkpoint"
@@ -176,7 +184,7 @@ class StepOperation(AttemptOperation[Any]):
             raise
         finally:
             exit_attempt(token)
-        await checkpointer.checkpoint(identity.update(OperationAction.SUCCEED, payload=text))
+        await checkpointer.checkpoint(identity.update(_SUCCEED, payload=text))
         self._result = result  # self.finish(result), without a call on the hot path
         return DONE
 

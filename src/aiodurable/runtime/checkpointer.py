@@ -46,6 +46,9 @@ class _Kind(enum.Enum):
     BARRIER = 2  # resolves once everything queued before it was sent
 
 
+_UPDATE = _Kind.UPDATE  # a module constant costs less than the enum attribute
+
+
 class _Item:
     __slots__ = ("future", "kind", "size", "update")
 
@@ -113,12 +116,16 @@ class Checkpointer:
         self._max_bytes = max_batch_bytes
         self._max_updates = max_batch_updates
         self._idle_delay = idle_flush_delay
-        #: Items not sent yet, oldest first. The flusher alone takes from it; while it
-        #: waits, ``_waiter`` is its future, resolved by the next item (``_wake_on_any``)
-        #: or by the next blocking one only (it is holding a non-blocking update back).
+        #: Items not sent yet, oldest first; only the flusher takes from it. While it
+        #: waits, ``_waiter`` is its future: a blocking update resolves it at once, and
+        #: updates nobody waits for are held back until ``_hold`` fires.
         self._queue: deque[_Item] = deque()
+        self._loop = asyncio.get_running_loop()
         self._waiter: asyncio.Future[None] | None = None
-        self._wake_on_any = True
+        #: The timer that ends holding back. Left to run out when a blocking update came
+        #: first: one timer then serves every update of the next ``idle_flush_delay``
+        #: (firing early for some only sends them sooner), instead of one per update.
+        self._hold: asyncio.TimerHandle | None = None
         #: A blocking update is queued: send without holding back.
         self._urgent = False
         self._task: asyncio.Task[None] | None = None
@@ -141,17 +148,16 @@ class Checkpointer:
         self._check_open()
         if self._on_queue is not None:
             self._on_queue(update)
-        self._queue.append(_Item(_Kind.UPDATE, update, None))
-        waiter = self._waiter
-        if waiter is not None and self._wake_on_any and not waiter.done():
-            waiter.set_result(None)
+        self._queue.append(_Item(_UPDATE, update, None))
+        if self._hold is None and self._waiter is not None:
+            self._hold = self._loop.call_later(self._idle_delay, self._held)
 
     # ``checkpoint`` and ``refresh`` hand out ``_submit``'s coroutine rather than awaiting
     # it in one of their own: one coroutine less alive per waiting operation (thousands
     # when a map's items all wait for their checkpoint).
     def checkpoint(self, update: OperationUpdate) -> Coroutine[Any, Any, None]:
         """Queue an update; the returned awaitable resolves once the service accepted it."""
-        return self._submit(_Kind.UPDATE, update)
+        return self._submit(_UPDATE, update)
 
     def refresh(self) -> Coroutine[Any, Any, None]:
         """Send an empty checkpoint to learn what changed on the service side."""
@@ -170,7 +176,7 @@ class Checkpointer:
         self._check_open()
         if update is not None and self._on_queue is not None:
             self._on_queue(update)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[None] = self._loop.create_future()
         self._queue.append(_Item(kind, update, future))
         self._urgent = True
         waiter = self._waiter
@@ -199,6 +205,9 @@ class Checkpointer:
         """Send what is queued, then stop the flusher task."""
         await self.flush()
         self._closing = True
+        if self._hold is not None:
+            self._hold.cancel()
+            self._hold = None
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -221,11 +230,17 @@ class Checkpointer:
 
     async def _collect(self) -> list[_Item]:
         queue = self._queue
-        if not queue:
-            await self._wait(True, None)
-        if queue[0].future is None and not self._urgent:
-            # Nobody waits for this update: give a blocking one a moment to join it.
-            await self._wait(False, self._idle_delay)
+        if not self._urgent:
+            # Nothing queued, or nobody waits for what is: give a blocking update a
+            # moment to join it.
+            loop = self._loop
+            self._waiter = loop.create_future()
+            if queue and self._hold is None:
+                self._hold = loop.call_later(self._idle_delay, self._held)
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
         # No extra yield here: every task made ready by the previous response has already
         # run (and enqueued) by the time this task is scheduled again.
         self._urgent = False
@@ -245,19 +260,12 @@ class Checkpointer:
             self._urgent = True  # more is queued: do not hold back before the next batch
         return batch
 
-    async def _wait(self, on_any: bool, hold: float | None) -> None:
-        """Wait for the next item (``on_any``) or the next blocking one, holding a queued
-        update back ``hold`` seconds at most (a timer, cheaper than a timeout scope)."""
-        loop = asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
-        self._wake_on_any = on_any
-        timer = loop.call_later(hold, _release, waiter) if hold is not None else None
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-            if timer is not None:
-                timer.cancel()
+    def _held(self) -> None:
+        """Holding back is over: send what is queued."""
+        self._hold = None
+        waiter = self._waiter
+        if waiter is not None and self._queue and not waiter.done():
+            waiter.set_result(None)
 
     async def _send(self, batch: list[_Item]) -> None:
         updates = [item.update for item in batch if item.update is not None]
@@ -328,8 +336,3 @@ class Checkpointer:
         pending = list(self._queue)
         self._queue.clear()
         self._resolve(pending, error)
-
-
-def _release(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)

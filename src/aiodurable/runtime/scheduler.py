@@ -92,13 +92,16 @@ def _install_task_factory(loop: asyncio.AbstractEventLoop) -> None:
     def adopting_factory(
         loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
     ) -> asyncio.Future[Any]:
-        if previous is not None:
-            task = previous(loop, coro, **kwargs)
-        else:
+        if previous is None:
             task = asyncio.Task(coro, loop=loop, **kwargs)
+        else:
+            made = previous(loop, coro, **kwargs)
+            if not isinstance(made, asyncio.Task):
+                return made  # not a task: nothing the scheduler can watch
+            task = made
         context: contextvars.Context | None = kwargs.get("context")
-        scheduler = context.get(_SCHEDULER) if context is not None else _SCHEDULER.get()
-        if scheduler is not None and isinstance(task, asyncio.Task):
+        scheduler = _SCHEDULER.get() if context is None else context.get(_SCHEDULER)
+        if scheduler is not None:
             scheduler._adopt(task)
         return task
 
@@ -256,7 +259,7 @@ class InvocationScheduler:
 
     def path_of(self, task: asyncio.Task[Any] | None) -> str | None:
         """The task's path from the root task (``None``: not one of the workflow's)."""
-        return self._paths.get(task) if task is not None else None
+        return self._paths.get(task)  # type: ignore[arg-type]  # None is never a key
 
     def lane(self, task: asyncio.Task[Any] | None, above: str | None) -> str:
         """Where ``task`` stands below the task whose path is ``above`` (the task that
@@ -278,9 +281,8 @@ class InvocationScheduler:
         self,
         operation: Any,
         work: Coroutine[Any, Any, T],
-        *,
         working: bool,
-        reports_itself: bool = False,
+        reports_itself: bool,
     ) -> Coroutine[Any, Any, T]:
         """Track ``operation`` (an identity, keyed by its ``id``) from its call until
         ``work`` ends: a coroutine that ``reports_itself`` calls :meth:`enter` and
