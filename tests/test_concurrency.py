@@ -457,6 +457,40 @@ async def test_a_task_left_running_with_a_step_fails_the_execution_naming_it() -
     assert "step 'left-behind'" in (result.error.error_message or "")
 
 
+async def test_a_task_left_running_inside_an_async_generator_fails_the_execution_naming_it() -> (
+    None
+):
+    # The operation sits below an async generator, where a task's chain of awaits cannot
+    # be followed: the scheduler still knows which operation the task is inside.
+    started = asyncio.Event()
+
+    async def hangs(_: str) -> str:
+        started.set()
+        await asyncio.sleep(3600)
+        return "never"
+
+    @durable_execution
+    async def workflow(event: Any, ctx: DurableContext) -> str:
+        async def results() -> AsyncIterator[str]:
+            yield await ctx.step(hangs, "x", name="in-a-generator")
+
+        async def consume() -> None:
+            async for _ in results():
+                pass
+
+        task = asyncio.create_task(consume())
+        task.add_done_callback(lambda _: None)
+        await started.wait()
+        return "done"
+
+    async with LocalRunner(workflow) as runner:
+        result = await runner.run()
+
+    assert result.status == "FAILED"
+    assert result.error is not None
+    assert "step 'in-a-generator'" in (result.error.error_message or "")
+
+
 async def test_a_task_without_operations_left_running_is_cancelled_quietly() -> None:
     cancelled = asyncio.Event()
 

@@ -100,7 +100,7 @@ class DurableOperation(Generic[T]):
         # awaits is crossed again at each suspension.
         scheduler = self.execution.scheduler
         working = self.WORKING
-        task = scheduler.enter(identity.id, working)
+        task = scheduler.enter(identity, working)
         try:
             if op is None and self.BEGINS:
                 op = await self.begin()
@@ -127,8 +127,7 @@ class DurableOperation(Generic[T]):
                     await execution.checkpointer.refresh()
                 op = self.read()
         finally:
-            if working:
-                scheduler.exit(task)
+            scheduler.exit(task, working)
 
     # -- what each kind says -----------------------------------------------------------
     async def begin(self) -> Operation | None:
@@ -220,7 +219,7 @@ RUN_CODE = DurableOperation.run.__code__
 def operation_of(coro: Coroutine[Any, Any, Any]) -> OperationIdentity | None:
     """The identity of the operation whose :meth:`DurableOperation.run` ``coro`` is
     (``None`` for any other coroutine): how the scheduler names an operation that was
-    never awaited, or that a task left running."""
+    never awaited (it keeps only the coroutine until the operation starts)."""
     if getattr(coro, "cr_code", None) is not RUN_CODE:
         return None
     operation = inspect.getcoroutinelocals(coro).get("self")

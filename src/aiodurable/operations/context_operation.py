@@ -194,13 +194,13 @@ class ContextOperation(DurableOperation[T]):
         else:
             stored, options = text, ContextOptions(replay_children=False)
         scheduler = execution.scheduler
-        task = scheduler.enter(identity.id, True)  # ``working()`` without its object
+        task = scheduler.enter(identity, True)  # ``working()`` without its object
         try:
             await checkpointer.checkpoint(
                 identity.update(_SUCCEED, payload=stored, context_options=options)
             )
         finally:
-            scheduler.exit(task)
+            scheduler.exit(task, True)
         self._result = back  # self.finish(back), without a call per map item
         return DONE
 

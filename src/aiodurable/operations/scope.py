@@ -159,13 +159,8 @@ class OperationScope:
         Every kind but a context works while it runs (a context's body is workflow code).
         New work needs no replay tracking: the status only moves from REPLAY to NEW.
         """
-        if not self._replaying:  # new work (the hot path: written out)
-            return self._execution.scheduler.called(
-                identity,
-                work,
-                identity.type is not _CONTEXT,  # working: every kind but a context
-                getattr(work, "cr_code", None) is RUN_CODE,  # reports its start and end
-            )
+        if not self._replaying:  # new work
+            return self._called(identity, work)
         operations = self._execution.operations
         op = operations.get(identity.id)
         if op is None:

@@ -63,6 +63,10 @@ _SETTLE_ITERATIONS = 8
 #: or twice as many as after the last pruning.
 _PRUNE_MIN = 64
 
+#: What a working operation adds to its task's level (see ``InvocationScheduler._levels``);
+#: a task is never inside this many operations at once.
+_WORKING = 1 << 20
+
 
 def _current_task_of(loop: asyncio.AbstractEventLoop) -> Callable[[], asyncio.Task[Any] | None]:
     """``asyncio.current_task`` for ``loop``, as cheap as the interpreter allows: before
@@ -123,9 +127,11 @@ class InvocationScheduler:
         #: callback per task would cost a loop callback for every map item.
         self._tasks: dict[asyncio.Task[Any], None] = {}
         self._prune_at = _PRUNE_MIN
-        #: How many working operations each task is inside (which operations a task is
-        #: inside is read from its coroutines when needed: :meth:`unfinished_operations`).
-        self._working: dict[asyncio.Task[Any] | None, int] = {}
+        #: Per task inside operations: its *level*, one for each operation it is inside
+        #: plus ``_WORKING`` for each of them that works (one int where two counts would
+        #: take two dicts), and the outermost of those operations.
+        self._levels: dict[asyncio.Task[Any] | None, int] = {}
+        self._outer: dict[asyncio.Task[Any] | None, object] = {}
         #: Working operations of tasks that are not parked, and how many tasks are parked
         #: (with none, nothing can suspend: there is nothing the service would resume).
         self._busy = 0
@@ -151,7 +157,7 @@ class InvocationScheduler:
     # -- tasks -------------------------------------------------------------------------
     def _adopt(self, task: asyncio.Task[Any]) -> None:
         parent = self.current_task()
-        if self._working and parent in self._working:
+        if self._levels and self._levels.get(parent, 0) >= _WORKING:
             # Created by working code (a step body, a payload transfer, a library under
             # them): that work already holds the invocation open, and what it leaves
             # running (a client's background task) is not the workflow's to cancel.
@@ -234,7 +240,7 @@ class InvocationScheduler:
     ) -> list[object]:
         """Operations called but not finished: never awaited, or in a task still running
         (the outermost one of each such task). ``operation_of(coro)`` tells which
-        operation a coroutine runs (``None``: not an operation's)."""
+        operation a coroutine never started would have run."""
         found: list[object] = []
         for work in self._unstarted.values():
             # A task cancelled before it began closes its coroutine: that is not lost.
@@ -243,18 +249,9 @@ class InvocationScheduler:
                 if operation is not None:
                     found.append(operation)
         current = self.current_task()
-        for task in self._tasks:
-            if task is current or task.done():
-                continue
-            # Down the chain of coroutines the task is suspended in, from its own: the
-            # first operation met is the outermost.
-            coro: Any = task.get_coro()
-            while coro is not None:
-                operation = _operation_of(coro, operation_of)
-                if operation is not None:
-                    found.append(operation)
-                    break
-                coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        for task, operation in self._outer.items():
+            if task is not current and task is not None and not task.done():
+                found.append(operation)
         return found
 
     def path_of(self, task: asyncio.Task[Any] | None) -> str | None:
@@ -297,38 +294,43 @@ class InvocationScheduler:
         return work
 
     async def _operation(self, operation: Any, work: Awaitable[T], working: bool) -> T:
-        task = self.enter(operation.id, working)
+        task = self.enter(operation, working)
         try:
             return await work
         finally:
-            if working:
-                self.exit(task)
+            self.exit(task, working)
 
-    def enter(self, key: str, working: bool) -> asyncio.Task[Any] | None:
-        """The current task starts running operation ``key``; a ``working`` one counts
-        as working until :meth:`exit` (given the task returned here)."""
+    def enter(self, operation: Any, working: bool) -> asyncio.Task[Any] | None:
+        """The current task starts running ``operation`` (an identity); a ``working`` one
+        counts as working until :meth:`exit`, given the task returned here."""
         unstarted = self._unstarted
         if unstarted:
-            unstarted.pop(key, None)
-        if not working:
-            return None
+            unstarted.pop(operation.id, None)
         task = self.current_task()
-        counts = self._working
-        counts[task] = counts.get(task, 0) + 1
-        self._busy += 1
+        levels = self._levels
+        level = levels.get(task, 0)
+        if not level:
+            self._outer[task] = operation
+        if working:
+            levels[task] = level + _WORKING + 1
+            self._busy += 1
+        else:
+            levels[task] = level + 1
         return task
 
-    def exit(self, task: asyncio.Task[Any] | None) -> None:
-        """``task`` is done with the working operation it entered last."""
-        counts = self._working
-        count = counts[task] - 1
-        if count:
-            counts[task] = count
+    def exit(self, task: asyncio.Task[Any] | None, working: bool) -> None:
+        """``task`` is done with the operation it entered last."""
+        levels = self._levels
+        level = levels[task] - (_WORKING + 1 if working else 1)
+        if level:
+            levels[task] = level
         else:
-            del counts[task]
-        self._busy -= 1
-        if not self._busy and self._parked:
-            self._schedule_check()
+            del levels[task]
+            del self._outer[task]
+        if working:
+            self._busy -= 1
+            if not self._busy and self._parked:
+                self._schedule_check()
 
     def working(self, operation: Any) -> _Working:
         """Count the current task as working for the duration of a ``with`` block (a
@@ -355,7 +357,7 @@ class InvocationScheduler:
         if resume_at is not None:
             when = resume_at.timestamp() if isinstance(resume_at, datetime) else resume_at
             timer = loop.call_later(max(0.0, when - time.time()), self.wake, future)
-        held = self._working.get(self.current_task(), 0)
+        held = self._levels.get(self.current_task(), 0) // _WORKING
         self._busy -= held
         self._parked += 1
         self._epoch += 1
@@ -483,7 +485,7 @@ class _Working:
         self._task: asyncio.Task[Any] | None = None
 
     def __enter__(self) -> None:
-        self._task = self._scheduler.enter(self._operation.id, True)
+        self._task = self._scheduler.enter(self._operation, True)
 
     def __exit__(self, *exc_info: object) -> None:
-        self._scheduler.exit(self._task)
+        self._scheduler.exit(self._task, True)
